@@ -1,0 +1,30 @@
+"""cnnkit: convolutional networks for images, text and audio on Keras 3.
+
+Public API: `cnnkit.train`, `cnnkit.evaluate`, `cnnkit.predict`, `cnnkit.blocks`,
+`cnnkit.backbones`. See docs/ARCHITECTURE.md for the module map.
+"""
+import os
+
+# TensorFlow's C++ start-up chatter hides cnnkit's own output; users can still set it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+__version__ = "0.1.0"
+
+from cnnkit import blocks  # noqa: E402
+from cnnkit.errors import CnnkitError  # noqa: E402
+
+
+def __getattr__(name):
+    # The API pulls in TensorFlow data code and tasks; import it on first use.
+    if name in ("train", "evaluate", "predict", "load_run"):
+        from cnnkit import api
+
+        return getattr(api, name)
+    if name == "backbones":
+        import cnnkit.backbones as backbones
+
+        return backbones
+    raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")
+
+
+__all__ = ["train", "evaluate", "predict", "load_run", "blocks", "backbones", "CnnkitError", "__version__"]

@@ -1,0 +1,60 @@
+"""The backbone registry: `register`, `get`, `names`, `info`.
+
+A backbone builder takes `(input_shape, **kwargs)` and returns a `keras.Model` from
+inputs to features: feature maps (batch, ..., channels) or vectors (batch, features).
+The classifier head comes after it (`cnnkit.blocks.ClassifierHead`).
+"""
+from __future__ import annotations
+
+import keras
+
+from cnnkit.errors import CnnkitError
+from cnnkit.registry import Registry
+
+BACKBONES = Registry("backbone")
+
+
+def register(name: str | None = None, *, modality: str = "image", test_shape=(32, 32, 3), **meta):
+    """Decorator: makes a builder reachable as `--backbone NAME`.
+
+    Args:
+        name: registry name (default: the function's name).
+        modality: "image" (h, w, c), "sequence" (steps, channels) or "spectrogram" (time, mels, 1).
+        test_shape: a small input shape that the builder accepts (used by the tests).
+        **meta: anything else a listing should show (pretrained=True, min_size=...).
+
+    Example:
+        >>> @register("tiny_cnn", test_shape=(16, 16, 1))
+        ... def tiny_cnn(input_shape, **kwargs):
+        ...     inputs = keras.Input(input_shape)
+        ...     return keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+    """
+    return BACKBONES.register(name, modality=modality, test_shape=tuple(test_shape), **meta)
+
+
+def names() -> list[str]:
+    """Every registered backbone name, sorted."""
+    return BACKBONES.names()
+
+
+def info(name: str) -> dict:
+    """What is known of backbone `name` without building it (modality, test_shape, ...)."""
+    return dict(BACKBONES.get(name).meta)
+
+
+def get(name: str, input_shape, **kwargs) -> keras.Model:
+    """Builds backbone `name` for `input_shape`; keyword arguments set to None are dropped
+    so that flags a user did not set never override the builder's defaults.
+
+    Returns:
+        A `keras.Model` from `input_shape` to features.
+    """
+    entry = BACKBONES.get(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    try:
+        model = entry.builder(tuple(input_shape), **kwargs)
+    except TypeError as e:
+        raise CnnkitError(f"Backbone '{name}' does not take these arguments ({e}). Check model.backbone_args.") from None
+    if not isinstance(model, keras.Model):
+        raise CnnkitError(f"Backbone builder '{name}' returned {type(model).__name__}, not a keras.Model.")
+    return model

@@ -1,0 +1,239 @@
+"""Run configuration: dataclasses with commented defaults, and how they are resolved.
+
+Override order (later wins): the dataclass defaults below, the task's own defaults,
+a recipe YAML file, command-line flags, then `--set section.key=value`. Every value is
+type-checked against the field it sets; an unknown key names the known ones.
+
+Imports nothing of cnnkit but `errors`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import yaml
+
+from cnnkit.errors import CnnkitError
+
+
+@dataclasses.dataclass
+class DataConfig:
+    source: str = ""  # --data SRC; empty means the task's embedded default
+    val_split: float = 0.1  # fraction of train held out (stratified) when no val/ split exists
+    test_split: float = 0.0  # fraction held out as test when the source has no test split
+    text_column: str = "text"  # CSV/TSV column holding the input
+    label_column: str = "label"  # CSV/TSV column holding the label
+    strict: bool = False  # fail on an unreadable file instead of skipping it
+    limit: int = 0  # use at most this many training examples (0: all); for quick trials
+
+
+@dataclasses.dataclass
+class ModelConfig:
+    backbone: str = "auto"  # a name from `cnnkit.backbones.names()`; auto: the task chooses
+    backbone_args: dict = dataclasses.field(default_factory=dict)  # passed to the builder
+    weights: Optional[str] = None  # none | imagenet | path to a weights file (applications)
+    head_pooling: str = "avg"  # avg | max | flatten (ignored when the backbone gives vectors)
+    head_dropout: float = 0.0  # dropout before the classifier's dense layer
+    head_hidden: int = 0  # units of an extra dense layer before the output (0: none)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3  # peak learning rate
+    optimizer: str = "adam"  # adam | adamw | sgd | rmsprop
+    weight_decay: float = 0.0  # decoupled for adamw, L2-style for sgd (Keras `weight_decay`)
+    momentum: float = 0.9  # sgd only
+    schedule: str = "cosine"  # constant | cosine | onecycle | step
+    warmup_epochs: float = 0.0  # linear warm-up before cosine/step (onecycle has its own)
+    label_smoothing: float = 0.0
+    seed: int = 0
+    deterministic: bool = False  # TF op determinism: identical metrics twice on a CPU, slower
+    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    jit_compile: bool = False  # XLA; measured slower for small CNNs on CPU (docs/PLATFORM)
+    strategy: str = "auto"  # auto | mirrored | multiworker
+    early_stopping: int = 0  # patience in epochs on the monitored metric (0: off)
+    steps_per_execution: int = 1
+    verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+
+
+@dataclasses.dataclass
+class Config:
+    task: str
+    data: DataConfig
+    preprocess: Any  # the task's own dataclass (see each module in cnnkit/tasks)
+    model: ModelConfig
+    train: TrainConfig
+
+    def to_dict(self) -> dict:
+        """The config as plain YAML-ready data (what `config.yaml` holds)."""
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """`base` updated by `override`, recursively for nested dicts; inputs are not changed."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "backbone_args":
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def parse_set(items: list[str]) -> dict:
+    """`["train.lr=0.01", "model.backbone=resnet20"]` -> nested dict of YAML-parsed values."""
+    out: dict = {}
+    for item in items or []:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise CnnkitError(
+                f"--set expects section.key=value (for example train.lr=0.01). Received: {item!r}"
+            )
+        dotted, raw = item.split("=", 1)
+        value = yaml.safe_load(raw) if raw != "" else ""
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    """A recipe or config YAML file as a dict (safe_load: no arbitrary objects)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise CnnkitError(f"Cannot read the config file {path}: {e.strerror}.") from None
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise CnnkitError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(loaded, dict):
+        raise CnnkitError(f"{path} must hold a mapping of sections (data:, model:, train:...).")
+    return loaded
+
+
+def _check_type(value, hint, where: str):
+    """`value` converted to the field type `hint`, or a CnnkitError naming `where`."""
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None and type(None) in args:
+            return None
+        if isinstance(value, str) and value.lower() in ("none", "null") and type(None) in args:
+            return None
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, where)
+            except CnnkitError:
+                continue
+        raise CnnkitError(f"{where} has the wrong type. Received: {value!r}")
+    if hint is Any:
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise CnnkitError(f"{where} must be true or false. Received: {value!r}")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise CnnkitError(f"{where} must be an integer. Received: {value!r}")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise CnnkitError(f"{where} must be a number. Received: {value!r}")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise CnnkitError(f"{where} must be a string. Received: {value!r}")
+    if hint is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+        raise CnnkitError(f"{where} must be a mapping. Received: {value!r}")
+    if hint is list or origin is list:
+        if isinstance(value, (list, tuple)):
+            return list(value)
+        raise CnnkitError(f"{where} must be a list. Received: {value!r}")
+    return value
+
+
+def build_section(cls, values: dict, section: str):
+    """An instance of dataclass `cls` from `values`, every key checked and type-checked."""
+    if not isinstance(values, dict):
+        raise CnnkitError(f"Config section '{section}' must be a mapping. Received: {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(values) - set(names))
+    if unknown:
+        raise CnnkitError(
+            f"Unknown key(s) {', '.join(section + '.' + k for k in unknown)}. "
+            f"Known keys in '{section}': {', '.join(names)}."
+        )
+    kwargs = {k: _check_type(v, hints[k], f"{section}.{k}") for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def resolve(
+    task: str,
+    preprocess_cls,
+    task_defaults: dict | None = None,
+    recipe: dict | None = None,
+    overrides: dict | None = None,
+) -> Config:
+    """The full `Config` for `task`: defaults <- task defaults <- recipe <- overrides.
+
+    Args:
+        task: the task name ("image-cls", ...).
+        preprocess_cls: the task's preprocessing dataclass.
+        task_defaults, recipe, overrides: nested dicts `{section: {key: value}}`;
+            `overrides` holds CLI flags and `--set` values.
+    """
+    merged: dict = {}
+    for layer in (task_defaults or {}, recipe or {}, overrides or {}):
+        merged = deep_merge(merged, {k: v for k, v in layer.items() if k != "task"})
+    known = set(SECTIONS) | {"preprocess"}
+    unknown = sorted(set(merged) - known)
+    if unknown:
+        raise CnnkitError(
+            f"Unknown config section(s) {', '.join(unknown)}. Known: task, {', '.join(sorted(known))}."
+        )
+    sections = {name: build_section(cls, merged.get(name, {}), name) for name, cls in SECTIONS.items()}
+    preprocess = build_section(preprocess_cls, merged.get("preprocess", {}), "preprocess")
+    cfg = Config(task=task, preprocess=preprocess, **sections)
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    """Range checks that no type hint expresses; errors name the key and the allowed values."""
+    t = cfg.train
+    choices = {
+        "train.optimizer": (t.optimizer, ("adam", "adamw", "sgd", "rmsprop")),
+        "train.schedule": (t.schedule, ("constant", "cosine", "onecycle", "step")),
+        "train.precision": (t.precision, ("float32", "mixed_float16", "mixed_bfloat16")),
+        "train.strategy": (t.strategy, ("auto", "mirrored", "multiworker")),
+        "model.head_pooling": (cfg.model.head_pooling, ("avg", "max", "flatten")),
+    }
+    for key, (value, allowed) in choices.items():
+        if value not in allowed:
+            raise CnnkitError(f"{key} must be one of {', '.join(allowed)}. Received: {value!r}")
+    positives = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.lr": t.lr}
+    for key, value in positives.items():
+        if value <= 0:
+            raise CnnkitError(f"{key} must be > 0. Received: {value}")
+    for key, value in {"data.val_split": cfg.data.val_split, "data.test_split": cfg.data.test_split}.items():
+        if not 0.0 <= value < 1.0:
+            raise CnnkitError(f"{key} must be in [0, 1). Received: {value}")
