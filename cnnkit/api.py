@@ -1,0 +1,318 @@
+"""The Python API: train(), evaluate(), predict(), summary(). The CLI calls only these.
+
+    >>> import cnnkit
+    >>> result = cnnkit.train("image-cls", epochs=2)          # builtin:digits
+    >>> result.metrics["test_accuracy"]
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from cnnkit import config as config_lib
+from cnnkit import evaluation, runs, tasks, training
+from cnnkit.datasets import ensure_splits, load_source
+from cnnkit.datasets.sources import LoadedData, Split
+from cnnkit.errors import CnnkitError
+
+RECIPES_DIR = Path(__file__).resolve().parent / "_recipes"
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What `train` returns: the run folder, the end-to-end model, the history and the metrics."""
+
+    run_dir: Path
+    model: object
+    history: dict
+    metrics: dict
+    config: config_lib.Config
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ configuration
+def find_recipe(name: str) -> Path | None:
+    """A recipe file: an existing path, or the name of a shipped recipe (`cifar10`)."""
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.exists():
+            shipped = RECIPES_DIR / path.name
+            if shipped.exists():
+                return shipped
+            raise CnnkitError(f"Recipe file {path} does not exist. Shipped recipes: {', '.join(recipe_names())}.")
+        return path
+    shipped = RECIPES_DIR / f"{name}.yaml"
+    return shipped if shipped.exists() and name not in tasks.names() else None
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def options_to_overrides(options: dict) -> dict:
+    """Flat keyword options (`epochs=3`, `image_size=[32, 32]`) -> `{section: {key: value}}`.
+
+    A name is looked up in the train, data and model sections, in that order; anything else
+    belongs to the task's preprocess section. None values are dropped.
+    """
+    sections = {name: {f.name for f in dataclasses.fields(cls)} for name, cls in config_lib.SECTIONS.items()}
+    out: dict = {}
+    for key, value in options.items():
+        if value is None:
+            continue
+        section = next((s for s in ("train", "data", "model") if key in sections[s]), "preprocess")
+        out.setdefault(section, {})[key] = value
+    return out
+
+
+def resolve_config(task_or_recipe: str, data: str | None = None, config: str | None = None,
+                   sets: list[str] | None = None, **options) -> config_lib.Config:
+    """The resolved Config: task defaults <- recipe file <- --config file <- options <- --set."""
+    recipe_path = find_recipe(task_or_recipe)
+    recipe: dict = {}
+    if recipe_path is not None:
+        recipe = config_lib.load_yaml(recipe_path)
+        task_name = recipe.get("task")
+        if not task_name:
+            raise CnnkitError(f"{recipe_path} has no 'task:' line; add one, e.g. task: image-cls.")
+    else:
+        task_name = task_or_recipe
+    if config:
+        recipe = config_lib.deep_merge(recipe, config_lib.load_yaml(config))
+    task = tasks.get(task_name)
+    overrides = options_to_overrides(options)
+    if data:
+        overrides.setdefault("data", {})["source"] = data
+    overrides = config_lib.deep_merge(overrides, config_lib.parse_set(sets or []))
+    cfg = config_lib.resolve(task_name, task.preprocess_cls, task.defaults, recipe, overrides)
+    if not cfg.data.source:
+        cfg.data.source = task.default_source
+    return cfg
+
+
+def config_from_run(cfg_dict: dict) -> config_lib.Config:
+    """The Config saved in a run's config.yaml."""
+    task = tasks.get(cfg_dict["task"])
+    return config_lib.resolve(cfg_dict["task"], task.preprocess_cls, None, cfg_dict, None)
+
+
+# ------------------------------------------------------------------ data
+def load_prepared(cfg, task):
+    """Reads `cfg.data.source`, holds out the missing splits, applies `data.limit`, prepares."""
+    loaded = load_source(cfg.data.source, extensions=task.extensions, text_column=cfg.data.text_column,
+                         label_column=cfg.data.label_column, strict=cfg.data.strict)
+    loaded = ensure_splits(loaded, cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
+    if cfg.data.limit and len(loaded.splits["train"]) > cfg.data.limit:
+        rng = np.random.default_rng(cfg.train.seed)
+        keep = np.sort(rng.choice(len(loaded.splits["train"]), cfg.data.limit, replace=False))
+        loaded.splits["train"] = loaded.splits["train"].take(keep)
+    prepared = task.prepare(cfg, loaded)
+    log(f"Data {prepared.origin}: {len(prepared.class_names)} classes; {prepared.counts()}")
+    if prepared.skipped:
+        log(f"Skipped {len(prepared.skipped)} unreadable input(s), e.g. "
+            + "; ".join(f"{p} ({why})" for p, why in prepared.skipped[:3]) + " (--strict makes this an error)")
+    return prepared
+
+
+# ------------------------------------------------------------------ train
+def train(task: str, data: str | None = None, *, out: str | None = None, resume: str | None = None,
+          config: str | None = None, sets: list[str] | None = None, **options) -> RunResult:
+    """Trains a task (or a recipe file) and writes a run directory.
+
+    Args:
+        task: a task name ("image-cls"), a recipe file (`recipes/cifar10.yaml`) or a shipped
+            recipe name.
+        data: the data source (--data); default: the task's embedded sample.
+        out: the run directory (default runs/<task>-<timestamp>).
+        resume: a run directory to continue from its last completed epoch.
+        config: an extra YAML file of overrides. sets: ["section.key=value", ...].
+        **options: flat overrides, e.g. epochs=5, lr=1e-3, image_size=[32, 32].
+
+    Returns:
+        A RunResult with the run directory, the end-to-end model, history and metrics.
+    """
+    import keras
+
+    if resume:
+        run_dir, cfg_dict, _ = runs.read_run(resume)
+        cfg = config_from_run(cfg_dict)
+        log(f"Resuming {run_dir} from its last completed epoch")
+    else:
+        cfg = resolve_config(task, data, config, sets, **options)
+        run_dir = runs.new_run_dir(cfg.task, out)
+    task_obj = tasks.get(cfg.task)
+    training.seed_everything(cfg.train.seed, cfg.train.deterministic)
+    training.set_precision(cfg.train.precision)
+    try:
+        prepared = load_prepared(cfg, task_obj)
+        x_train, y_train = prepared.splits["train"]
+        strategy = training.make_strategy(cfg.train.strategy)
+        with strategy.scope():
+            train_model, infer_model = task_obj.build(cfg, prepared)
+            steps = int(np.ceil(len(y_train) / cfg.train.batch_size))
+            training.compile_model(train_model, cfg.train, steps, len(prepared.class_names))
+        # The resolved config (auto fields filled in) is what a resume or a reload reads.
+        runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
+        runs.write_json(run_dir / "labels.json", prepared.class_names)
+        train_ds = task_obj.dataset(x_train, y_train, cfg, training=True)
+        val_ds = task_obj.dataset(*prepared.splits["val"], cfg, training=False) if "val" in prepared.splits else None
+        log(f"Training {cfg.model.backbone} ({train_model.count_params():,} parameters) for {cfg.train.epochs} "
+            f"epochs into {run_dir}")
+        timer = training.TrainTimer()
+        history = training.fit(train_model, train_ds, val_ds, cfg.train, run_dir, timer)
+        metrics = {"task": cfg.task, "backbone": cfg.model.backbone, "epochs": cfg.train.epochs,
+                   "epochs_run_this_call": timer.epochs,
+                   "train_seconds": round(timer.seconds, 2),
+                   "train_samples_per_second": round(timer.epochs * len(y_train) / timer.seconds, 1) if timer.seconds else None,
+                   "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped)}
+        for split in ("val", "test"):
+            if split not in prepared.splits:
+                continue
+            x, y = prepared.splits[split]
+            probs = infer_model.predict(task_obj.dataset(x, y, cfg, training=False).map(lambda a, b: a), verbose=0)
+            m = evaluation.classification_metrics(y, probs, prepared.class_names)
+            metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
+            metrics[f"{split}_macro_f1"] = round(m["macro_f1"], 6)
+            if split == "test" or "test" not in prepared.splits:
+                metrics["macro_f1"] = round(m["macro_f1"], 6)
+                write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, prepared.ids[split])
+        runs.save_model(infer_model, run_dir / "model.keras")
+        runs.write_json(run_dir / "metrics.json", metrics)
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    log("Metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if k.endswith(("accuracy", "f1", "seconds"))))
+    log(f"Saved {run_dir / 'model.keras'}")
+    return RunResult(run_dir, infer_model, history, metrics, cfg)
+
+
+def write_evaluation(out_dir: Path, m: dict, class_names, y, probs, ids) -> None:
+    """metrics.json, report.txt, confusion.csv/.png and misclassified.csv into `out_dir`."""
+    import csv
+    import io
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json(out_dir / "metrics.json", {k: v for k, v in m.items() if k != "report"} | {"per_class": m["report"]})
+    runs.atomic_write(out_dir / "report.txt", evaluation.format_report(m, class_names) + "\n")
+    evaluation.write_confusion_csv(m["confusion"], class_names, out_dir / "confusion.csv")
+    evaluation.plot_confusion(m["confusion"], class_names, out_dir / "confusion.png")
+    pred = probs.argmax(1)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["input", "true", "predicted", "probability"])
+    for i in np.flatnonzero(pred != y):
+        w.writerow([ids[i], class_names[y[i]], class_names[pred[i]], f"{probs[i, pred[i]]:.4f}"])
+    runs.atomic_write(out_dir / "misclassified.csv", buf.getvalue())
+
+
+# ------------------------------------------------------------------ evaluate
+def evaluate(run_dir: str, data: str, out: str | None = None) -> dict:
+    """Evaluates a finished run on `data` (its test split, or all of it if it has none).
+
+    Writes metrics.json, report.txt, confusion.csv/.png and misclassified.csv into
+    `out` (default RUN_DIR/eval-<data name>) and returns the metrics.
+    """
+    run_path, cfg_dict, class_names = runs.read_run(run_dir)
+    cfg = config_from_run(cfg_dict)
+    task_obj = tasks.get(cfg.task)
+    model = runs.load_model(run_path)
+    loaded = load_source(data, extensions=task_obj.extensions, text_column=cfg.data.text_column,
+                         label_column=cfg.data.label_column, strict=cfg.data.strict)
+    split_name = "test" if "test" in loaded.splits else None
+    if split_name:
+        split = loaded.splits["test"]
+    else:  # no test split: evaluate on everything
+        parts = list(loaded.splits.values())
+        xs = [s.x for s in parts]
+        x = np.concatenate(xs) if isinstance(xs[0], np.ndarray) else sum((list(v) for v in xs), [])
+        split = Split(x, np.concatenate([s.y for s in parts]))
+    names = [loaded.class_names[i] for i in split.y]
+    unknown = sorted(set(names) - set(class_names))
+    if unknown:
+        raise CnnkitError(f"{data} has label(s) {', '.join(unknown[:5])} that the run {run_dir} was never trained on "
+                          f"(its labels: {', '.join(class_names)}).")
+    index = {c: i for i, c in enumerate(class_names)}
+    y = np.asarray([index[n] for n in names], dtype="int64")
+    eval_data = LoadedData(loaded.kind, {"train": Split(split.x, y)}, class_names, loaded.skipped, loaded.origin)
+    prepared = task_obj.prepare(cfg, eval_data)
+    x, y = prepared.splits["train"]
+    probs = model.predict(task_obj.dataset(x, y, cfg, training=False).map(lambda a, b: a), verbose=0)
+    m = evaluation.classification_metrics(y, probs, class_names)
+    out_dir = Path(out) if out else run_path / f"eval-{Path(data.split(':')[-1]).name.split('.')[0] or 'data'}"
+    write_evaluation(out_dir, m, class_names, y, probs, prepared.ids["train"])
+    print(evaluation.format_report(m, class_names))
+    log(f"Wrote {out_dir} (metrics.json, report.txt, confusion.csv/.png, misclassified.csv); "
+        f"{len(prepared.skipped)} input(s) skipped")
+    return {k: v for k, v in m.items() if k != "report"} | {"num_examples": int(len(y)), "out_dir": str(out_dir)}
+
+
+# ------------------------------------------------------------------ predict
+def expand_inputs(inputs: list[str], extensions: tuple) -> list[str]:
+    """Files, folders (searched recursively for `extensions`) and globs -> a list of files."""
+    files = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            files += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+        elif path.exists():
+            files.append(str(path))
+        else:
+            matched = sorted(glob.glob(item, recursive=True))
+            if not matched:
+                raise CnnkitError(f"{item} does not exist and matches no file.")
+            files += [m for m in matched if Path(m).is_file()]
+    if not files:
+        raise CnnkitError(f"No input files found in {', '.join(inputs)} (looked for {'/'.join(extensions)}).")
+    return files
+
+
+def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64) -> list[dict]:
+    """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}]."""
+    run_path, cfg_dict, class_names = runs.read_run(run_dir)
+    cfg = config_from_run(cfg_dict)
+    task_obj = tasks.get(cfg.task)
+    model = runs.load_model(run_path)
+    files = expand_inputs(inputs, task_obj.extensions)
+    x, names, skipped = task_obj.read_inputs(files, cfg)
+    for path, why in skipped:
+        log(f"Skipped {path}: {why}")
+    if len(names) == 0:
+        raise CnnkitError("None of the inputs could be read; see the messages above.")
+    probs = model.predict(x, batch_size=batch_size, verbose=1 if len(names) > 10 * batch_size else 0)
+    k = max(1, min(top_k, len(class_names)))
+    out = []
+    for name, p in zip(names, probs):
+        order = np.argsort(-p)[:k]
+        out.append({"input": name, "predictions": [{"label": class_names[i], "probability": float(p[i])} for i in order]})
+    return out
+
+
+# ------------------------------------------------------------------ summary
+def summary(task_or_recipe: str, data: str | None = None, config: str | None = None,
+            sets: list[str] | None = None, **options) -> str:
+    """The layer-by-layer table (output shapes, parameters) of the end-to-end model a
+    `train` with the same arguments would build (the data are read for shapes and classes)."""
+    cfg = resolve_config(task_or_recipe, data, config, sets, **options)
+    task_obj = tasks.get(cfg.task)
+    prepared = load_prepared(cfg, task_obj)
+    train_model, infer_model = task_obj.build(cfg, prepared)
+    lines: list[str] = []
+    train_model.summary(print_fn=lambda s, **kw: lines.append(s), expand_nested=True, line_length=110)
+    return "\n".join(lines)
+
+
+def load_run(run_dir: str):
+    """(model, class names, config dict) of a finished run."""
+    run_path, cfg_dict, class_names = runs.read_run(run_dir)
+    return runs.load_model(run_path), class_names, cfg_dict
+
+
+def dumps(obj) -> str:
+    return json.dumps(obj, indent=2)

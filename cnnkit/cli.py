@@ -1,0 +1,162 @@
+"""The `cnnkit` command: argument parsing only; each sub-command calls one function of `cnnkit.api`.
+
+Errors a user can fix print as one line (`error: ...`); `--debug` shows the traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("task", nargs="?", help="a task (image-cls) or a recipe file (recipes/cifar10.yaml)")
+    p.add_argument("--data", help="data source: folder, archive, CSV/TSV, .npz, tfds:NAME, builtin:NAME")
+    p.add_argument("--config", help="a YAML file of overrides")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override any config value, e.g. --set train.lr=0.01 (repeatable)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop"])
+    p.add_argument("--seed", type=int)
+    p.add_argument("--backbone", help="a name from `cnnkit backbones`")
+    p.add_argument("--weights", help="none | imagenet | a weights file (keras.applications backbones)")
+    p.add_argument("--image-size", type=int, nargs="+", metavar="PIXELS", help="one side, or height width")
+    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--jit-compile", action="store_true", default=None, help="compile with XLA")
+    p.add_argument("--deterministic", action="store_true", default=None, help="TF op determinism (same seed -> same metrics)")
+    p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker"])
+    p.add_argument("--strict", action="store_true", default=None, help="fail on unreadable inputs instead of skipping them")
+    p.add_argument("--out", help="the run directory (default runs/<task>-<timestamp>)")
+
+
+def _train_options(args) -> dict:
+    size = args.image_size
+    if size is not None:
+        size = [size[0], size[0]] if len(size) == 1 else size[:2]
+    return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                seed=args.seed, backbone=args.backbone, weights=args.weights, image_size=size,
+                precision=args.precision, jit_compile=args.jit_compile, deterministic=args.deterministic,
+                strategy=args.strategy, strict=args.strict)
+
+
+def cmd_tasks(args) -> int:
+    from cnnkit import api, tasks
+
+    print("tasks:   " + ", ".join(tasks.names()))
+    print("recipes: " + ", ".join(api.recipe_names()) + f"   (in {api.RECIPES_DIR.resolve()})")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from cnnkit import api
+
+    if not args.task and not args.resume:
+        raise SystemExit("cnnkit train: give a task, a recipe file or --resume RUN_DIR")
+    result = api.train(args.task, args.data, out=args.out, resume=args.resume, config=args.config,
+                       sets=args.sets, **_train_options(args))
+    print(json.dumps(result.metrics, indent=2))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from cnnkit import api
+
+    metrics = api.evaluate(args.run_dir, args.data, out=args.out)
+    if args.json:
+        print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2))
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from cnnkit import api
+
+    results = api.predict(args.run_dir, args.inputs, top_k=args.top_k)
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for r in results:
+        best = "  ".join(f"{p['label']} {p['probability']:.3f}" for p in r["predictions"])
+        print(f"{r['input']}\t{best}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    from cnnkit import api
+
+    print(api.summary(args.task, args.data, config=args.config, sets=args.sets, **_train_options(args)))
+    return 0
+
+
+def cmd_backbones(args) -> int:
+    from cnnkit import backbones
+
+    print(f"{'name':<20} {'modality':<12} {'source':<18} {'test input':<14} pretrained")
+    for name in backbones.names():
+        info = backbones.info(name)
+        print(f"{name:<20} {info['modality']:<12} {info.get('source', 'cnnkit'):<18} "
+              f"{'x'.join(map(str, info['test_shape'])):<14} {info.get('pretrained', '-')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cnnkit", description="Convolutional networks for images, text and audio.")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("tasks", aliases=["recipes"], help="list the tasks and the shipped recipe files")
+    p.set_defaults(fn=cmd_tasks)
+
+    p = sub.add_parser("train", help="train a task or a recipe file into a run directory")
+    _add_train_flags(p)
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last completed epoch")
+    p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("evaluate", help="evaluate a run on a data source")
+    p.add_argument("run_dir")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", help="output folder (default RUN_DIR/eval-<data>)")
+    p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.set_defaults(fn=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="top-k labels for files, folders or globs")
+    p.add_argument("run_dir")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=cmd_predict)
+
+    p = sub.add_parser("summary", help="layer-by-layer shapes and parameters of a task's model")
+    _add_train_flags(p)
+    p.set_defaults(fn=cmd_summary)
+
+    p = sub.add_parser("backbones", help="list the registered backbones")
+    p.set_defaults(fn=cmd_backbones)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from cnnkit.errors import CnnkitError
+
+    try:
+        return args.fn(args)
+    except CnnkitError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # never a bare TensorFlow traceback at the top level
+        if args.debug:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        print(f"error: {type(e).__name__}: {first[:500]} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

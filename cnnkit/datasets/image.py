@@ -1,0 +1,149 @@
+"""Images -> uint8 arrays -> tf.data pipelines.
+
+Files are decoded once, in parallel, by TensorFlow (jpg, png, bmp, gif; grey, RGB, RGBA,
+palette, 16-bit), converted to the task's channels and size, and kept in memory as
+uint8 (N, h, w, c); files that fail to decode are skipped and counted. Training then
+streams batches from that array with shuffling and prefetch, no per-step Python.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from cnnkit.errors import CnnkitError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
+    """(h, w, any of 1-4 channels) -> (h, w, `channels`): alpha dropped, grey <-> RGB."""
+    c = tf.shape(image)[-1]
+    image = tf.cond(tf.logical_or(c == 2, c == 4), lambda: image[..., :-1], lambda: image)
+    c = tf.shape(image)[-1]
+    if channels == 3:
+        image = tf.cond(c == 1, lambda: tf.tile(image, [1, 1, 3]), lambda: image)
+    else:
+        image = tf.cond(c == 3, lambda: tf.cast(tf.round(tf.image.rgb_to_grayscale(tf.cast(image, tf.float32))), image.dtype),
+                        lambda: image)
+    return tf.ensure_shape(image, [None, None, channels])
+
+
+def resize_uint8(image: tf.Tensor, size) -> tf.Tensor:
+    """(h, w, c) -> (size[0], size[1], c) uint8; antialiased bilinear, skipped when the size matches."""
+    size = tf.constant(size, tf.int32)
+    same = tf.reduce_all(tf.shape(image)[:2] == size)
+
+    def resize():
+        out = tf.image.resize(tf.cast(image, tf.float32), size, antialias=True)
+        return tf.cast(tf.clip_by_value(tf.round(out), 0, 255), tf.uint8)
+
+    return tf.cond(same, lambda: tf.cast(image, tf.uint8), resize)
+
+
+def decode_image_bytes(data: tf.Tensor, channels: int, size) -> tf.Tensor:
+    """Encoded image bytes (scalar string) -> uint8 (size[0], size[1], channels)."""
+    image = tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)
+    return resize_uint8(to_channels(image, channels), size)
+
+
+def probe_images(paths: list[str], sample: int = 64, seed: int = 0):
+    """(median height, median width, channels) of a random sample of image files.
+
+    Channels is 3 if any sampled image has colour, else 1. Unreadable files are ignored.
+    """
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(paths), size=min(sample, len(paths)), replace=False)
+    heights, widths, colour = [], [], False
+    for i in pick:
+        try:
+            image = tf.io.decode_image(tf.io.read_file(paths[i]), channels=0, expand_animations=False)
+        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+            continue
+        h, w, c = image.shape
+        heights.append(h)
+        widths.append(w)
+        if c >= 3:
+            # A colour file whose three channels are equal is still a grey image.
+            rgb = image[..., :3].numpy().astype("int16")
+            colour = colour or bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
+    if not heights:
+        raise CnnkitError(f"None of {len(pick)} sampled files could be decoded as images (first: {paths[pick[0]]}).")
+    return int(np.median(heights)), int(np.median(widths)), 3 if colour else 1
+
+
+def read_image_files(paths: list[str], channels: int, size, strict: bool = False, verbose: bool = True):
+    """Decodes `paths` in parallel into uint8 (N', h, w, channels).
+
+    Returns:
+        (images, kept, skipped): `kept` indexes the decoded files in `paths`, `skipped`
+        lists (path, reason) for the others. With `strict`, the first failure raises.
+    """
+    n = len(paths)
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(n), np.asarray(paths, dtype=object).astype(str)))
+    ds = ds.map(lambda i, p: (i, decode_image_bytes(tf.io.read_file(p), channels, size)),
+                num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.ignore_errors().batch(512).prefetch(AUTOTUNE)
+    images = np.empty((n, size[0], size[1], channels), dtype="uint8")
+    kept = []
+    progress = None
+    if verbose and n >= 2000:
+        import keras
+
+        print(f"Decoding {n} images to {size[0]}x{size[1]}x{channels} ...", file=sys.stderr)
+        progress = keras.utils.Progbar(n, stateful_metrics=None)
+    for idx, batch in ds:
+        idx = idx.numpy()
+        images[len(kept):len(kept) + len(idx)] = batch.numpy()
+        kept.extend(idx.tolist())
+        if progress:
+            progress.add(len(idx))
+    kept = np.asarray(kept, dtype="int64")
+    missing = np.setdiff1d(np.arange(n), kept)
+    skipped = [(paths[i], "cannot be decoded as an image") for i in missing]
+    if skipped and strict:
+        raise CnnkitError(f"{skipped[0][0]} cannot be decoded as an image; remove it or drop --strict to skip such files.")
+    return images[: len(kept)], kept, skipped
+
+
+def arrays_to_images(x: np.ndarray, channels: int | None = None, size=None) -> np.ndarray:
+    """An array of images (N, h, w) or (N, h, w, c), any numeric dtype -> uint8 (N, h', w', c').
+
+    Floats in [0, 1] are scaled to [0, 255], so that the model's input matches decoded files.
+    """
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise CnnkitError(f"Image arrays must be (N, h, w) or (N, h, w, c). Received shape {x.shape}.")
+    if x.dtype != np.uint8:
+        x = x.astype("float32")
+        if x.size and x.max() <= 1.0:
+            x = x * 255.0
+        x = np.clip(np.round(x), 0, 255).astype("uint8")
+    if channels is not None and x.shape[-1] != channels:
+        if x.shape[-1] in (2, 4):  # drop alpha
+            x = x[..., :-1]
+        if channels == 3 and x.shape[-1] == 1:
+            x = np.repeat(x, 3, axis=-1)
+        elif channels == 1 and x.shape[-1] == 3:
+            grey = x.astype("float32") @ np.asarray([0.2989, 0.5870, 0.1140], "float32")
+            x = np.clip(np.round(grey), 0, 255).astype("uint8")[..., None]
+    if size is not None and tuple(x.shape[1:3]) != tuple(size):
+        out = []
+        for start in range(0, len(x), 1024):
+            chunk = tf.image.resize(tf.cast(x[start:start + 1024], tf.float32), size, antialias=True)
+            out.append(np.clip(np.round(chunk.numpy()), 0, 255).astype("uint8"))
+        x = np.concatenate(out) if out else np.zeros((0, *size, x.shape[-1]), "uint8")
+    return x
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, seed: int = 0) -> tf.data.Dataset:
+    """(x uint8 (N, h, w, c), y (N,)) -> batches of (uint8 images, labels), shuffled each
+    epoch when `training`, prefetched."""
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if training:
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(AUTOTUNE)

@@ -1,0 +1,380 @@
+"""Data sources (`--data SRC`) -> labelled splits in memory, shared by every task.
+
+SRC is one of: a folder of class folders; a folder with train/ (val/, test/) sub-folders
+of class folders; the same as a .tar/.tar.gz/.tgz/.zip archive (extracted safely into a
+cache folder); a CSV/TSV file (or a folder of train/dev/test CSVs); an .npz with
+x_train, y_train, x_test, y_test; `tfds:NAME`; `builtin:NAME`.
+
+What comes out is a `LoadedData`: inputs are file paths, texts or arrays, labels are
+class indices into `class_names`. Turning files into tensors is the task's business.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from cnnkit.errors import CnnkitError
+
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
+                 "dev": "val", "test": "test", "testing": "test"}
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
+TABLE_SUFFIXES = (".csv", ".tsv")
+
+
+@dataclasses.dataclass
+class Split:
+    """One split: `x` (paths, texts or an array, length N) and `y` (N,) int class indices."""
+
+    x: object
+    y: np.ndarray
+
+    def __len__(self):
+        return len(self.y)
+
+    def take(self, index: np.ndarray) -> "Split":
+        """The examples at positions `index`."""
+        x = self.x[index] if isinstance(self.x, np.ndarray) else [self.x[i] for i in index]
+        return Split(x, self.y[index])
+
+
+@dataclasses.dataclass
+class LoadedData:
+    """Labelled splits of one data source.
+
+    kind: "files" (x holds paths), "texts" (x holds strings) or "arrays" (x is an ndarray).
+    splits: "train" and any of "val", "test".
+    class_names: the label names; y values index into it.
+    skipped: (path or row, reason) for every input that was left out.
+    origin: a description of the source, for messages.
+    """
+
+    kind: str
+    splits: dict
+    class_names: list
+    skipped: list = dataclasses.field(default_factory=list)
+    origin: str = ""
+
+
+# ------------------------------------------------------------------ builtin registry
+BUILTINS: dict[str, Callable[[], LoadedData]] = {}
+
+
+def register_builtin(name: str):
+    """Decorator: `builtin:NAME` for a loader `() -> LoadedData`."""
+
+    def deco(fn):
+        BUILTINS[name] = fn
+        return fn
+
+    return deco
+
+
+@register_builtin("digits")
+def builtin_digits() -> LoadedData:
+    """scikit-learn's 8x8 digits (1 797 images) scaled to uint8 (N, 8, 8, 1), with a fixed
+    stratified 20 % test split (seed 0), so every run reports the same test set."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = np.round(digits.images * (255.0 / 16.0)).astype("uint8")[..., None]
+    y = digits.target.astype("int64")
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    return LoadedData("arrays", {"train": Split(x_tr, y_tr), "test": Split(x_te, y_te)},
+                      [str(i) for i in range(10)], origin="builtin:digits")
+
+
+def package_data_dir() -> Path:
+    """The embedded samples: `cnnkit/_data` (a link to the repo's `data/` that the wheel copies)."""
+    return Path(__file__).resolve().parent.parent / "_data"
+
+
+# ------------------------------------------------------------------ entry point
+def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text", label_column="label",
+                strict=False) -> LoadedData:
+    """Reads data source `src` into a `LoadedData`.
+
+    Args:
+        src: see the module docstring.
+        extensions: the file suffixes a folder's files must have (lower case, with dot).
+        text_column, label_column: the CSV/TSV columns.
+        strict: raise on an unreadable row instead of skipping it.
+    """
+    if src.startswith("builtin:"):
+        name = src.split(":", 1)[1]
+        if name not in BUILTINS:
+            raise CnnkitError(f"Unknown data source '{src}'. Builtin sources: "
+                              + ", ".join("builtin:" + n for n in sorted(BUILTINS)) + ".")
+        return BUILTINS[name]()
+    if src.startswith("tfds:"):
+        return load_tfds(src.split(":", 1)[1])
+    path = Path(src).expanduser()
+    if not path.exists():
+        raise CnnkitError(
+            f"Data source {src} does not exist. Give a folder of class folders, an archive "
+            f"(.tar.gz/.zip), a CSV/TSV file, an .npz file, tfds:NAME or builtin:NAME."
+        )
+    name = path.name.lower()
+    if path.is_dir():
+        return load_folder(path, extensions, text_column, label_column, strict)
+    if name.endswith(ARCHIVE_SUFFIXES):
+        return load_folder(extract_archive(path), extensions, text_column, label_column, strict, origin=str(path))
+    if name.endswith(".npz"):
+        return load_npz(path)
+    if name.endswith(TABLE_SUFFIXES):
+        split = read_table(path, text_column, label_column, strict)
+        return table_splits({"train": split}, str(path))
+    raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv or .npz.")
+
+
+# ------------------------------------------------------------------ folders
+def load_folder(root: Path, extensions, text_column="text", label_column="label", strict=False,
+                origin: str | None = None) -> LoadedData:
+    """A folder of class folders, or of split folders (train/, val/, test/) of class folders,
+    or of split tables (train.csv, dev.csv, test.csv)."""
+    root = Path(root)
+    origin = origin or str(root)
+    tables = {SPLIT_ALIASES[p.stem.lower()]: p for p in root.iterdir()
+              if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and p.stem.lower() in SPLIT_ALIASES}
+    if "train" in tables:
+        splits = {s: read_table(p, text_column, label_column, strict) for s, p in tables.items()}
+        return table_splits(splits, origin)
+    split_dirs = {SPLIT_ALIASES[p.name.lower()]: p for p in sorted(root.iterdir())
+                  if p.is_dir() and p.name.lower() in SPLIT_ALIASES}
+    if not split_dirs:
+        split_dirs = {"train": root}
+    elif "train" not in split_dirs:
+        raise CnnkitError(f"{root} has {', '.join(p.name for p in split_dirs.values())}/ but no train/ folder.")
+    class_names = sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not class_names:
+        raise CnnkitError(f"{split_dirs['train']} has no class folders: put each class's files in a folder named after the class.")
+    if len(class_names) < 2:
+        raise CnnkitError(f"{split_dirs['train']} has a single class folder ({class_names[0]}): a classifier needs at least two classes.")
+    index = {c: i for i, c in enumerate(class_names)}
+    splits, skipped = {}, []
+    for split, folder in split_dirs.items():
+        paths, labels = [], []
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            if class_dir.name not in index:
+                raise CnnkitError(f"{class_dir} is a class that {split_dirs['train']} does not have; "
+                                  f"rename it to one of: {', '.join(class_names)}.")
+            files = sorted(f for f in class_dir.rglob("*") if f.is_file() and not f.name.startswith("."))
+            kept = [f for f in files if not extensions or f.suffix.lower() in extensions]
+            skipped += [(str(f), "not a " + "/".join(extensions) + " file") for f in files if f not in set(kept)]
+            if not kept and split == "train":
+                raise CnnkitError(f"Class folder {class_dir} has no {'/'.join(extensions) or ''} files: add some or remove the folder.")
+            paths += [str(f) for f in kept]
+            labels += [index[class_dir.name]] * len(kept)
+        splits[split] = Split(paths, np.asarray(labels, dtype="int64"))
+    return LoadedData("files", splits, class_names, skipped, origin)
+
+
+# ------------------------------------------------------------------ archives
+def cache_root() -> Path:
+    """Where extracted archives are kept: $CNNKIT_CACHE or ~/.cache/cnnkit."""
+    return Path(os.environ.get("CNNKIT_CACHE") or Path.home() / ".cache" / "cnnkit")
+
+
+def _safe_members_tar(tar: tarfile.TarFile, archive: Path):
+    """Every member of `tar`, after checking none is a link or leaves the target folder."""
+    members = tar.getmembers()
+    for m in members:
+        if m.issym() or m.islnk():
+            raise CnnkitError(f"{archive} contains a link ({m.name}); cnnkit refuses archives with links.")
+        if not (m.isfile() or m.isdir()):
+            raise CnnkitError(f"{archive} contains a special file ({m.name}); cnnkit extracts only files and folders.")
+        _check_member_path(m.name, archive)
+    return members
+
+
+def _check_member_path(name: str, archive: Path):
+    parts = Path(name).parts
+    if name.startswith(("/", "\\")) or (parts and ":" in parts[0]) or ".." in parts:
+        raise CnnkitError(f"{archive} has a member outside its folder ({name}); cnnkit refuses to extract it.")
+
+
+def extract_archive(archive: Path) -> Path:
+    """Extracts `archive` once into the cache and returns the data folder inside it.
+
+    The folder is keyed by the archive's path, size and modification time, extracted
+    into a temporary folder first and renamed, so an interrupted extraction leaves nothing.
+    A single top-level folder (cifar10/...) is descended into.
+    """
+    stat = archive.stat()
+    key = hashlib.sha1(f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    stem = archive.name.split(".")[0]
+    target = cache_root() / "archives" / f"{stem}-{key}"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".extract-"))
+        try:
+            print(f"Extracting {archive} into {target} ...", file=sys.stderr)
+            if archive.name.lower().endswith(".zip"):
+                with zipfile.ZipFile(archive) as zf:
+                    for info in zf.infolist():
+                        _check_member_path(info.filename, archive)
+                        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+                            raise CnnkitError(f"{archive} contains a link ({info.filename}); cnnkit refuses archives with links.")
+                    zf.extractall(tmp)
+            else:
+                try:
+                    with tarfile.open(archive) as tar:
+                        members = _safe_members_tar(tar, archive)
+                        tar.extractall(tmp, members=members, filter="data")
+                except tarfile.TarError as e:
+                    raise CnnkitError(f"{archive} is not a readable archive ({e}).") from None
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+    root = target
+    while True:
+        entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+        if len(entries) == 1 and entries[0].is_dir() and entries[0].name.lower() not in SPLIT_ALIASES:
+            root = entries[0]
+        else:
+            return root
+
+
+# ------------------------------------------------------------------ tables (CSV/TSV)
+def read_table(path: Path, text_column="text", label_column="label", strict=False):
+    """(texts, label strings, skipped rows) of a CSV/TSV file; a row with an empty text
+    or label is skipped (or an error with `strict`). Labels stay strings here."""
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f, delimiter=delimiter)
+            columns = reader.fieldnames or []
+            for col in (text_column, label_column):
+                if col not in columns:
+                    raise CnnkitError(
+                        f"{path} has no column '{col}' (columns: {', '.join(columns)}). "
+                        f"Set data.text_column / data.label_column with --set."
+                    )
+            texts, labels, skipped = [], [], []
+            for line, row in enumerate(reader, start=2):
+                text, label = row.get(text_column), row.get(label_column)
+                if not label or not label.strip() or text is None:
+                    if strict:
+                        raise CnnkitError(f"{path}:{line} has no label; fix the row or drop --strict to skip it.")
+                    skipped.append((f"{path}:{line}", "no label" if text is not None else "no text"))
+                    continue
+                texts.append(text)
+                labels.append(label.strip())
+    except UnicodeDecodeError as e:
+        raise CnnkitError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); re-save it as UTF-8.") from None
+    return texts, labels, skipped
+
+
+def table_splits(tables: dict, origin: str) -> LoadedData:
+    """`{split: (texts, labels, skipped)}` -> LoadedData with labels indexed by the train classes."""
+    class_names = sorted(set(tables["train"][1]))
+    if len(class_names) < 2:
+        raise CnnkitError(f"{origin}: the training data has {len(class_names)} label(s); a classifier needs at least two.")
+    index = {c: i for i, c in enumerate(class_names)}
+    splits, skipped = {}, []
+    for split, (texts, labels, skip) in tables.items():
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise CnnkitError(f"{origin}: the {split} split has label(s) {', '.join(unknown[:5])} that training never saw.")
+        splits[split] = Split(list(texts), np.asarray([index[l] for l in labels], dtype="int64"))
+        skipped += skip
+    return LoadedData("texts", splits, class_names, skipped, origin)
+
+
+# ------------------------------------------------------------------ npz
+def load_npz(path: Path) -> LoadedData:
+    """An .npz with x_train, y_train (and x_val/y_val, x_test/y_test), the keras.datasets layout."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as e:
+        raise CnnkitError(f"{path} is not a readable .npz file ({e}).") from None
+    if "x_train" not in arrays or "y_train" not in arrays:
+        raise CnnkitError(f"{path} must hold x_train and y_train (and x_test, y_test). It holds: {', '.join(arrays)}.")
+    raw_labels = np.unique(arrays["y_train"].reshape(-1))
+    index = {v: i for i, v in enumerate(raw_labels.tolist())}
+    splits = {}
+    for split in ("train", "val", "test"):
+        if f"x_{split}" in arrays:
+            y = arrays[f"y_{split}"].reshape(-1)
+            unknown = set(y.tolist()) - set(index)
+            if unknown:
+                raise CnnkitError(f"{path}: y_{split} has labels {sorted(unknown)[:5]} that y_train does not.")
+            splits[split] = Split(arrays[f"x_{split}"], np.asarray([index[v] for v in y.tolist()], dtype="int64"))
+    return LoadedData("arrays", splits, [str(v) for v in raw_labels.tolist()], origin=str(path))
+
+
+# ------------------------------------------------------------------ tensorflow-datasets
+def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
+    """A TFDS data set with a supervised (input, label) pair, read into memory.
+
+    Needs a network the first time (or an already prepared TFDS data dir).
+    """
+    import tensorflow_datasets as tfds
+
+    try:
+        splits_ds, info = tfds.load(name, as_supervised=True, with_info=True, data_dir=data_dir)
+    except Exception as e:  # DatasetNotFoundError, network errors, ...
+        raise CnnkitError(f"tfds:{name} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0]}). "
+                          f"Check the name and that it is downloaded or downloadable.") from None
+    label_key = info.supervised_keys[1]
+    class_names = list(info.features[label_key].names)
+    splits = {}
+    for split_name, ds in splits_ds.items():
+        split = SPLIT_ALIASES.get(split_name)
+        if split is None or split in splits:
+            continue
+        xs, ys = [], []
+        for x, y in tfds.as_numpy(ds):
+            xs.append(x.decode("utf-8", "replace") if isinstance(x, bytes) else x)
+            ys.append(int(y))
+        kind_text = bool(xs) and isinstance(xs[0], str)
+        x_out = xs if kind_text else _stack_or_list(xs)
+        splits[split] = Split(x_out, np.asarray(ys, dtype="int64"))
+    kind = "texts" if splits and isinstance(splits["train"].x, list) and splits["train"].x and isinstance(splits["train"].x[0], str) else "arrays"
+    return LoadedData(kind, splits, class_names, origin=f"tfds:{name}")
+
+
+def _stack_or_list(arrays):
+    shapes = {a.shape for a in arrays}
+    if len(shapes) == 1:
+        return np.stack(arrays)
+    out = np.empty(len(arrays), dtype=object)
+    out[:] = arrays
+    return out
+
+
+# ------------------------------------------------------------------ splitting
+def stratified_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(rest, held out) with `fraction` of `split` held out, stratified by label when every
+    class has at least two examples."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(split)
+    idx = np.arange(n)
+    counts = np.bincount(split.y)
+    stratify = split.y if counts[counts > 0].min() >= 2 and int(round(n * fraction)) >= len(counts[counts > 0]) else None
+    keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
+    return split.take(np.sort(keep)), split.take(np.sort(held))
+
+
+def ensure_splits(data: LoadedData, val_split: float, test_split: float, seed: int) -> LoadedData:
+    """Holds out a stratified test and validation split from train where the source has none."""
+    splits = dict(data.splits)
+    if "test" not in splits and test_split > 0:
+        splits["train"], splits["test"] = stratified_split(splits["train"], test_split, seed)
+    if "val" not in splits and val_split > 0:
+        splits["train"], splits["val"] = stratified_split(splits["train"], val_split, seed + 1)
+    return dataclasses.replace(data, splits=splits)

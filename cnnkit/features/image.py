@@ -1,0 +1,48 @@
+"""Image preprocessing and augmentation as Keras layers (they live inside the model).
+
+Inputs to these layers are images with values in [0, 255] (uint8 or float).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+
+def normalization_layer(sample: np.ndarray) -> layers.Normalization:
+    """A per-channel `Normalization` adapted on `sample` (N, h, w, c) uint8 images."""
+    norm = layers.Normalization(axis=-1, name="normalize")
+    norm.adapt(sample.astype("float32"))
+    return norm
+
+
+def augmentation_layers(flip: str, translate: float, rotation: float, zoom: float, cutout: float,
+                        seed: int = 0) -> list[layers.Layer]:
+    """The train-time augmentation stack; every layer is a no-op at inference.
+
+    Args:
+        flip: "horizontal", "vertical", "horizontal_and_vertical" or "none".
+        translate: maximum shift as a fraction of height/width (0 disables), reflected borders,
+            the "padded random crop" of CIFAR training.
+        rotation: maximum rotation as a fraction of a full turn (0 disables).
+        zoom: maximum zoom in/out as a fraction (0 disables).
+        cutout: fraction of the image side erased in one random square (0 disables).
+    """
+    aug = []
+    if flip != "none":
+        aug.append(layers.RandomFlip(flip, seed=seed, name="aug_flip"))
+    if translate:
+        aug.append(layers.RandomTranslation(translate, translate, fill_mode="reflect", seed=seed, name="aug_translate"))
+    if rotation:
+        aug.append(layers.RandomRotation(rotation, fill_mode="reflect", seed=seed, name="aug_rotate"))
+    if zoom:
+        aug.append(layers.RandomZoom(zoom, zoom, fill_mode="reflect", seed=seed, name="aug_zoom"))
+    if cutout:
+        aug.append(layers.RandomErasing(factor=1.0, scale=(cutout * cutout, cutout * cutout), fill_value=0.0,
+                                        value_range=(0, 255), seed=seed, name="aug_cutout"))
+    return aug
+
+
+def cast_to_float(name="to_float") -> layers.Layer:
+    """uint8 images -> float32 (a Rescaling by 1 is serializable and exportable)."""
+    return layers.Rescaling(1.0, name=name)

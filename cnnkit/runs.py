@@ -1,0 +1,87 @@
+"""Run directories: creating them, writing their files atomically, loading them back.
+
+A run directory holds config.yaml, labels.json, model.keras (end to end), history.csv,
+metrics.json, checkpoints/ and logs/ (TensorBoard). Every file is written to a temporary
+name and renamed, so a killed run never leaves a half-written file.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from cnnkit.errors import CnnkitError
+
+
+def new_run_dir(task: str, out: str | None) -> Path:
+    """`out`, or runs/<task>-<YYYYmmdd-HHMMSS>; created and checked writable now, so
+    a bad folder fails before any training."""
+    path = Path(out) if out else Path("runs") / f"{task}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        with open(probe, "wb") as f:
+            f.write(b"\0" * 1024 * 1024)  # a megabyte: also fails when the disk is full
+        probe.unlink()
+    except OSError as e:
+        raise CnnkitError(f"Cannot write to the run directory {path}: {e.strerror}. Pass --out to a writable folder.") from None
+    return path
+
+
+def atomic_write(path: Path, data: bytes | str) -> None:
+    """Writes `data` to `path` through a temporary file and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_json(path: Path, obj) -> None:
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def write_yaml(path: Path, obj) -> None:
+    atomic_write(path, yaml.safe_dump(obj, sort_keys=False))
+
+
+def save_model(model, path: Path) -> None:
+    """`model.save(path)` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def read_run(run_dir: str | Path) -> tuple[Path, dict, list[str]]:
+    """(run_dir, config dict, class names) of a finished or started run."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.exists():
+        raise CnnkitError(f"{run_dir} is not a cnnkit run directory (no config.yaml). Give the folder that `cnnkit train` wrote.")
+    cfg = yaml.safe_load(cfg_path.read_text()) or {}
+    labels_path = run_dir / "labels.json"
+    labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
+    return run_dir, cfg, labels
+
+
+def load_model(run_dir: Path):
+    """The end-to-end model of a run, loaded with `safe_mode=True` (no code from the file)."""
+    import keras
+
+    import cnnkit.blocks  # noqa: F401  (registers the serializable layers)
+    import cnnkit.backbones  # noqa: F401
+    import cnnkit.training  # noqa: F401
+
+    path = Path(run_dir) / "model.keras"
+    if not path.exists():
+        raise CnnkitError(f"{run_dir} has no model.keras: its training did not finish. Resume it with `cnnkit train --resume {run_dir}`.")
+    return keras.models.load_model(path, safe_mode=True, compile=False)

@@ -1,0 +1,58 @@
+"""What every task provides; a concrete task is wiring of data, preprocessing, backbone and head."""
+from __future__ import annotations
+
+import abc
+import dataclasses
+
+import numpy as np
+
+from cnnkit.registry import Registry
+
+TASKS = Registry("task")
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A task's data, ready for `tf.data`.
+
+    splits: {"train"|"val"|"test": (x, y)} with x the task's arrays and y (N,) int labels.
+    ids: {split: a list of N identifiers (file paths, texts, "train[12]")} for reports.
+    class_names: label names (y indexes them).
+    skipped: (input, reason) for every input left out.
+    """
+
+    splits: dict
+    ids: dict
+    class_names: list
+    skipped: list
+    origin: str
+
+    def counts(self) -> str:
+        return ", ".join(f"{k} {len(v[1])}" for k, v in self.splits.items())
+
+
+class Task(abc.ABC):
+    """Base class of the tasks. Subclasses set the class attributes and the four methods."""
+
+    name: str = ""
+    preprocess_cls: type = None
+    defaults: dict = {}  # {section: {key: value}} on top of the config dataclass defaults
+    default_source: str = ""
+    extensions: tuple = ()
+
+    @abc.abstractmethod
+    def prepare(self, cfg, data) -> Prepared:
+        """`LoadedData` -> `Prepared`; fills the preprocess fields left on auto (size, ...)."""
+
+    @abc.abstractmethod
+    def build(self, cfg, prepared: Prepared):
+        """(train_model, inference_model): the same weights; the first with augmentation,
+        the second end to end (raw input in, probabilities out) for saving."""
+
+    @abc.abstractmethod
+    def dataset(self, x, y, cfg, training: bool):
+        """A batched, prefetched `tf.data.Dataset` of (inputs, labels)."""
+
+    @abc.abstractmethod
+    def read_inputs(self, inputs: list[str], cfg) -> tuple[np.ndarray, list[str], list]:
+        """(model inputs, their names, skipped (input, reason)) for prediction from files."""

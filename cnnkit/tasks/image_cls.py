@@ -1,0 +1,155 @@
+"""image-cls: image classification.
+
+Data: any source of `cnnkit.datasets` (folders, archives, .npz, tfds:, builtin:digits),
+decoded to uint8 at one size and channel count. Model: uint8 images -> float ->
+[augmentation, training only] -> per-channel normalisation -> backbone -> ClassifierHead.
+The saved model takes images of any size (values 0-255) and resizes them itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import keras
+import numpy as np
+from keras import layers
+
+from cnnkit import backbones
+from cnnkit.blocks import ClassifierHead
+from cnnkit.datasets import image as image_data
+from cnnkit.errors import CnnkitError
+from cnnkit.features import image as image_features
+from cnnkit.tasks.base import TASKS, Prepared, Task
+
+MAX_AUTO_SIDE = 224  # images larger than this are scaled down when --image-size is unset
+SMALL_IMAGE_SIDE = 64  # up to this, the default backbone is a CIFAR-style ResNet
+
+
+@dataclasses.dataclass
+class ImagePreprocessConfig:
+    image_size: Optional[list] = None  # [height, width]; unset: the median of the data, longer side <= 224
+    channels: Optional[int] = None  # 1 (grey) or 3 (RGB); unset: 3 if the sampled images have colour
+    flip: str = "auto"  # auto (horizontal for colour, none for grey) | horizontal | vertical | horizontal_and_vertical | none
+    translate: float = 0.1  # random shift, fraction of the side (the padded random crop)
+    rotation: float = 0.0  # fraction of a full turn
+    zoom: float = 0.0
+    cutout: float = 0.0  # side of the erased square as a fraction of the image side
+
+
+def auto_image_size(h: int, w: int) -> list[int]:
+    """The median size, scaled down so that the longer side is at most MAX_AUTO_SIDE."""
+    scale = min(1.0, MAX_AUTO_SIDE / max(h, w))
+    return [max(1, int(round(h * scale))), max(1, int(round(w * scale)))]
+
+
+def choose_backbone(name: str, size) -> str:
+    """`name`, or for "auto": resnet20 (CIFAR style) up to 64 pixels, else MobileNetV2."""
+    if name != "auto":
+        return name
+    return "resnet20" if max(size) <= SMALL_IMAGE_SIDE else "mobilenet_v2"
+
+
+@TASKS.register("image-cls")
+class ImageClassification(Task):
+    name = "image-cls"
+    preprocess_cls = ImagePreprocessConfig
+    default_source = "builtin:digits"
+    extensions = image_data.IMAGE_EXTENSIONS
+    defaults = {
+        "train": {"epochs": 30, "batch_size": 64, "lr": 2e-3, "optimizer": "adamw", "weight_decay": 5e-4,
+                  "schedule": "onecycle"},
+        "model": {"head_dropout": 0.1},
+    }
+
+    # ------------------------------------------------------------ data
+    def prepare(self, cfg, data) -> Prepared:
+        p = cfg.preprocess
+        if p.channels not in (None, 1, 3):
+            raise CnnkitError(f"preprocess.channels must be 1 or 3. Received: {p.channels}")
+        if data.kind == "texts":
+            raise CnnkitError(f"{data.origin} holds text, not images: use `cnnkit train text-cls` for it.")
+        splits, ids, skipped = {}, {}, list(data.skipped)
+        if data.kind == "files":
+            if p.image_size is None or p.channels is None:
+                h, w, c = image_data.probe_images(data.splits["train"].x, seed=cfg.train.seed)
+                p.image_size = p.image_size or auto_image_size(h, w)
+                p.channels = p.channels or c
+            size = self._size(p)
+            for name, split in data.splits.items():
+                x, kept, skip = image_data.read_image_files(split.x, p.channels, size, strict=cfg.data.strict)
+                splits[name] = (x, split.y[kept])
+                ids[name] = [split.x[i] for i in kept]
+                skipped += skip
+        else:
+            first = np.asarray(data.splits["train"].x[:1])
+            if first.ndim not in (3, 4):
+                raise CnnkitError(f"{data.origin}: image arrays must be (N, h, w) or (N, h, w, c). Received {first.shape}.")
+            if p.channels is None:
+                p.channels = 1 if first.ndim == 3 or first.shape[-1] == 1 else 3
+            if p.image_size is None:
+                p.image_size = auto_image_size(first.shape[1], first.shape[2])
+            size = self._size(p)
+            for name, split in data.splits.items():
+                splits[name] = (image_data.arrays_to_images(split.x, p.channels, size), split.y)
+                ids[name] = [f"{name}[{i}]" for i in range(len(split.y))]
+        if p.flip == "auto":
+            p.flip = "horizontal" if p.channels == 3 else "none"
+        return Prepared(splits, ids, list(data.class_names), skipped, data.origin)
+
+    @staticmethod
+    def _size(p) -> tuple[int, int]:
+        size = p.image_size
+        if isinstance(size, int):
+            size = [size, size]
+        if len(size) != 2 or min(size) < 1:
+            raise CnnkitError(f"preprocess.image_size must be [height, width]. Received: {p.image_size}")
+        p.image_size = [int(size[0]), int(size[1])]
+        return tuple(p.image_size)
+
+    def dataset(self, x, y, cfg, training: bool):
+        return image_data.make_dataset(x, y, cfg.train.batch_size, training, seed=cfg.train.seed)
+
+    # ------------------------------------------------------------ model
+    def build(self, cfg, prepared: Prepared):
+        p, m = cfg.preprocess, cfg.model
+        h, w = p.image_size
+        c = p.channels
+        m.backbone = choose_backbone(m.backbone, (h, w))
+        info = backbones.info(m.backbone)
+        if info["modality"] != "image":
+            raise CnnkitError(f"Backbone '{m.backbone}' is for {info['modality']} inputs, not images. "
+                              f"Image backbones: {', '.join(n for n in backbones.names() if backbones.info(n)['modality'] == 'image')}.")
+        kwargs = dict(m.backbone_args)
+        if info.get("source") == "keras.applications":
+            kwargs["weights"] = m.weights
+        backbone = backbones.get(m.backbone, (h, w, c), **kwargs)
+        x_train = prepared.splits["train"][0]
+        # Applications normalise inside themselves; cnnkit's own backbones get the data's statistics.
+        norm = None if info.get("expects") == "0-255" else image_features.normalization_layer(
+            x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 5000), replace=False)])
+        aug = image_features.augmentation_layers(p.flip, p.translate, p.rotation, p.zoom, p.cutout, seed=cfg.train.seed)
+        head = ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
+                              hidden_units=m.head_hidden, name="head")
+        to_float = image_features.cast_to_float()
+
+        def tail(x):
+            if norm is not None:
+                x = norm(x)
+            return head(backbone(x))
+
+        inputs = keras.Input((h, w, c), dtype="uint8", name="image")
+        x = to_float(inputs)
+        for layer in aug:
+            x = layer(x)
+        train_model = keras.Model(inputs, tail(x), name=f"{self.name}_train")
+
+        raw = keras.Input((None, None, c), name="image")
+        x = layers.Resizing(h, w, antialias=True, name="resize")(raw)
+        infer_model = keras.Model(raw, tail(to_float(x)), name=self.name)
+        return train_model, infer_model
+
+    # ------------------------------------------------------------ prediction inputs
+    def read_inputs(self, inputs: list[str], cfg):
+        p = cfg.preprocess
+        x, kept, skipped = image_data.read_image_files(inputs, p.channels, tuple(p.image_size))
+        return x, [inputs[i] for i in kept], skipped

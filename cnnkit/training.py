@@ -1,0 +1,276 @@
+"""The training engine shared by every task: compile defaults, schedules, callbacks,
+precision, distribution strategy, seeds, resume.
+
+Knows nothing of images, text or audio: it gets a model and `tf.data` datasets.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cnnkit.config import TrainConfig
+from cnnkit.errors import CnnkitError
+
+
+# ------------------------------------------------------------------ global state
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seeds Python, NumPy, TensorFlow and Keras; `deterministic` also turns on TF op determinism."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def set_precision(precision: str) -> None:
+    """Sets the Keras global dtype policy (float32, mixed_float16 or mixed_bfloat16)."""
+    keras.mixed_precision.set_dtype_policy(precision)
+
+
+def make_strategy(name: str) -> tf.distribute.Strategy:
+    """auto: the default (one device); mirrored: every local GPU (or CPU device);
+    multiworker: the workers that TF_CONFIG describes."""
+    if name == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if name == "multiworker":
+        if "TF_CONFIG" not in os.environ:
+            raise CnnkitError("--strategy multiworker needs TF_CONFIG set on every worker (see docs/SCALING.md).")
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+# ------------------------------------------------------------------ schedules
+@keras.saving.register_keras_serializable(package="cnnkit")
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to `peak` over `warmup_steps`, then cosine to 0, step decay
+    (x0.1 at 50 % and 75 %) or constant, until `total_steps`.
+
+    Args:
+        peak: the learning rate after warm-up.
+        total_steps: all optimizer steps of the run.
+        warmup_steps: steps of linear warm-up (0: none).
+        decay: "cosine", "step" or "constant".
+    """
+
+    def __init__(self, peak, total_steps, warmup_steps=0, decay="cosine"):
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.warmup_steps = int(warmup_steps)
+        self.decay = decay
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        warm = float(max(1, self.warmup_steps))
+        decay_steps = float(max(1, self.total_steps - self.warmup_steps))
+        progress = keras.ops.clip((step - self.warmup_steps) / decay_steps, 0.0, 1.0)
+        if self.decay == "cosine":
+            after = 0.5 * self.peak * (1.0 + keras.ops.cos(math.pi * progress))
+        elif self.decay == "step":
+            after = self.peak * keras.ops.where(progress < 0.5, 1.0, keras.ops.where(progress < 0.75, 0.1, 0.01))
+        else:
+            after = self.peak * keras.ops.ones_like(progress)
+        if self.warmup_steps <= 0:
+            return after
+        return keras.ops.where(step < self.warmup_steps, self.peak * (step + 1.0) / warm, after)
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
+                "decay": self.decay}
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """One-cycle (Smith 2018, fastai's `fit_one_cycle`): cosine up from peak/25 to `peak`
+    over the first 25 % of `total_steps`, then cosine down to peak/1e4."""
+
+    def __init__(self, peak, total_steps, pct_start=0.25):
+        self.peak = float(peak)
+        self.total_steps = int(total_steps)
+        self.pct_start = float(pct_start)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        up = max(1.0, self.total_steps * self.pct_start)
+        down = max(1.0, self.total_steps - up)
+        start, end = self.peak / 25.0, self.peak / 1e4
+
+        def cos_interp(a, b, t):
+            return b + (a - b) * 0.5 * (1.0 + keras.ops.cos(math.pi * keras.ops.clip(t, 0.0, 1.0)))
+
+        return keras.ops.where(step < up, cos_interp(start, self.peak, step / up),
+                               cos_interp(self.peak, end, (step - up) / down))
+
+    def get_config(self):
+        return {"peak": self.peak, "total_steps": self.total_steps, "pct_start": self.pct_start}
+
+
+def make_schedule(cfg: TrainConfig, steps_per_epoch: int):
+    """The learning rate (a float or a schedule) that `cfg.schedule` asks for."""
+    total = max(1, cfg.epochs * steps_per_epoch)
+    if cfg.schedule == "onecycle":
+        return OneCycleSchedule(cfg.lr, total)
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    if cfg.schedule == "constant" and warmup == 0:
+        return cfg.lr
+    return WarmupSchedule(cfg.lr, total, warmup, decay=cfg.schedule)
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The optimizer of `cfg` with its learning-rate schedule."""
+    lr = make_schedule(cfg, steps_per_epoch)
+    wd = cfg.weight_decay or None
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr, weight_decay=wd)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay or 1e-4)
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True, weight_decay=wd)
+    return keras.optimizers.RMSprop(lr, weight_decay=wd)
+
+
+def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, num_classes: int) -> None:
+    """Compiles `model` for single-label classification with integer labels."""
+    if cfg.label_smoothing:
+        loss = SmoothedSparseCrossentropy(num_classes, cfg.label_smoothing)
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+    model.compile(
+        optimizer=make_optimizer(cfg, steps_per_epoch),
+        loss=loss,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=cfg.jit_compile,
+        steps_per_execution=cfg.steps_per_execution,
+    )
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class SmoothedSparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy with label smoothing for integer labels (the Keras sparse loss has none)."""
+
+    def __init__(self, num_classes, label_smoothing=0.1, name="smoothed_sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = num_classes
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), self.num_classes)
+        return keras.losses.categorical_crossentropy(y_true, y_pred, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "label_smoothing": self.label_smoothing}
+
+
+# ------------------------------------------------------------------ callbacks
+class StopOnNaN(keras.callbacks.Callback):
+    """Stops training at the first NaN or infinite loss and remembers where it happened."""
+
+    def __init__(self):
+        super().__init__()
+        self.where = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.isfinite(float(loss)):
+            self.where = (self._epoch + 1, batch + 1)
+            self.model.stop_training = True
+
+
+def best_so_far(history_csv: Path, monitor: str):
+    """The best `monitor` value in an earlier part of the run (for resume), or None."""
+    if not history_csv.exists():
+        return None
+    with open(history_csv, newline="") as f:
+        values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "")]
+    return max(values) if values else None
+
+
+def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str) -> tuple[list, StopOnNaN]:
+    """Backup (resume), best checkpoint, early stopping, NaN stop, CSV history, TensorBoard."""
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    best = keras.callbacks.ModelCheckpoint(
+        str(ckpt_dir / "best.weights.h5"), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True
+    )
+    previous = best_so_far(run_dir / "history.csv", monitor)
+    if previous is not None:
+        best.best = previous  # a resumed run keeps the best of its earlier epochs
+    nan = StopOnNaN()
+    callbacks = [
+        # double_checkpoint keeps the previous backup, in case a kill lands during a write.
+        keras.callbacks.BackupAndRestore(str(ckpt_dir / "backup"), save_freq="epoch", double_checkpoint=True,
+                                         delete_checkpoint=False),
+        best,
+        nan,
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
+        keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, update_freq="epoch"),
+    ]
+    if cfg.early_stopping:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=cfg.early_stopping))
+    return callbacks, nan
+
+
+def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig, run_dir: Path,
+        timer: "TrainTimer | None" = None) -> dict:
+    """Trains a compiled `model`; resumes from `run_dir/checkpoints/backup` if one exists.
+
+    Afterwards the model holds the best weights on the validation accuracy (or the last
+    ones without a validation set).
+
+    Returns:
+        The Keras history of this call ({metric: [values per epoch]}).
+    Raises:
+        CnnkitError: when the loss became NaN.
+    """
+    monitor = "val_accuracy" if val_ds is not None else "accuracy"
+    callbacks, nan = make_callbacks(run_dir, cfg, monitor)
+    if timer is not None:
+        callbacks.append(timer)
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+                        verbose=cfg.verbose, shuffle=False)  # the tf.data pipeline shuffles
+    if nan.where is not None:
+        epoch, batch = nan.where
+        raise CnnkitError(
+            f"The loss became NaN at epoch {epoch}, batch {batch}: lower the learning rate (--lr, now {cfg.lr}) "
+            f"or check the data for broken values. The run directory {run_dir} keeps what was written."
+        )
+    best = run_dir / "checkpoints" / "best.weights.h5"
+    if val_ds is not None and best.exists():
+        model.load_weights(str(best))
+    return history.history
+
+
+class TrainTimer(keras.callbacks.Callback):
+    """Seconds spent in the training part of each epoch (validation excluded)."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = 0.0
+        self.epochs = 0
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.perf_counter()
+
+    def _stop(self):
+        import time
+
+        if self._start is not None:
+            self.seconds += time.perf_counter() - self._start
+            self.epochs += 1
+            self._start = None
+
+    def on_test_begin(self, logs=None):
+        self._stop()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop()
