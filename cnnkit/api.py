@@ -147,6 +147,10 @@ def train(task: str, data: str | None = None, *, out: str | None = None, resume:
         log(f"Resuming {run_dir} from its last completed epoch")
     else:
         cfg = resolve_config(task, data, config, sets, **options)
+        if cfg.model.backbone != "auto":
+            import cnnkit.backbones as backbones
+
+            backbones.info(cfg.model.backbone)  # an unknown name fails before anything is written
         run_dir = runs.new_run_dir(cfg.task, out)
     task_obj = tasks.get(cfg.task)
     training.seed_everything(cfg.train.seed, cfg.train.deterministic)

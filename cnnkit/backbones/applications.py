@@ -65,9 +65,15 @@ class ImagenetPreprocess(layers.Layer):
 
 
 def keras_cache_dir() -> Path:
-    """Where Keras keeps downloaded weights: $KERAS_HOME/models or ~/.keras/models."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(home) / "models"
+    """Where Keras keeps downloaded weights: $KERAS_HOME/models or ~/.keras/models
+    (as Keras read it when it was imported)."""
+    try:
+        from keras.src.backend.config import keras_home
+
+        home = keras_home()
+    except ImportError:  # a Keras that moved it: the documented default
+        home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(os.path.expanduser(home)) / "models"
 
 
 def build_application(name: str, input_shape, weights=None, trainable=True) -> keras.Model:
@@ -98,9 +104,12 @@ def build_application(name: str, input_shape, weights=None, trainable=True) -> k
     except Exception as e:  # Keras raises a bare Exception("URL fetch failure ...") offline
         if weights != "imagenet":
             raise
+        if "fetch failure" not in str(e).lower():
+            raise CnnkitError(f"ImageNet weights for {class_name} in {keras_cache_dir()} could not be loaded "
+                              f"({type(e).__name__}: {str(e)[:300]}). Delete the file to fetch it again.") from None
         raise CnnkitError(
             f"ImageNet weights for {class_name} are not in the Keras cache ({keras_cache_dir()}) and could not "
-            f"be downloaded ({type(e).__name__}). On a machine with a network run "
+            f"be downloaded (no network). On a machine with a network run "
             f"`python -c \"import keras; keras.applications.{class_name}(include_top=False)\"`, copy the "
             f"file it writes into {keras_cache_dir()} here, or pass --weights PATH to a weights file."
         ) from None
