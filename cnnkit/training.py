@@ -6,6 +6,7 @@ Knows nothing of images, text or audio: it gets a model and `tf.data` datasets.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 from pathlib import Path
@@ -192,10 +193,35 @@ def best_so_far(history_csv: Path, monitor: str):
     return max(values) if values else None
 
 
+def completed_epochs(run_dir: Path) -> int:
+    """Epochs that the resume backup of `run_dir` holds (0 for a new run)."""
+    meta = run_dir / "checkpoints" / "backup" / "training_metadata.json"
+    try:
+        return int(json.loads(meta.read_text()).get("epoch", 0))
+    except (OSError, ValueError):
+        return 0
+
+
+def trim_history(run_dir: Path) -> None:
+    """Drops history.csv rows of epochs that the backup does not hold: a run killed after
+    logging an epoch but before backing it up repeats that epoch on resume."""
+    path = run_dir / "history.csv"
+    if not path.exists():
+        return
+    done = completed_epochs(run_dir)
+    lines = path.read_text().splitlines(keepends=True)
+    kept = lines[:1] + [l for l in lines[1:] if l.strip() and int(l.split(",", 1)[0]) < done]
+    if len(kept) != len(lines):
+        from cnnkit.runs import atomic_write
+
+        atomic_write(path, "".join(kept))
+
+
 def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str) -> tuple[list, StopOnNaN]:
-    """Backup (resume), best checkpoint, early stopping, NaN stop, CSV history, TensorBoard."""
+    """CSV history, backup (resume), best checkpoint, NaN stop, TensorBoard, early stopping."""
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    trim_history(run_dir)
     best = keras.callbacks.ModelCheckpoint(
         str(ckpt_dir / "best.weights.h5"), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True
     )
@@ -204,12 +230,13 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str) -> tuple[list,
         best.best = previous  # a resumed run keeps the best of its earlier epochs
     nan = StopOnNaN()
     callbacks = [
+        # The history row is written before the backup, so a backed-up epoch always has its row.
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         # double_checkpoint keeps the previous backup, in case a kill lands during a write.
         keras.callbacks.BackupAndRestore(str(ckpt_dir / "backup"), save_freq="epoch", double_checkpoint=True,
                                          delete_checkpoint=False),
         best,
         nan,
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, update_freq="epoch"),
     ]
     if cfg.early_stopping:

@@ -325,10 +325,15 @@ def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
     import tensorflow_datasets as tfds
 
     try:
-        splits_ds, info = tfds.load(name, as_supervised=True, with_info=True, data_dir=data_dir)
+        builder = tfds.builder(name, data_dir=data_dir)
+        info = builder.info
+        # A prepared data set lists its splits; fall back to the usual names otherwise.
+        split_names = [s for s in info.splits.keys() if s in SPLIT_ALIASES] or ["train", "test"]
+        loaded = tfds.load(name, split=split_names, as_supervised=True, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError, network errors, ...
         raise CnnkitError(f"tfds:{name} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0]}). "
                           f"Check the name and that it is downloaded or downloadable.") from None
+    splits_ds = dict(zip(split_names, loaded))
     label_key = info.supervised_keys[1]
     class_names = list(info.features[label_key].names)
     splits = {}

@@ -1,0 +1,87 @@
+"""Image decoding: every mode and format, broken files skipped, conversion to the task's channels and size."""
+import numpy as np
+import pytest
+
+from cnnkit.datasets import image
+from cnnkit.errors import CnnkitError
+from tests.conftest import write_image
+
+
+@pytest.fixture
+def zoo(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    grey = rng.integers(0, 255, (20, 30), dtype=np.uint8)
+    files = {
+        "rgb.jpg": write_image(tmp_path / "rgb.jpg", rgb),
+        "grey.png": write_image(tmp_path / "grey.png", grey),
+        "rgba.png": write_image(tmp_path / "rgba.png", np.dstack([rgb, np.full((20, 30), 128, np.uint8)])),
+        "palette.gif": write_image(tmp_path / "palette.gif", rgb, fmt="GIF"),
+        "rgb.bmp": write_image(tmp_path / "rgb.bmp", rgb),
+        "grey16.png": write_image(tmp_path / "grey16.png", grey.astype(np.uint16) * 257),
+        "large.png": write_image(tmp_path / "large.png", np.zeros((3000, 4000, 3), np.uint8)),
+    }
+    from PIL import Image
+
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+    files["palette.png"] = tmp_path / "palette.png"
+    return files
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_every_mode_decodes_to_the_task_shape(zoo, channels):
+    paths = [str(p) for p in zoo.values()]
+    x, kept, skipped = image.read_image_files(paths, channels, (16, 16))
+    assert skipped == [] and len(kept) == len(paths)
+    assert x.shape == (len(paths), 16, 16, channels) and x.dtype == np.uint8
+
+
+def test_broken_files_are_skipped_or_fail_with_strict(tmp_path, zoo):
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    data = zoo["rgb.jpg"].read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 3])
+    paths = [str(zoo["rgb.jpg"]), str(tmp_path / "empty.png"), str(tmp_path / "corrupt.jpg"), str(zoo["grey.png"]),
+             str(tmp_path / "notes.txt")]
+    (tmp_path / "notes.txt").write_text("hello")
+    x, kept, skipped = image.read_image_files(paths, 3, (8, 8))
+    assert kept.tolist() == [0, 3]
+    assert {p for p, _ in skipped} == {paths[1], paths[2], paths[4]}
+    with pytest.raises(CnnkitError, match="empty.png cannot be decoded.*--strict"):
+        image.read_image_files(paths, 3, (8, 8), strict=True)
+
+
+def test_grey_to_rgb_and_back_keeps_values(tmp_path):
+    grey = np.arange(64, dtype=np.uint8).reshape(8, 8) * 3
+    p = write_image(tmp_path / "g.png", grey)
+    x, _, _ = image.read_image_files([str(p)], 3, (8, 8))
+    assert np.array_equal(x[0, ..., 0], grey) and np.array_equal(x[0, ..., 2], grey)
+    x1, _, _ = image.read_image_files([str(p)], 1, (8, 8))
+    assert np.array_equal(x1[0, ..., 0], grey)
+
+
+def test_probe_detects_grey_stored_as_rgb(tmp_path):
+    grey = np.random.default_rng(0).integers(0, 255, (10, 12), dtype=np.uint8)
+    paths = [str(write_image(tmp_path / f"{i}.jpg", np.dstack([grey] * 3), fmt="PNG")) for i in range(3)]
+    assert image.probe_images(paths) == (10, 12, 1)
+    colour = write_image(tmp_path / "c.png", np.random.default_rng(1).integers(0, 255, (30, 40, 3), dtype=np.uint8))
+    assert image.probe_images(paths + [str(colour)])[2] == 3
+
+
+def test_arrays_to_images():
+    floats = np.random.default_rng(0).random((4, 6, 6)).astype("float32")
+    out = image.arrays_to_images(floats, channels=3, size=(12, 12))
+    assert out.shape == (4, 12, 12, 3) and out.dtype == np.uint8 and out.max() > 200
+    rgba = np.zeros((2, 5, 5, 4), np.uint8)
+    assert image.arrays_to_images(rgba, channels=1).shape == (2, 5, 5, 1)
+    with pytest.raises(CnnkitError, match="must be \\(N, h, w\\)"):
+        image.arrays_to_images(np.zeros((3, 4)))
+
+
+def test_make_dataset_batches_and_shuffles():
+    x = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
+    y = np.arange(10)
+    batches = list(image.make_dataset(x, y, 4, training=False))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2]
+    order = np.concatenate([b[1].numpy() for b in image.make_dataset(x, y, 4, training=True, seed=1)])
+    assert sorted(order.tolist()) == list(range(10)) and order.tolist() != list(range(10))

@@ -1,0 +1,177 @@
+"""Every data source: folders, split folders, archives (and their safety), CSV/TSV, npz, tfds, builtin."""
+import io
+import tarfile
+import zipfile
+
+import numpy as np
+import pytest
+
+from cnnkit.datasets import ensure_splits, load_source
+from cnnkit.datasets.image import IMAGE_EXTENSIONS
+from cnnkit.errors import CnnkitError
+from tests.conftest import SHARED_DATA
+
+
+def test_class_folders(image_folder):
+    (image_folder / "cat" / "notes.txt").write_text("not an image")
+    data = load_source(str(image_folder), extensions=IMAGE_EXTENSIONS)
+    assert data.kind == "files" and data.class_names == ["cat", "dog", "fox"]
+    assert len(data.splits["train"]) == 36 and list(data.splits) == ["train"]
+    assert np.bincount(data.splits["train"].y).tolist() == [12, 12, 12]
+    assert [p for p, _ in data.skipped] == [str(image_folder / "cat" / "notes.txt")]
+
+
+def test_split_folders(tmp_path, image_folder):
+    root = tmp_path / "splits"
+    for split in ("train", "test"):
+        for c in ("cat", "dog", "fox"):
+            (root / split / c).mkdir(parents=True)
+            for f in list((image_folder / c).glob("*.png"))[:4]:
+                (root / split / c / f.name).write_bytes(f.read_bytes())
+    data = load_source(str(root), extensions=IMAGE_EXTENSIONS)
+    assert set(data.splits) == {"train", "test"} and len(data.splits["test"]) == 12
+
+
+def test_empty_and_single_class_are_errors(tmp_path, image_folder):
+    (image_folder / "empty").mkdir()
+    with pytest.raises(CnnkitError, match=r"Class folder .*empty has no"):
+        load_source(str(image_folder), extensions=IMAGE_EXTENSIONS)
+    single = tmp_path / "single" / "only"
+    single.mkdir(parents=True)
+    (single / "a.png").write_bytes(b"x")
+    with pytest.raises(CnnkitError, match="single class folder"):
+        load_source(str(tmp_path / "single"), extensions=IMAGE_EXTENSIONS)
+
+
+def test_missing_source_names_the_choices(tmp_path):
+    with pytest.raises(CnnkitError, match="does not exist. Give a folder"):
+        load_source(str(tmp_path / "nope"))
+    with pytest.raises(CnnkitError, match="Builtin sources: builtin:digits"):
+        load_source("builtin:nothing")
+
+
+def _tar(path, image_folder, extra=None):
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(image_folder, arcname="pets")
+        if extra:
+            extra(tar)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["tar.gz", "zip"])
+def test_archives_extract_into_cache(tmp_path, image_folder, kind):
+    path = tmp_path / f"pets.{kind}"
+    if kind == "zip":
+        with zipfile.ZipFile(path, "w") as zf:
+            for f in image_folder.rglob("*.png"):
+                zf.write(f, f"pets/{f.relative_to(image_folder)}")
+    else:
+        _tar(path, image_folder)
+    data = load_source(str(path), extensions=IMAGE_EXTENSIONS)
+    assert data.class_names == ["cat", "dog", "fox"] and len(data.splits["train"]) == 36
+    assert "cnnkit-cache" in data.splits["train"].x[0]
+    again = load_source(str(path), extensions=IMAGE_EXTENSIONS)  # extracted once, reused
+    assert again.splits["train"].x == data.splits["train"].x
+
+
+def test_archive_refuses_traversal_and_links(tmp_path, image_folder):
+    def evil_member(tar):
+        info = tarfile.TarInfo("../escape.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+
+    with pytest.raises(CnnkitError, match="outside its folder"):
+        load_source(str(_tar(tmp_path / "evil.tar.gz", image_folder, evil_member)))
+    assert not (tmp_path / "escape.txt").exists()
+
+    def link_member(tar):
+        info = tarfile.TarInfo("pets/cat/link.png")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tar.addfile(info)
+
+    with pytest.raises(CnnkitError, match="contains a link"):
+        load_source(str(_tar(tmp_path / "link.tar.gz", image_folder, link_member)))
+
+    zpath = tmp_path / "evil.zip"
+    with zipfile.ZipFile(zpath, "w") as zf:
+        zf.writestr("../../escape.txt", "bad")
+    with pytest.raises(CnnkitError, match="outside its folder"):
+        load_source(str(zpath))
+
+
+def test_csv_and_tsv(tmp_path):
+    csv_path = tmp_path / "reviews.csv"
+    csv_path.write_text('text,label\n"good, really",pos\nbad,neg\nfine,\nmeh,neg\n', encoding="utf-8")
+    data = load_source(str(csv_path))
+    assert data.kind == "texts" and data.class_names == ["neg", "pos"]
+    assert data.splits["train"].x == ["good, really", "bad", "meh"]
+    assert data.splits["train"].y.tolist() == [1, 0, 0]
+    assert data.skipped == [(f"{csv_path}:4", "no label")]
+    with pytest.raises(CnnkitError, match=":4 has no label"):
+        load_source(str(csv_path), strict=True)
+    tsv = tmp_path / "q.tsv"
+    tsv.write_text("sentence\tcat\nwho?\tHUM\nwhere?\tLOC\n")
+    data = load_source(str(tsv), text_column="sentence", label_column="cat")
+    assert data.class_names == ["HUM", "LOC"]
+    with pytest.raises(CnnkitError, match="no column 'text'.*data.text_column"):
+        load_source(str(tsv))
+
+
+def test_csv_not_utf8(tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("text,label\ncaf\xe9,a\nb,b\n".encode("latin-1"))
+    with pytest.raises(CnnkitError, match="not UTF-8.*re-save it as UTF-8"):
+        load_source(str(path))
+
+
+def test_folder_of_split_csvs():
+    data = load_source(str(SHARED_DATA / "text" / "trec"))
+    assert set(data.splits) == {"train", "test"} and len(data.splits["test"]) == 500
+    assert data.class_names == ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
+
+
+def test_unseen_label_in_test_csv(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\na,x\nb,y\n")
+    (tmp_path / "test.csv").write_text("text,label\nc,z\n")
+    with pytest.raises(CnnkitError, match="label\\(s\\) z that training never saw"):
+        load_source(str(tmp_path))
+
+
+def test_npz_mnist_slice(tmp_path):
+    rng = np.random.default_rng(0)
+    with np.load(SHARED_DATA / "image" / "mnist.npz") as z:  # the file is sorted by label: sample at random
+        tr, te = rng.choice(60000, 100, replace=False), rng.choice(10000, 20, replace=False)
+        np.savez(tmp_path / "m.npz", x_train=z["x_train"][tr], y_train=z["y_train"][tr],
+                 x_test=z["x_test"][te], y_test=z["y_test"][te])
+    data = load_source(str(tmp_path / "m.npz"))
+    assert data.kind == "arrays" and data.splits["train"].x.shape == (100, 28, 28)
+    assert data.class_names == [str(i) for i in range(10)] and len(data.splits["test"]) == 20
+    np.savez(tmp_path / "bad.npz", images=np.zeros(3))
+    with pytest.raises(CnnkitError, match="must hold x_train and y_train"):
+        load_source(str(tmp_path / "bad.npz"))
+
+
+def test_builtin_digits_has_fixed_test_split():
+    a, b = load_source("builtin:digits"), load_source("builtin:digits")
+    assert a.splits["train"].x.shape[1:] == (8, 8, 1) and a.splits["train"].x.dtype == np.uint8
+    assert len(a.splits["test"]) == 360 and np.array_equal(a.splits["test"].y, b.splits["test"].y)
+
+
+def test_tfds_with_mock_data():
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        data = load_source("tfds:mnist")
+    assert data.kind == "arrays" and data.class_names == [str(i) for i in range(10)]
+    assert data.splits["train"].x.shape == (12, 28, 28, 1) and set(data.splits) == {"train", "test"}
+
+
+def test_stratified_val_and_test_split(image_folder):
+    data = load_source(str(image_folder), extensions=IMAGE_EXTENSIONS)
+    split = ensure_splits(data, val_split=0.25, test_split=1 / 3, seed=0)
+    counts = {k: np.bincount(v.y, minlength=3).tolist() for k, v in split.splits.items()}
+    assert counts == {"train": [6, 6, 6], "test": [4, 4, 4], "val": [2, 2, 2]}
+    # seeded: the same split twice
+    again = ensure_splits(data, val_split=0.25, test_split=1 / 3, seed=0)
+    assert again.splits["val"].x == split.splits["val"].x

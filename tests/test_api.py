@@ -1,0 +1,142 @@
+"""End to end through the Python API: train -> run directory -> reload -> evaluate -> predict -> resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+import cnnkit
+from cnnkit import api
+from cnnkit.errors import CnnkitError
+from tests.conftest import write_image
+
+FAST = dict(epochs=2, batch_size=32, verbose=0)
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    return api.train("image-cls", out=str(out), backbone="simple_cnn", sets=["model.backbone_args={filters: [16, 32]}"],
+                     **FAST)
+
+
+def test_run_directory_contents(digits_run):
+    run = digits_run.run_dir
+    for name in ("config.yaml", "model.keras", "labels.json", "history.csv", "metrics.json", "checkpoints", "logs"):
+        assert (run / name).exists(), name
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("test_accuracy", "val_accuracy", "macro_f1", "train_seconds", "train_samples_per_second", "epochs"):
+        assert key in metrics, key
+    assert metrics["epochs"] == 2 and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert json.loads((run / "labels.json").read_text()) == [str(i) for i in range(10)]
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    assert cfg["preprocess"]["image_size"] == [8, 8] and cfg["preprocess"]["channels"] == 1
+    assert cfg["preprocess"]["flip"] == "none"  # auto: no flips for grey images
+    assert (run / "evaluation" / "confusion.png").stat().st_size > 1000
+
+
+def test_saved_model_is_end_to_end_and_reloads_safely(digits_run):
+    model = keras.models.load_model(digits_run.run_dir / "model.keras", safe_mode=True)
+    assert not [l for l in model.layers if l.name.startswith("aug_")]  # augmentation removed
+    x = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(model.predict(x, verbose=0), digits_run.model.predict(x, verbose=0), atol=1e-5)
+    # any input size: the model resizes
+    big = np.repeat(np.repeat(x, 4, axis=1), 4, axis=2)
+    assert model.predict(big, verbose=0).shape == (4, 10)
+
+
+def test_metrics_match_a_fresh_evaluation(digits_run, tmp_path):
+    m = api.evaluate(str(digits_run.run_dir), "builtin:digits", out=str(tmp_path / "eval"))
+    assert m["accuracy"] == pytest.approx(digits_run.metrics["test_accuracy"], abs=1e-6)
+    for name in ("metrics.json", "report.txt", "confusion.csv", "confusion.png", "misclassified.csv"):
+        assert (tmp_path / "eval" / name).exists()
+    rows = (tmp_path / "eval" / "misclassified.csv").read_text().strip().splitlines()
+    assert len(rows) - 1 == round((1 - m["accuracy"]) * m["num_examples"])
+
+
+def test_predict_files_folders_and_globs(digits_run, tmp_path):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    for i in range(3):
+        write_image(tmp_path / "in" / f"{i}.png", (d.images[i] * 16).astype("uint8"))
+    (tmp_path / "in" / "broken.png").write_bytes(b"nope")
+    out = api.predict(str(digits_run.run_dir), [str(tmp_path / "in")], top_k=2)
+    assert [Path(r["input"]).name for r in out] == ["0.png", "1.png", "2.png"]
+    assert all(len(r["predictions"]) == 2 for r in out)
+    out = api.predict(str(digits_run.run_dir), [str(tmp_path / "in" / "*.png")], top_k=20)
+    assert len(out) == 3 and len(out[0]["predictions"]) == 10
+    with pytest.raises(CnnkitError, match="matches no file"):
+        api.predict(str(digits_run.run_dir), [str(tmp_path / "nothing-*.png")])
+
+
+def test_image_folder_end_to_end(image_folder, tmp_path):
+    result = api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=3,
+                       batch_size=8, verbose=0, test_split=0.25)
+    cfg = result.config
+    assert cfg.preprocess.image_size == [12, 12] and cfg.preprocess.channels == 3 and cfg.preprocess.flip == "horizontal"
+    assert result.metrics["num_train"] == 24 and "test_accuracy" in result.metrics
+    preds = api.predict(str(result.run_dir), [str(image_folder / "cat" / "0.png")])
+    assert preds[0]["predictions"][0]["label"] in ("cat", "dog", "fox")
+    with pytest.raises(CnnkitError, match="never trained on"):
+        api.evaluate(str(result.run_dir), "builtin:digits")
+
+
+def test_text_given_to_image_task(tmp_path):
+    (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\nc,x\nd,y\n")
+    with pytest.raises(CnnkitError, match="holds text, not images"):
+        api.train("image-cls", str(tmp_path / "t.csv"), out=str(tmp_path / "r"), **FAST)
+
+
+def test_recipe_file_and_unknown_backbone(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("task: image-cls\nmodel: {backbone: lenet5}\ntrain: {epochs: 1}\npreprocess: {image_size: [28, 28]}\n")
+    cfg = api.resolve_config(str(recipe), epochs=None, lr=0.01)
+    assert cfg.model.backbone == "lenet5" and cfg.train.epochs == 1 and cfg.train.lr == 0.01
+    assert cfg.data.source == "builtin:digits"
+    with pytest.raises(CnnkitError, match="Unknown backbone 'nope'"):
+        api.train("image-cls", out=str(tmp_path / "x"), backbone="nope")
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(CnnkitError, match="Unknown task 'image-seg'. Known tasks: image-cls"):
+        api.train("image-seg")
+
+
+def test_shipped_recipes_resolve():
+    for name in api.recipe_names():
+        cfg = api.resolve_config(name)
+        assert cfg.task in cnnkit.tasks.names() if hasattr(cnnkit, "tasks") else cfg.task
+
+
+def test_summary_lists_layers():
+    text = api.summary("image-cls", backbone="lenet5", image_size=[28, 28])
+    assert "c1" in text and "f6" in text and "Total params" in text
+
+
+def test_resume_after_sigkill_continues_from_last_epoch(tmp_path):
+    """A run killed during training continues with --resume and runs every epoch exactly once."""
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "cnnkit.cli", "train", "image-cls", "--out", str(out), "--epochs", "6",
+           "--backbone", "resnet8", "--set", "train.verbose=0"]
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    meta = out / "checkpoints" / "backup" / "training_metadata.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if meta.exists() and json.loads(meta.read_text() or "{}").get("epoch", -1) >= 1:
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "metrics.json").exists() and not (out / "model.keras").exists()
+    result = api.train(None, resume=str(out))
+    epochs = [int(line.split(",")[0]) for line in (out / "history.csv").read_text().splitlines()[1:]]
+    assert epochs == list(range(6)), epochs
+    assert result.metrics["epochs_run_this_call"] < 6 and (out / "model.keras").exists()

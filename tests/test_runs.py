@@ -1,0 +1,40 @@
+"""Run directories: atomic writes, an unwritable folder fails early, reading a run back."""
+import os
+
+import pytest
+
+from cnnkit import runs
+from cnnkit.errors import CnnkitError
+
+
+def test_atomic_write_leaves_no_temporary(tmp_path):
+    runs.write_json(tmp_path / "m.json", {"a": 1})
+    runs.write_yaml(tmp_path / "c.yaml", {"b": [1, 2]})
+    assert sorted(os.listdir(tmp_path)) == ["c.yaml", "m.json"]
+    assert (tmp_path / "m.json").read_text().strip().startswith("{")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
+def test_unwritable_run_dir_fails_at_start(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    with pytest.raises(CnnkitError, match="Cannot write to the run directory"):
+        runs.new_run_dir("image-cls", str(ro / "run"))
+
+
+def test_run_dir_under_a_file_fails_at_start(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CnnkitError, match="Cannot write to the run directory .*--out"):
+        runs.new_run_dir("image-cls", str(tmp_path / "file" / "run"))
+
+
+def test_default_name_and_reading_a_non_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = runs.new_run_dir("image-cls", None)
+    assert path.parent.name == "runs" and path.name.startswith("image-cls-")
+    with pytest.raises(CnnkitError, match="not a cnnkit run directory"):
+        runs.read_run(path)
+    (path / "config.yaml").write_text("task: image-cls\n")
+    with pytest.raises(CnnkitError, match="no model.keras.*--resume"):
+        runs.load_model(path)

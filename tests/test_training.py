@@ -1,0 +1,81 @@
+"""The training engine: schedules, optimizers, NaN stop, throughput timer."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cnnkit import training
+from cnnkit.config import TrainConfig
+from cnnkit.errors import CnnkitError
+
+
+def lr_at(schedule, step):
+    return float(schedule(step)) if callable(schedule) else schedule
+
+
+@pytest.mark.parametrize("name", ["constant", "cosine", "onecycle", "step"])
+def test_schedules_shape(name):
+    cfg = TrainConfig(lr=0.1, epochs=10, schedule=name)
+    sched = training.make_schedule(cfg, steps_per_epoch=10)
+    lrs = [lr_at(sched, s) for s in range(0, 100)]
+    assert max(lrs) == pytest.approx(0.1, rel=1e-3)
+    if name == "constant":
+        assert min(lrs) == pytest.approx(0.1)
+    elif name == "cosine":
+        assert lrs[0] == pytest.approx(0.1) and lrs[-1] < 0.001 and all(a >= b for a, b in zip(lrs, lrs[1:]))
+    elif name == "onecycle":
+        peak = int(np.argmax(lrs))
+        assert 20 <= peak <= 26 and lrs[0] == pytest.approx(0.1 / 25, rel=1e-3) and lrs[-1] < 1e-3
+    else:
+        assert lrs[49] == pytest.approx(0.1) and lrs[60] == pytest.approx(0.01) and lrs[90] == pytest.approx(0.001)
+
+
+def test_warmup_then_cosine():
+    sched = training.make_schedule(TrainConfig(lr=1.0, epochs=10, warmup_epochs=1, schedule="cosine"), 10)
+    assert lr_at(sched, 0) == pytest.approx(0.1) and lr_at(sched, 9) == pytest.approx(1.0)
+    assert lr_at(sched, 10) == pytest.approx(1.0) and lr_at(sched, 99) < 0.01
+    again = training.WarmupSchedule.from_config(sched.get_config())
+    assert lr_at(again, 55) == pytest.approx(lr_at(sched, 55))
+
+
+@pytest.mark.parametrize("name,cls", [("adam", keras.optimizers.Adam), ("adamw", keras.optimizers.AdamW),
+                                      ("sgd", keras.optimizers.SGD), ("rmsprop", keras.optimizers.RMSprop)])
+def test_optimizers(name, cls):
+    assert isinstance(training.make_optimizer(TrainConfig(optimizer=name), 10), cls)
+
+
+def _tiny_model():
+    inputs = keras.Input((4,))
+    return keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+
+
+def test_nan_loss_stops_with_a_clear_message(tmp_path):
+    model = _tiny_model()
+    training.compile_model(model, TrainConfig(lr=1.0, schedule="constant"), 4, 3)
+    x = np.full((32, 4), np.nan, "float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(32, "int64"))).batch(8)
+    with pytest.raises(CnnkitError, match="loss became NaN at epoch 1, batch 1: lower the learning rate"):
+        training.fit(model, ds, None, TrainConfig(epochs=3, verbose=0), tmp_path)
+
+
+def test_label_smoothing_loss_matches_keras():
+    loss = training.SmoothedSparseCrossentropy(3, 0.1)
+    y = np.array([0, 2])
+    p = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], "float32")
+    expected = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[y], p)
+    assert float(loss(y, p)) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_fit_writes_history_checkpoint_and_times(tmp_path):
+    model = _tiny_model()
+    cfg = TrainConfig(epochs=3, verbose=0, lr=0.05)
+    training.compile_model(model, cfg, 4, 3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x[:, :3].argmax(1)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    timer = training.TrainTimer()
+    history = training.fit(model, ds, ds, cfg, tmp_path, timer)
+    assert len(history["val_accuracy"]) == 3 and timer.epochs == 3 and timer.seconds > 0
+    assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
+    assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 4
