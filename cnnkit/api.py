@@ -10,6 +10,7 @@ import dataclasses
 import glob
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -114,8 +115,11 @@ def load_prepared(cfg, task):
         rng = np.random.default_rng(cfg.train.seed)
         keep = np.sort(rng.choice(len(loaded.splits["train"]), cfg.data.limit, replace=False))
         loaded.splits["train"] = loaded.splits["train"].take(keep)
+    start = time.perf_counter()
     prepared = task.prepare(cfg, loaded)
-    log(f"Data {prepared.origin}: {len(prepared.class_names)} classes; {prepared.counts()}")
+    prepared.prepare_seconds = time.perf_counter() - start
+    log(f"Data {prepared.origin}: {len(prepared.class_names)} classes; {prepared.counts()} "
+        f"(prepared in {prepared.prepare_seconds:.1f} s)")
     if prepared.skipped:
         log(f"Skipped {len(prepared.skipped)} unreadable input(s), e.g. "
             + "; ".join(f"{p} ({why})" for p, why in prepared.skipped[:3]) + " (--strict makes this an error)")
@@ -162,12 +166,15 @@ def train(task: str, data: str | None = None, *, out: str | None = None, resume:
         with strategy.scope():
             train_model, infer_model = task_obj.build(cfg, prepared)
             steps = int(np.ceil(len(y_train) / cfg.train.batch_size))
-            training.compile_model(train_model, cfg.train, steps, len(prepared.class_names))
+            training.compile_model(train_model, cfg.train, steps, len(prepared.class_names),
+                                   soft_labels=task_obj.soft_labels(cfg))
         # The resolved config (auto fields filled in) is what a resume or a reload reads.
         runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
         runs.write_json(run_dir / "labels.json", prepared.class_names)
-        train_ds = task_obj.dataset(x_train, y_train, cfg, training=True)
-        val_ds = task_obj.dataset(*prepared.splits["val"], cfg, training=False) if "val" in prepared.splits else None
+        n_classes = len(prepared.class_names)
+        train_ds = task_obj.dataset(x_train, y_train, cfg, training=True, num_classes=n_classes)
+        val_ds = (task_obj.dataset(*prepared.splits["val"], cfg, training=False, num_classes=n_classes)
+                  if "val" in prepared.splits else None)
         log(f"Training {cfg.model.backbone} ({train_model.count_params():,} parameters) for {cfg.train.epochs} "
             f"epochs into {run_dir}")
         timer = training.TrainTimer()
@@ -176,6 +183,10 @@ def train(task: str, data: str | None = None, *, out: str | None = None, resume:
                    "epochs_run_this_call": timer.epochs,
                    "train_seconds": round(timer.seconds, 2),
                    "train_samples_per_second": round(timer.epochs * len(y_train) / timer.seconds, 1) if timer.seconds else None,
+                   "epoch_train_seconds": timer.per_epoch,
+                   "prepare_seconds": round(prepared.prepare_seconds, 2),
+                   "prepare_samples_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
+                                                       / max(prepared.prepare_seconds, 1e-9), 1),
                    "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped)}
         for split in ("val", "test"):
             if split not in prepared.splits:

@@ -133,16 +133,23 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
     return keras.optimizers.RMSprop(lr, weight_decay=wd)
 
 
-def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, num_classes: int) -> None:
-    """Compiles `model` for single-label classification with integer labels."""
-    if cfg.label_smoothing:
-        loss = SmoothedSparseCrossentropy(num_classes, cfg.label_smoothing)
+def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, num_classes: int,
+                  soft_labels: bool = False) -> None:
+    """Compiles `model` for single-label classification: integer labels, or one-hot/soft
+    labels (`soft_labels`, for MixUp/CutMix)."""
+    if soft_labels:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
+        metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+        if cfg.label_smoothing:
+            loss = SmoothedSparseCrossentropy(num_classes, cfg.label_smoothing)
+        else:
+            loss = keras.losses.SparseCategoricalCrossentropy()
     model.compile(
         optimizer=make_optimizer(cfg, steps_per_epoch),
         loss=loss,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        metrics=[metric],
         jit_compile=cfg.jit_compile,
         steps_per_execution=cfg.steps_per_execution,
     )
@@ -281,6 +288,7 @@ class TrainTimer(keras.callbacks.Callback):
         super().__init__()
         self.seconds = 0.0
         self.epochs = 0
+        self.per_epoch: list[float] = []
         self._start = None
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -292,7 +300,9 @@ class TrainTimer(keras.callbacks.Callback):
         import time
 
         if self._start is not None:
-            self.seconds += time.perf_counter() - self._start
+            elapsed = time.perf_counter() - self._start
+            self.seconds += elapsed
+            self.per_epoch.append(round(elapsed, 3))
             self.epochs += 1
             self._start = None
 

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 import yaml
 
-import cnnkit
 from cnnkit import api
 from cnnkit.errors import CnnkitError
 from tests.conftest import write_image
@@ -109,9 +108,22 @@ def test_recipe_file_and_unknown_backbone(tmp_path):
 
 
 def test_shipped_recipes_resolve():
+    from cnnkit import tasks
+
+    assert {"mnist", "mnist-lenet5", "cifar10"} <= set(api.recipe_names())
     for name in api.recipe_names():
-        cfg = api.resolve_config(name)
-        assert cfg.task in cnnkit.tasks.names() if hasattr(cnnkit, "tasks") else cfg.task
+        assert api.resolve_config(name).task in tasks.names()
+
+
+@pytest.mark.parametrize("flags", [dict(precision="mixed_bfloat16"), dict(strategy="mirrored"),
+                                   dict(jit_compile=True)])
+def test_precision_strategy_and_xla_flags_train(flags, tmp_path):
+    result = api.train("image-cls", out=str(tmp_path / "run"), backbone="resnet8", epochs=1, limit=300,
+                       verbose=0, **flags)
+    assert keras.mixed_precision.dtype_policy().name == "float32"  # the global policy is restored
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    probs = model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0)
+    assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1.0, atol=1e-3)
 
 
 def test_summary_lists_layers():

@@ -140,10 +140,65 @@ def arrays_to_images(x: np.ndarray, channels: int | None = None, size=None) -> n
     return x
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, seed: int = 0) -> tf.data.Dataset:
-    """(x uint8 (N, h, w, c), y (N,)) -> batches of (uint8 images, labels), shuffled each
-    epoch when `training`, prefetched."""
+def sample_beta(alpha: float, seed=None) -> tf.Tensor:
+    """One draw from Beta(alpha, alpha), through two Gamma draws."""
+    a = tf.random.gamma([], alpha, seed=seed)
+    b = tf.random.gamma([], alpha, seed=seed)
+    return a / (a + b)
+
+
+def mix_batch(images: tf.Tensor, labels: tf.Tensor, mixup: float, cutmix: float, seed=None):
+    """MixUp (Zhang et al. 2018) or CutMix (Yun et al. 2019) of a batch with a shuffled copy.
+
+    Args:
+        images: (B, h, w, c) float. labels: (B, num_classes) one-hot or soft.
+        mixup, cutmix: the Beta(alpha, alpha) parameters (0 disables one); with both set,
+            each batch uses one of the two at random.
+
+    Returns:
+        (mixed images, mixed labels), the labels weighted by the share of each image.
+    """
+    perm = tf.random.shuffle(tf.range(tf.shape(images)[0]), seed=seed)
+    other_x, other_y = tf.gather(images, perm), tf.gather(labels, perm)
+
+    def do_mixup():
+        lam = sample_beta(mixup, seed)
+        return lam * images + (1.0 - lam) * other_x, lam * labels + (1.0 - lam) * other_y
+
+    def do_cutmix():
+        lam = sample_beta(cutmix, seed)
+        h, w = tf.shape(images)[1], tf.shape(images)[2]
+        cut = tf.sqrt(1.0 - lam)
+        ch, cw = tf.cast(cut * tf.cast(h, tf.float32), tf.int32), tf.cast(cut * tf.cast(w, tf.float32), tf.int32)
+        cy = tf.random.uniform([], 0, h, dtype=tf.int32, seed=seed)
+        cx = tf.random.uniform([], 0, w, dtype=tf.int32, seed=seed)
+        y0, y1 = tf.clip_by_value(cy - ch // 2, 0, h), tf.clip_by_value(cy + ch // 2, 0, h)
+        x0, x1 = tf.clip_by_value(cx - cw // 2, 0, w), tf.clip_by_value(cx + cw // 2, 0, w)
+        rows = tf.logical_and(tf.range(h) >= y0, tf.range(h) < y1)
+        cols = tf.logical_and(tf.range(w) >= x0, tf.range(w) < x1)
+        box = tf.cast(tf.logical_and(rows[:, None], cols[None, :]), images.dtype)[None, :, :, None]
+        share = 1.0 - tf.cast((y1 - y0) * (x1 - x0), tf.float32) / tf.cast(h * w, tf.float32)
+        return images * (1.0 - box) + other_x * box, share * labels + (1.0 - share) * other_y
+
+    if mixup and cutmix:
+        return tf.cond(tf.random.uniform([], seed=seed) < 0.5, do_mixup, do_cutmix)
+    return do_mixup() if mixup else do_cutmix()
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, seed: int = 0,
+                 num_classes: int | None = None, mixup: float = 0.0, cutmix: float = 0.0) -> tf.data.Dataset:
+    """(x uint8 (N, h, w, c), y (N,)) -> batches of (images, labels), shuffled each epoch when
+    `training`, prefetched.
+
+    Images stay uint8 and labels integers, unless `num_classes` is given: then labels are
+    one-hot float32 (for MixUp/CutMix), images float32, and training batches are mixed.
+    """
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if training:
         ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(AUTOTUNE)
+    ds = ds.batch(batch_size)
+    if num_classes:
+        ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, num_classes)), num_parallel_calls=AUTOTUNE)
+        if training and (mixup or cutmix):
+            ds = ds.map(lambda a, b: mix_batch(a, b, mixup, cutmix), num_parallel_calls=AUTOTUNE)
+    return ds.prefetch(AUTOTUNE)

@@ -22,8 +22,9 @@ def augmentation_layers(flip: str, translate: float, rotation: float, zoom: floa
 
     Args:
         flip: "horizontal", "vertical", "horizontal_and_vertical" or "none".
-        translate: maximum shift as a fraction of height/width (0 disables), reflected borders,
-            the "padded random crop" of CIFAR training.
+        translate: maximum shift as a fraction of height/width (0 disables), zero-filled borders:
+            the "padded random crop" of CIFAR training. (Reflected borders would duplicate the
+            strokes of digits and letters.)
         rotation: maximum rotation as a fraction of a full turn (0 disables).
         zoom: maximum zoom in/out as a fraction (0 disables).
         cutout: fraction of the image side erased in one random square (0 disables).
@@ -32,11 +33,11 @@ def augmentation_layers(flip: str, translate: float, rotation: float, zoom: floa
     if flip != "none":
         aug.append(layers.RandomFlip(flip, seed=seed, name="aug_flip"))
     if translate:
-        aug.append(layers.RandomTranslation(translate, translate, fill_mode="reflect", seed=seed, name="aug_translate"))
+        aug.append(layers.RandomTranslation(translate, translate, fill_mode="constant", seed=seed, name="aug_translate"))
     if rotation:
-        aug.append(layers.RandomRotation(rotation, fill_mode="reflect", seed=seed, name="aug_rotate"))
+        aug.append(layers.RandomRotation(rotation, fill_mode="constant", seed=seed, name="aug_rotate"))
     if zoom:
-        aug.append(layers.RandomZoom(zoom, zoom, fill_mode="reflect", seed=seed, name="aug_zoom"))
+        aug.append(layers.RandomZoom(zoom, zoom, fill_mode="constant", seed=seed, name="aug_zoom"))
     if cutout:
         aug.append(layers.RandomErasing(factor=1.0, scale=(cutout * cutout, cutout * cutout), fill_value=0.0,
                                         value_range=(0, 255), seed=seed, name="aug_cutout"))

@@ -26,6 +26,7 @@ class Prepared:
     class_names: list
     skipped: list
     origin: str
+    prepare_seconds: float = 0.0  # decoding/featurising time, for throughput reports
 
     def counts(self) -> str:
         return ", ".join(f"{k} {len(v[1])}" for k, v in self.splits.items())
@@ -50,8 +51,13 @@ class Task(abc.ABC):
         the second end to end (raw input in, probabilities out) for saving."""
 
     @abc.abstractmethod
-    def dataset(self, x, y, cfg, training: bool):
-        """A batched, prefetched `tf.data.Dataset` of (inputs, labels)."""
+    def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
+        """A batched, prefetched `tf.data.Dataset` of (inputs, labels); with `num_classes`
+        and `soft_labels(cfg)`, labels are one-hot (for mixing)."""
+
+    def soft_labels(self, cfg) -> bool:
+        """Whether training uses one-hot/soft labels (MixUp, CutMix) instead of class indices."""
+        return False
 
     @abc.abstractmethod
     def read_inputs(self, inputs: list[str], cfg) -> tuple[np.ndarray, list[str], list]:

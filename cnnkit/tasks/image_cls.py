@@ -34,6 +34,8 @@ class ImagePreprocessConfig:
     rotation: float = 0.0  # fraction of a full turn
     zoom: float = 0.0
     cutout: float = 0.0  # side of the erased square as a fraction of the image side
+    mixup: float = 0.0  # MixUp Beta(alpha, alpha) parameter, e.g. 0.2 (0: off)
+    cutmix: float = 0.0  # CutMix Beta(alpha, alpha) parameter, e.g. 1.0 (0: off)
 
 
 def auto_image_size(h: int, w: int) -> list[int]:
@@ -106,8 +108,14 @@ class ImageClassification(Task):
         p.image_size = [int(size[0]), int(size[1])]
         return tuple(p.image_size)
 
-    def dataset(self, x, y, cfg, training: bool):
-        return image_data.make_dataset(x, y, cfg.train.batch_size, training, seed=cfg.train.seed)
+    def soft_labels(self, cfg) -> bool:
+        return bool(cfg.preprocess.mixup or cfg.preprocess.cutmix)
+
+    def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
+        p = cfg.preprocess
+        return image_data.make_dataset(x, y, cfg.train.batch_size, training, seed=cfg.train.seed,
+                                       num_classes=num_classes if self.soft_labels(cfg) else None,
+                                       mixup=p.mixup, cutmix=p.cutmix)
 
     # ------------------------------------------------------------ model
     def build(self, cfg, prepared: Prepared):
@@ -137,7 +145,7 @@ class ImageClassification(Task):
                 x = norm(x)
             return head(backbone(x))
 
-        inputs = keras.Input((h, w, c), dtype="uint8", name="image")
+        inputs = keras.Input((h, w, c), dtype="float32" if self.soft_labels(cfg) else "uint8", name="image")
         x = to_float(inputs)
         for layer in aug:
             x = layer(x)
