@@ -106,15 +106,20 @@ def config_from_run(cfg_dict: dict) -> config_lib.Config:
 
 
 # ------------------------------------------------------------------ data
-def load_prepared(cfg, task):
-    """Reads `cfg.data.source`, holds out the missing splits, applies `data.limit`, prepares."""
+def load_data(cfg, task) -> LoadedData:
+    """Reads `cfg.data.source` and applies `data.limit` (a random subset of train)."""
     loaded = load_source(cfg.data.source, extensions=task.extensions, text_column=cfg.data.text_column,
                          label_column=cfg.data.label_column, strict=cfg.data.strict)
-    loaded = ensure_splits(loaded, cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
     if cfg.data.limit and len(loaded.splits["train"]) > cfg.data.limit:
         rng = np.random.default_rng(cfg.train.seed)
         keep = np.sort(rng.choice(len(loaded.splits["train"]), cfg.data.limit, replace=False))
         loaded.splits["train"] = loaded.splits["train"].take(keep)
+    return loaded
+
+
+def prepare(cfg, task, loaded: LoadedData):
+    """Holds out the missing splits and runs the task's preparation (decoding, vocabulary, ...)."""
+    loaded = ensure_splits(loaded, cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
     start = time.perf_counter()
     prepared = task.prepare(cfg, loaded)
     prepared.prepare_seconds = time.perf_counter() - start
@@ -126,8 +131,18 @@ def load_prepared(cfg, task):
     return prepared
 
 
+def load_prepared(cfg, task):
+    """`load_data` then `prepare`: the task's data ready for tf.data."""
+    return prepare(cfg, task, load_data(cfg, task))
+
+
+def predict_probs(model, task_obj, x, cfg) -> np.ndarray:
+    """Class probabilities (N, num_classes) of the end-to-end `model` for raw inputs `x`."""
+    return model.predict(task_obj.inference_dataset(x, cfg), verbose=0)
+
+
 # ------------------------------------------------------------------ train
-def train(task: str, data: str | None = None, *, out: str | None = None, resume: str | None = None,
+def train(task: str | None, data: str | None = None, *, out: str | None = None, resume: str | None = None,
           config: str | None = None, sets: list[str] | None = None, **options) -> RunResult:
     """Trains a task (or a recipe file) and writes a run directory.
 
@@ -138,10 +153,12 @@ def train(task: str, data: str | None = None, *, out: str | None = None, resume:
         out: the run directory (default runs/<task>-<timestamp>).
         resume: a run directory to continue from its last completed epoch.
         config: an extra YAML file of overrides. sets: ["section.key=value", ...].
-        **options: flat overrides, e.g. epochs=5, lr=1e-3, image_size=[32, 32].
+        **options: flat overrides, e.g. epochs=5, lr=1e-3, image_size=[32, 32], cv=10.
 
     Returns:
-        A RunResult with the run directory, the end-to-end model, history and metrics.
+        A RunResult with the run directory, the end-to-end model, history and metrics. With
+        `cv=K`, K fold runs are written to RUN_DIR/fold-01 ... and metrics hold
+        `cv_accuracy_mean`, `cv_accuracy_std` and each fold.
     """
     import keras
 
@@ -160,52 +177,109 @@ def train(task: str, data: str | None = None, *, out: str | None = None, resume:
     training.seed_everything(cfg.train.seed, cfg.train.deterministic)
     training.set_precision(cfg.train.precision)
     try:
-        prepared = load_prepared(cfg, task_obj)
-        x_train, y_train = prepared.splits["train"]
-        strategy = training.make_strategy(cfg.train.strategy)
-        with strategy.scope():
-            train_model, infer_model = task_obj.build(cfg, prepared)
-            steps = int(np.ceil(len(y_train) / cfg.train.batch_size))
-            training.compile_model(train_model, cfg.train, steps, len(prepared.class_names),
-                                   soft_labels=task_obj.soft_labels(cfg))
-        # The resolved config (auto fields filled in) is what a resume or a reload reads.
-        runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
-        runs.write_json(run_dir / "labels.json", prepared.class_names)
-        n_classes = len(prepared.class_names)
-        train_ds = task_obj.dataset(x_train, y_train, cfg, training=True, num_classes=n_classes)
-        val_ds = (task_obj.dataset(*prepared.splits["val"], cfg, training=False, num_classes=n_classes)
-                  if "val" in prepared.splits else None)
-        log(f"Training {cfg.model.backbone} ({train_model.count_params():,} parameters) for {cfg.train.epochs} "
-            f"epochs into {run_dir}")
-        timer = training.TrainTimer()
-        history = training.fit(train_model, train_ds, val_ds, cfg.train, run_dir, timer)
-        metrics = {"task": cfg.task, "backbone": cfg.model.backbone, "epochs": cfg.train.epochs,
-                   "epochs_run_this_call": timer.epochs,
-                   "train_seconds": round(timer.seconds, 2),
-                   "train_samples_per_second": round(timer.epochs * len(y_train) / timer.seconds, 1) if timer.seconds else None,
-                   "epoch_train_seconds": timer.per_epoch,
-                   "prepare_seconds": round(prepared.prepare_seconds, 2),
-                   "prepare_samples_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
-                                                       / max(prepared.prepare_seconds, 1e-9), 1),
-                   "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped)}
-        for split in ("val", "test"):
-            if split not in prepared.splits:
-                continue
-            x, y = prepared.splits[split]
-            probs = infer_model.predict(task_obj.dataset(x, y, cfg, training=False).map(lambda a, b: a), verbose=0)
-            m = evaluation.classification_metrics(y, probs, prepared.class_names)
-            metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
-            metrics[f"{split}_macro_f1"] = round(m["macro_f1"], 6)
-            if split == "test" or "test" not in prepared.splits:
-                metrics["macro_f1"] = round(m["macro_f1"], 6)
-                write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, prepared.ids[split])
-        runs.save_model(infer_model, run_dir / "model.keras")
-        runs.write_json(run_dir / "metrics.json", metrics)
+        loaded = load_data(cfg, task_obj)
+        if cfg.data.cv:
+            return cross_validate(cfg, task_obj, loaded, run_dir)
+        return fit_and_save(cfg, task_obj, prepare(cfg, task_obj, loaded), run_dir)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def fit_and_save(cfg, task_obj, prepared, run_dir: Path) -> RunResult:
+    """Builds, trains and evaluates one model on `prepared`; writes the run directory."""
+    x_train, y_train = prepared.splits["train"]
+    n_classes = len(prepared.class_names)
+    strategy = training.make_strategy(cfg.train.strategy)
+    with strategy.scope():
+        train_model, infer_model = task_obj.build(cfg, prepared)
+        steps = int(np.ceil(len(y_train) / cfg.train.batch_size))
+        training.compile_model(train_model, cfg.train, steps, n_classes, soft_labels=task_obj.soft_labels(cfg))
+    # The resolved config (auto fields filled in) is what a resume or a reload reads.
+    runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    runs.write_json(run_dir / "labels.json", prepared.class_names)
+    train_ds = task_obj.dataset(x_train, y_train, cfg, training=True, num_classes=n_classes)
+    val_ds = (task_obj.dataset(*prepared.splits["val"], cfg, training=False, num_classes=n_classes)
+              if "val" in prepared.splits else None)
+    log(f"Training {cfg.model.backbone} ({train_model.count_params():,} parameters) for {cfg.train.epochs} "
+        f"epochs into {run_dir}")
+    timer = training.TrainTimer()
+    batches = lambda n: int(np.ceil(n / cfg.train.batch_size))  # noqa: E731
+    history = training.fit(train_model, train_ds, val_ds, cfg.train, run_dir, timer, steps_per_epoch=batches(len(y_train)),
+                           validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None)
+    metrics = {"task": cfg.task, "backbone": cfg.model.backbone, "epochs": cfg.train.epochs,
+               "epochs_run_this_call": timer.epochs,
+               "train_seconds": round(timer.seconds, 2),
+               "train_samples_per_second": round(timer.epochs * len(y_train) / timer.seconds, 1) if timer.seconds else None,
+               "epoch_train_seconds": timer.per_epoch,
+               "prepare_seconds": round(prepared.prepare_seconds, 2),
+               "prepare_samples_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
+                                                   / max(prepared.prepare_seconds, 1e-9), 1),
+               "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped)}
+    for split in ("val", "test"):
+        if split not in prepared.splits:
+            continue
+        x, y = prepared.splits[split]
+        probs = predict_probs(infer_model, task_obj, x, cfg)
+        m = evaluation.classification_metrics(y, probs, prepared.class_names)
+        metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
+        metrics[f"{split}_macro_f1"] = round(m["macro_f1"], 6)
+        if split == "test" or "test" not in prepared.splits:
+            metrics["macro_f1"] = round(m["macro_f1"], 6)
+            write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, prepared.ids[split])
+    runs.save_model(infer_model, run_dir / "model.keras")
+    runs.write_json(run_dir / "metrics.json", metrics)
     log("Metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if k.endswith(("accuracy", "f1", "seconds"))))
     log(f"Saved {run_dir / 'model.keras'}")
     return RunResult(run_dir, infer_model, history, metrics, cfg)
+
+
+def merge_splits(loaded: LoadedData) -> Split:
+    """Every split of `loaded` as one."""
+    parts = list(loaded.splits.values())
+    xs = [s.x for s in parts]
+    x = np.concatenate(xs) if isinstance(xs[0], np.ndarray) else sum((list(v) for v in xs), [])
+    return Split(x, np.concatenate([s.y for s in parts]))
+
+
+def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path) -> RunResult:
+    """Stratified K-fold cross-validation over all of the source's examples.
+
+    Each fold trains on K-1 parts (minus the usual validation hold-out) and tests on the
+    remaining part, written as a full run directory RUN_DIR/fold-NN.
+    """
+    import copy
+
+    from sklearn.model_selection import StratifiedKFold
+
+    k = cfg.data.cv
+    if k < 2:
+        raise CnnkitError(f"data.cv must be 0 (off) or at least 2. Received: {k}")
+    everything = merge_splits(loaded)
+    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=cfg.train.seed)
+    runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    runs.write_json(run_dir / "labels.json", loaded.class_names)
+    results, last = [], None
+    for i, (train_idx, test_idx) in enumerate(folds.split(np.zeros(len(everything)), everything.y), start=1):
+        log(f"Fold {i}/{k}")
+        fold_cfg = copy.deepcopy(cfg)
+        fold_cfg.data.cv = 0
+        fold = LoadedData(loaded.kind, {"train": everything.take(train_idx), "test": everything.take(test_idx)},
+                          loaded.class_names, loaded.skipped, f"{loaded.origin} fold {i}/{k}")
+        fold_dir = runs.new_run_dir(cfg.task, str(run_dir / f"fold-{i:02d}"))
+        last = fit_and_save(fold_cfg, task_obj, prepare(fold_cfg, task_obj, fold), fold_dir)
+        results.append(last.metrics)
+    accs = np.asarray([m["test_accuracy"] for m in results])
+    metrics = {"task": cfg.task, "backbone": results[0]["backbone"], "cv": k,
+               "cv_accuracy_mean": round(float(accs.mean()), 6), "cv_accuracy_std": round(float(accs.std()), 6),
+               "macro_f1": round(float(np.mean([m["macro_f1"] for m in results])), 6),
+               "epochs": cfg.train.epochs,
+               "train_seconds": round(sum(m["train_seconds"] for m in results), 2),
+               "max_fold_train_seconds": max(m["train_seconds"] for m in results),
+               "folds": [{"fold": i + 1, "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
+                          "train_seconds": m["train_seconds"]} for i, m in enumerate(results)]}
+    runs.write_json(run_dir / "metrics.json", metrics)
+    log(f"Cross-validation: accuracy {metrics['cv_accuracy_mean']:.4f} +- {metrics['cv_accuracy_std']:.4f} over {k} folds")
+    return RunResult(run_dir, last.model, last.history, metrics, cfg)
 
 
 def write_evaluation(out_dir: Path, m: dict, class_names, y, probs, ids) -> None:
@@ -244,10 +318,7 @@ def evaluate(run_dir: str, data: str, out: str | None = None) -> dict:
     if split_name:
         split = loaded.splits["test"]
     else:  # no test split: evaluate on everything
-        parts = list(loaded.splits.values())
-        xs = [s.x for s in parts]
-        x = np.concatenate(xs) if isinstance(xs[0], np.ndarray) else sum((list(v) for v in xs), [])
-        split = Split(x, np.concatenate([s.y for s in parts]))
+        split = merge_splits(loaded)
     names = [loaded.class_names[i] for i in split.y]
     unknown = sorted(set(names) - set(class_names))
     if unknown:
@@ -258,7 +329,7 @@ def evaluate(run_dir: str, data: str, out: str | None = None) -> dict:
     eval_data = LoadedData(loaded.kind, {"train": Split(split.x, y)}, class_names, loaded.skipped, loaded.origin)
     prepared = task_obj.prepare(cfg, eval_data)
     x, y = prepared.splits["train"]
-    probs = model.predict(task_obj.dataset(x, y, cfg, training=False).map(lambda a, b: a), verbose=0)
+    probs = predict_probs(model, task_obj, x, cfg)
     m = evaluation.classification_metrics(y, probs, class_names)
     out_dir = Path(out) if out else run_path / f"eval-{Path(data.split(':')[-1]).name.split('.')[0] or 'data'}"
     write_evaluation(out_dir, m, class_names, y, probs, prepared.ids["train"])
@@ -288,19 +359,31 @@ def expand_inputs(inputs: list[str], extensions: tuple) -> list[str]:
     return files
 
 
-def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64) -> list[dict]:
-    """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}]."""
+def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64, stdin=None) -> list[dict]:
+    """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}].
+
+    `inputs` are files, folders or globs; for a text run, "-" reads one text per line of
+    `stdin` (default sys.stdin).
+    """
     run_path, cfg_dict, class_names = runs.read_run(run_dir)
     cfg = config_from_run(cfg_dict)
     task_obj = tasks.get(cfg.task)
     model = runs.load_model(run_path)
-    files = expand_inputs(inputs, task_obj.extensions)
-    x, names, skipped = task_obj.read_inputs(files, cfg)
+    if inputs == ["-"]:
+        if cfg.task != "text-cls":
+            raise CnnkitError("'-' (lines of standard input) is for text runs; give files, folders or globs.")
+        lines = [l.rstrip("\n") for l in (stdin or sys.stdin)]
+        names = [l for l in lines if l.strip()]
+        x, skipped = np.asarray(names, dtype=object), []
+    else:
+        files = expand_inputs(inputs, task_obj.extensions)
+        x, names, skipped = task_obj.read_inputs(files, cfg)
     for path, why in skipped:
         log(f"Skipped {path}: {why}")
     if len(names) == 0:
         raise CnnkitError("None of the inputs could be read; see the messages above.")
-    probs = model.predict(x, batch_size=batch_size, verbose=1 if len(names) > 10 * batch_size else 0)
+    probs = model.predict(task_obj.inference_dataset(x, cfg, batch_size),
+                          verbose=1 if len(names) > 10 * batch_size else 0)
     k = max(1, min(top_k, len(class_names)))
     out = []
     for name, p in zip(names, probs):

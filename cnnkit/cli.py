@@ -23,6 +23,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", help="a name from `cnnkit backbones`")
     p.add_argument("--weights", help="none | imagenet | a weights file (keras.applications backbones)")
     p.add_argument("--image-size", type=int, nargs="+", metavar="PIXELS", help="one side, or height width")
+    p.add_argument("--embeddings", metavar="PATH", help="text: word2vec/GloVe/fastText vectors to initialise the embedding")
+    p.add_argument("--cv", type=int, metavar="K", help="stratified K-fold cross-validation instead of one run")
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
     p.add_argument("--jit-compile", action="store_true", default=None, help="compile with XLA")
     p.add_argument("--deterministic", action="store_true", default=None, help="TF op determinism (same seed -> same metrics)")
@@ -38,7 +40,7 @@ def _train_options(args) -> dict:
     return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                 seed=args.seed, backbone=args.backbone, weights=args.weights, image_size=size,
                 precision=args.precision, jit_compile=args.jit_compile, deterministic=args.deterministic,
-                strategy=args.strategy, strict=args.strict)
+                strategy=args.strategy, strict=args.strict, embeddings=args.embeddings, cv=args.cv)
 
 
 def cmd_tasks(args) -> int:
@@ -122,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top-k labels for files, folders or globs")
     p.add_argument("run_dir")
-    p.add_argument("inputs", nargs="+")
+    p.add_argument("inputs", nargs="+", help="files, folders or globs; - reads one text per line of standard input")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_predict)

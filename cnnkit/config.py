@@ -28,6 +28,7 @@ class DataConfig:
     label_column: str = "label"  # CSV/TSV column holding the label
     strict: bool = False  # fail on an unreadable file instead of skipping it
     limit: int = 0  # use at most this many training examples (0: all); for quick trials
+    cv: int = 0  # K > 1: stratified K-fold cross-validation over all examples instead of one run
 
 
 @dataclasses.dataclass

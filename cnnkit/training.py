@@ -252,8 +252,15 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str) -> tuple[list,
 
 
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig, run_dir: Path,
-        timer: "TrainTimer | None" = None) -> dict:
+        timer: "TrainTimer | None" = None, steps_per_epoch: int | None = None,
+        validation_steps: int | None = None) -> dict:
     """Trains a compiled `model`; resumes from `run_dir/checkpoints/backup` if one exists.
+
+    Args:
+        train_ds, val_ds: finite batched datasets (one pass = one epoch); val_ds may be None.
+        steps_per_epoch, validation_steps: batches per pass. When given, the datasets are
+            repeated and iterated once for the whole run: a new iterator per epoch costs up to
+            5 s at each epoch start on a 2-core CPU (measured, see BENCHMARKS.md).
 
     Afterwards the model holds the best weights on the validation accuracy (or the last
     ones without a validation set).
@@ -267,7 +274,12 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     callbacks, nan = make_callbacks(run_dir, cfg, monitor)
     if timer is not None:
         callbacks.append(timer)
+    if steps_per_epoch:
+        train_ds = train_ds.repeat()
+    if val_ds is not None and validation_steps:
+        val_ds = val_ds.repeat()
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+                        steps_per_epoch=steps_per_epoch, validation_steps=validation_steps if val_ds is not None else None,
                         verbose=cfg.verbose, shuffle=False)  # the tf.data pipeline shuffles
     if nan.where is not None:
         epoch, batch = nan.where

@@ -152,3 +152,11 @@ def test_resume_after_sigkill_continues_from_last_epoch(tmp_path):
     epochs = [int(line.split(",")[0]) for line in (out / "history.csv").read_text().splitlines()[1:]]
     assert epochs == list(range(6)), epochs
     assert result.metrics["epochs_run_this_call"] < 6 and (out / "model.keras").exists()
+
+
+def test_mixup_training_and_reload(tmp_path):
+    result = api.train("image-cls", out=str(tmp_path / "run"), backbone="resnet8", epochs=1, limit=300, verbose=0,
+                       mixup=0.2, cutmix=1.0, label_smoothing=0.1)
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    assert model.predict(np.zeros((1, 8, 8, 1), "float32"), verbose=0).shape == (1, 10)
+    assert "test_accuracy" in result.metrics

@@ -8,6 +8,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cnnkit.blocks.norm import FusedBatchNorm
+
 ACTIVATIONS = ("relu", "gelu", "swish", "tanh", "sigmoid", "linear")
 POOLINGS = (None, "max", "avg")
 
@@ -67,12 +69,12 @@ class SqueezeExcite(layers.Layer):
         if not 0.0 < ratio <= 1.0:
             raise ValueError(f"ratio must be in (0, 1]. Received: ratio={ratio}")
         self.ratio = ratio
-        self.pool = GLOBAL_AVG_POOL[rank](keepdims=True)
+        self.pool = GLOBAL_AVG_POOL[rank](keepdims=True, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.squeeze = layers.Dense(max(1, int(channels * self.ratio)), activation="relu")
-        self.excite = layers.Dense(channels, activation="sigmoid")
+        self.squeeze = layers.Dense(max(1, int(channels * self.ratio)), activation="relu", dtype=self.dtype_policy)
+        self.excite = layers.Dense(channels, activation="sigmoid", dtype=self.dtype_policy)
         build_chain([self.pool, self.squeeze, self.excite], input_shape)
 
     def call(self, inputs):
@@ -158,29 +160,32 @@ class ConvBlock(layers.Layer):
         self.squeeze_excite = squeeze_excite
         self.kernel_regularizer = kernel_regularizer
 
+        # Sub-layers share this layer's dtype policy, so a reloaded mixed-precision model
+        # computes in one dtype whatever the global policy is at load time.
+        dt = self.dtype_policy
         conv_cls = SEPARABLE_CONV[rank] if separable else CONV[rank]
         reg = keras.regularizers.L2(kernel_regularizer) if kernel_regularizer else None
         reg_arg = {"depthwise_regularizer": reg, "pointwise_regularizer": reg} if separable else {"kernel_regularizer": reg}
         self.conv = conv_cls(
             filters, kernel_size, strides=strides, padding=padding, use_bias=not batch_norm,
-            name="conv", **reg_arg,
+            name="conv", dtype=dt, **reg_arg,
         )
         self.chain = [self.conv]
         if batch_norm:
-            self.bn = layers.BatchNormalization(name="bn")
+            self.bn = FusedBatchNorm(name="bn", dtype=dt)
             self.chain.append(self.bn)
-        self.act = layers.Activation(activation, name="act")
+        self.act = layers.Activation(activation, name="act", dtype=dt)
         self.chain.append(self.act)
         if squeeze_excite:
-            self.se = SqueezeExcite(rank, squeeze_excite, name="se")
+            self.se = SqueezeExcite(rank, squeeze_excite, name="se", dtype=dt)
             self.chain.append(self.se)
         if pooling:
             pool_cls = (MAX_POOL if pooling == "max" else AVG_POOL)[rank]
-            self.pool = pool_cls(pool_size, name="pool")
+            self.pool = pool_cls(pool_size, name="pool", dtype=dt)
             self.chain.append(self.pool)
         if dropout:
             drop_cls = SPATIAL_DROPOUT[rank] if spatial_dropout else layers.Dropout
-            self.drop = drop_cls(dropout, name="dropout")
+            self.drop = drop_cls(dropout, name="dropout", dtype=dt)
             self.chain.append(self.drop)
 
     def build(self, input_shape):

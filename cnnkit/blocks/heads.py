@@ -43,9 +43,10 @@ class ClassifierHead(layers.Layer):
         self.hidden_units = hidden_units
         self.activation = activation
         self.pool = None
-        self.drop = layers.Dropout(dropout, name="dropout") if dropout else None
-        self.hidden = layers.Dense(hidden_units, activation="relu", name="hidden") if hidden_units else None
-        self.dense = layers.Dense(num_classes, name="logits")
+        dt = self.dtype_policy  # sub-layers follow this layer's policy (see ConvBlock)
+        self.drop = layers.Dropout(dropout, name="dropout", dtype=dt) if dropout else None
+        self.hidden = layers.Dense(hidden_units, activation="relu", name="hidden", dtype=dt) if hidden_units else None
+        self.dense = layers.Dense(num_classes, name="logits", dtype=dt)
         # The output in float32 keeps softmax stable under mixed precision.
         self.out = layers.Activation(activation, dtype="float32", name="probabilities")
 
@@ -53,9 +54,10 @@ class ClassifierHead(layers.Layer):
         rank = len(input_shape) - 2
         if rank in (1, 2):
             if self.pooling == "flatten":
-                self.pool = layers.Flatten(name="flatten")
+                self.pool = layers.Flatten(name="flatten", dtype=self.dtype_policy)
             else:
-                self.pool = (GLOBAL_AVG_POOL if self.pooling == "avg" else GLOBAL_MAX_POOL)[rank](name="pool")
+                pool_cls = (GLOBAL_AVG_POOL if self.pooling == "avg" else GLOBAL_MAX_POOL)[rank]
+                self.pool = pool_cls(name="pool", dtype=self.dtype_policy)
         elif rank != 0:
             raise ValueError(f"ClassifierHead takes inputs of rank 2, 3 or 4. Received: shape={input_shape}")
         chain = [l for l in (self.pool, self.drop, self.hidden, self.dense, self.out) if l is not None]

@@ -5,6 +5,7 @@ import keras
 from keras import layers
 
 from cnnkit.blocks.conv import CONV, build_chain, check_activation, check_rank, SqueezeExcite
+from cnnkit.blocks.norm import FusedBatchNorm
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")
@@ -69,32 +70,34 @@ class ResidualBlock(layers.Layer):
 
         conv = CONV[rank]
         k = kernel_size
+        dt = self.dtype_policy  # sub-layers follow this layer's policy (see ConvBlock)
         if kind == "basic":
             specs = [(filters, k, strides, True), (filters, k, 1, False)]
         else:
             specs = [(filters, 1, 1, True), (filters, k, strides, True), (self.out_channels, 1, 1, False)]
         self.branch = []
         for i, (f, size, s, act) in enumerate(specs, start=1):
-            self.branch.append(conv(f, size, strides=s, padding="same", use_bias=False, name=f"conv{i}"))
+            self.branch.append(conv(f, size, strides=s, padding="same", use_bias=False, name=f"conv{i}", dtype=dt))
             # Zero-init the last BN's scale so each block starts as the identity (Goyal et al. 2017).
             last = i == len(specs)
             self.branch.append(
-                layers.BatchNormalization(name=f"bn{i}", gamma_initializer="zeros" if last else "ones")
+                FusedBatchNorm(name=f"bn{i}", gamma_initializer="zeros" if last else "ones", dtype=dt)
             )
             if act:
-                self.branch.append(layers.Activation(activation, name=f"act{i}"))
+                self.branch.append(layers.Activation(activation, name=f"act{i}", dtype=dt))
         if squeeze_excite:
-            self.branch.append(SqueezeExcite(rank, squeeze_excite, name="se"))
+            self.branch.append(SqueezeExcite(rank, squeeze_excite, name="se", dtype=dt))
         if dropout:
-            self.branch.append(layers.Dropout(dropout, name="dropout"))
-        self.out_act = layers.Activation(activation, name="out_act")
+            self.branch.append(layers.Dropout(dropout, name="dropout", dtype=dt))
+        self.out_act = layers.Activation(activation, name="out_act", dtype=dt)
         self.shortcut = []
 
     def build(self, input_shape):
         if self.strides != 1 or input_shape[-1] != self.out_channels:
             self.shortcut = [
-                CONV[self.rank](self.out_channels, 1, strides=self.strides, use_bias=False, name="proj_conv"),
-                layers.BatchNormalization(name="proj_bn"),
+                CONV[self.rank](self.out_channels, 1, strides=self.strides, use_bias=False, name="proj_conv",
+                                dtype=self.dtype_policy),
+                FusedBatchNorm(name="proj_bn", dtype=self.dtype_policy),
             ]
             build_chain(self.shortcut, input_shape)
         out_shape = build_chain(self.branch, input_shape)

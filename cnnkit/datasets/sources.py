@@ -95,6 +95,15 @@ def builtin_digits() -> LoadedData:
                       [str(i) for i in range(10)], origin="builtin:digits")
 
 
+@register_builtin("sentences")
+def builtin_sentences() -> LoadedData:
+    """3 000 training and 600 test sentences of SST-2 (binary movie-review sentiment),
+    shipped in data/sentences."""
+    data = load_folder(package_data_dir() / "sentences", ())
+    data.origin = "builtin:sentences"
+    return data
+
+
 def package_data_dir() -> Path:
     """The embedded samples: `cnnkit/_data` (a link to the repo's `data/` that the wheel copies)."""
     return Path(__file__).resolve().parent.parent / "_data"

@@ -55,6 +55,12 @@ class Task(abc.ABC):
         """A batched, prefetched `tf.data.Dataset` of (inputs, labels); with `num_classes`
         and `soft_labels(cfg)`, labels are one-hot (for mixing)."""
 
+    def inference_dataset(self, x, cfg, batch_size: int | None = None):
+        """Batches of raw inputs `x` (what the saved end-to-end model takes), in order."""
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensor_slices(x).batch(batch_size or cfg.train.batch_size).prefetch(2)
+
     def soft_labels(self, cfg) -> bool:
         """Whether training uses one-hot/soft labels (MixUp, CutMix) instead of class indices."""
         return False

@@ -85,3 +85,33 @@ def test_make_dataset_batches_and_shuffles():
     assert [b[0].shape[0] for b in batches] == [4, 4, 2]
     order = np.concatenate([b[1].numpy() for b in image.make_dataset(x, y, 4, training=True, seed=1)])
     assert sorted(order.tolist()) == list(range(10)) and order.tolist() != list(range(10))
+
+
+@pytest.mark.parametrize("mixup,cutmix", [(0.2, 0.0), (0.0, 1.0), (0.4, 1.0)])
+def test_mixup_cutmix_keep_label_mass_and_mix(mixup, cutmix):
+    import tensorflow as tf
+
+    x = np.stack([np.full((8, 8, 1), 10 * i, np.uint8) for i in range(6)])
+    y = np.arange(6) % 3
+    ds = image.make_dataset(x, y, 6, training=True, num_classes=3, mixup=mixup, cutmix=cutmix)
+    images, labels = next(iter(ds))
+    assert images.dtype == tf.float32 and labels.shape == (6, 3)
+    np.testing.assert_allclose(labels.numpy().sum(1), 1.0, atol=1e-5)
+    # some image now holds values of two source images, and its label is soft
+    assert (labels.numpy().max(1) < 1.0).any() or not np.isin(images.numpy(), 10 * np.arange(6)).all()
+    val = next(iter(image.make_dataset(x, y, 6, training=False, num_classes=3, mixup=mixup, cutmix=cutmix)))
+    assert set(np.unique(val[1].numpy())) <= {0.0, 1.0}  # evaluation batches are never mixed
+
+
+def test_cutmix_label_share_matches_pasted_area():
+    import tensorflow as tf
+
+    a = tf.zeros((2, 16, 16, 1))
+    a = tf.tensor_scatter_nd_update(a, [[1]], tf.ones((1, 16, 16, 1)))
+    labels = tf.constant([[1.0, 0.0], [0.0, 1.0]])
+    tf.random.set_seed(3)
+    mixed, soft = image.mix_batch(a, labels, 0.0, 1.0)
+    # image 0's share of class 1 equals the fraction of its pixels that came from image 1 (if it was paired with it)
+    frac = float(tf.reduce_mean(mixed[0]))
+    if frac > 0:
+        assert float(soft[0, 1]) == pytest.approx(frac, abs=1e-5)

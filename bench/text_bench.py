@@ -1,0 +1,98 @@
+"""text-cls benchmarks against Kim (2014) and a TF-IDF + logistic regression baseline.
+
+For each data set, in one command: the cnnkit recipe (MR: 10-fold cross-validation; SST-2,
+SST-5, TREC: train -> test, dev as validation where there is one) and scikit-learn's TF-IDF
+word 1-2-grams + LogisticRegression on the same splits. Appends JSON lines to
+bench/results/text.jsonl.
+
+    python bench/text_bench.py                 # all four
+    python bench/text_bench.py trec sst2       # some
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = ROOT.parent / "shared" / "data" / "text"
+SETS = {"mr": TEXT / "mr" / "all.csv", "sst2": TEXT / "sst2", "sst5": TEXT / "sst5", "trec": TEXT / "trec"}
+KIM = {"mr": (76.1, 81.5), "sst2": (82.7, 88.1), "sst5": (45.0, 48.0), "trec": (91.2, 93.6)}  # CNN-rand, best
+
+
+def tfidf_baseline(name: str, seed: int = 0) -> dict:
+    """TF-IDF word 1-2-grams + logistic regression on the same splits cnnkit uses."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+
+    from cnnkit.datasets import load_source
+
+    data = load_source(str(SETS[name]))
+    make = lambda: make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),  # noqa: E731
+                                 LogisticRegression(max_iter=2000))
+    if "test" in data.splits:
+        tr, te = data.splits["train"], data.splits["test"]
+        model = make().fit(tr.x, tr.y)
+        return {"accuracy": float((model.predict(te.x) == te.y).mean())}
+    split = data.splits["train"]
+    x, y = np.asarray(split.x, dtype=object), split.y
+    accs = []
+    for tr_idx, te_idx in StratifiedKFold(10, shuffle=True, random_state=seed).split(x, y):  # the same folds as cnnkit
+        model = make().fit(x[tr_idx], y[tr_idx])
+        accs.append(float((model.predict(x[te_idx]) == y[te_idx]).mean()))
+    return {"accuracy": float(np.mean(accs)), "std": float(np.std(accs))}
+
+
+def cnnkit_row(name: str, extra: list[str]) -> dict:
+    out = ROOT / "bench" / "runs" / f"text-{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    cmd = [sys.executable, "-m", "cnnkit.cli", "train", str(ROOT / "recipes" / f"{name}.yaml"), "--data", str(SETS[name]),
+           "--out", str(out), "--set", "train.verbose=0", *extra]
+    print("$", " ".join(cmd), flush=True)
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    m = json.loads((out / "metrics.json").read_text())
+    acc = m.get("cv_accuracy_mean", m.get("test_accuracy"))
+    per_run = m.get("max_fold_train_seconds", m.get("train_seconds"))
+    return {"accuracy": acc, "std": m.get("cv_accuracy_std"), "wall_seconds": round(wall, 1),
+            "max_train_seconds_per_run": per_run, "run_dir": str(out)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sets", nargs="*", default=list(SETS))
+    parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags for cnnkit train")
+    args = parser.parse_args()
+    results = ROOT / "bench" / "results" / "text.jsonl"
+    results.parent.mkdir(parents=True, exist_ok=True)
+    for name in args.sets:
+        ours = cnnkit_row(name, args.extra)
+        t0 = time.perf_counter()
+        base = tfidf_baseline(name)
+        row = {"set": name, "split": "10-fold CV" if name == "mr" else "train -> test",
+               "cnnkit_accuracy": round(100 * ours["accuracy"], 2),
+               "cnnkit_std": None if ours["std"] is None else round(100 * ours["std"], 2),
+               "tfidf_lr_accuracy": round(100 * base["accuracy"], 2), "tfidf_seconds": round(time.perf_counter() - t0, 1),
+               "kim_cnn_rand": KIM[name][0], "kim_best": KIM[name][1],
+               "wall_seconds": ours["wall_seconds"], "max_train_seconds_per_run": ours["max_train_seconds_per_run"],
+               "command": f"cnnkit train recipes/{name}.yaml --data {str(SETS[name]).replace(str(ROOT.parent), '..')} "
+                          + " ".join(args.extra),
+               "date": dt.date.today().isoformat(),
+               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "run_dir": ours["run_dir"]}
+        print(json.dumps(row), flush=True)
+        with open(results, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Text preprocessing as Keras layers and pretrained word vectors.
+
+`TextVectorization` turns raw strings into token ids inside the model; word vectors in the
+word2vec / GloVe / fastText text format initialise the embedding.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from keras import layers
+
+from cnnkit.errors import CnnkitError
+
+STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+
+
+def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
+                    split: str = "whitespace", ngrams: int | None = None) -> layers.TextVectorization:
+    """A `TextVectorization` adapted on `texts` (the training split only).
+
+    Returns a layer mapping strings (batch,) to int ids (batch, sequence_length); 0 pads, 1 is
+    the out-of-vocabulary id.
+    """
+    if standardize not in STANDARDIZE:
+        raise CnnkitError(f"preprocess.standardize must be one of {', '.join(STANDARDIZE)}. Received: {standardize!r}")
+    if split not in ("whitespace", "character"):
+        raise CnnkitError(f"preprocess.split must be 'whitespace' or 'character'. Received: {split!r}")
+    vec = layers.TextVectorization(
+        max_tokens=max_tokens, standardize=None if standardize == "none" else standardize, split=split,
+        ngrams=ngrams, output_mode="int", output_sequence_length=sequence_length, name="vectorize",
+    )
+    vec.adapt(np.asarray(texts, dtype=object).astype(str), batch_size=1024)
+    return vec
+
+
+def token_lengths(texts: list[str], split: str = "whitespace") -> np.ndarray:
+    """Number of tokens of each text (whitespace words, or characters)."""
+    if split == "character":
+        return np.fromiter((len(t) for t in texts), dtype="int64", count=len(texts))
+    return np.fromiter((len(t.split()) for t in texts), dtype="int64", count=len(texts))
+
+
+def auto_sequence_length(texts: list[str], split: str = "whitespace", percentile: float = 95.0,
+                         low: int = 8, high: int = 512) -> int:
+    """The `percentile` of the token counts, clipped to [low, high]."""
+    lengths = token_lengths(texts, split)
+    return int(np.clip(np.percentile(lengths, percentile) if len(lengths) else low, low, high))
+
+
+def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | None = None, seed: int = 0):
+    """An embedding matrix (len(vocabulary), dim) from a word-vectors text file.
+
+    Each line is `word v1 v2 ... vd` (a word2vec/fastText header line `count dim` is skipped).
+    Words of the vocabulary that the file lacks get uniform[-0.25, 0.25] vectors (Kim 2014);
+    the padding id 0 gets zeros.
+
+    Returns:
+        (matrix, hits): the float32 matrix and how many vocabulary words the file had.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CnnkitError(f"Word-vectors file {path} does not exist; pass a word2vec/GloVe/fastText .txt or .vec file.")
+    index = {w: i for i, w in enumerate(vocabulary)}
+    vectors: dict[int, np.ndarray] = {}
+    dim = None
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, line in enumerate(f):
+            parts = line.rstrip().split(" ")
+            if n == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
+                continue  # word2vec / fastText header
+            if len(parts) < 3:
+                continue
+            if dim is None:
+                dim = len(parts) - 1
+            if len(parts) - 1 != dim:
+                raise CnnkitError(f"{path}:{n + 1} has {len(parts) - 1} values, earlier lines {dim}; is it a vectors file?")
+            i = index.get(parts[0])
+            if i is None:
+                lowered = index.get(parts[0].lower())
+                i = lowered if lowered is not None and lowered not in vectors else None
+            if i is not None and i not in vectors:
+                vectors[i] = np.asarray(parts[1:], dtype="float32")
+    if dim is None:
+        raise CnnkitError(f"{path} holds no word vectors (lines of `word v1 v2 ...`).")
+    rng = np.random.default_rng(seed)
+    matrix = rng.uniform(-0.25, 0.25, size=(len(vocabulary), dim)).astype("float32")
+    for i, v in vectors.items():
+        matrix[i] = v
+    matrix[0] = 0.0
+    return matrix, len(vectors)

@@ -1,0 +1,150 @@
+"""text-cls: sentence and document classification with 1D CNNs.
+
+Data: CSV/TSV (`text,label`), folders of .txt files per class, tfds text sets. Model:
+strings -> TextVectorization (vocabulary from the training split) -> embedding (random, or
+pretrained vectors kept static, fine-tuned, or both as two channels) -> 1D backbone (Kim's
+CNN by default) -> ClassifierHead. The saved model takes raw strings.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import layers
+
+from cnnkit import backbones
+from cnnkit.blocks import ClassifierHead
+from cnnkit.errors import CnnkitError
+from cnnkit.features import text as text_features
+from cnnkit.tasks.base import TASKS, Prepared, Task
+
+TEXT_EXTENSIONS = (".txt",)
+MAX_DOC_BYTES = 1_000_000  # longer files are cut: a document classifier reads the first sequence_length tokens
+
+
+@dataclasses.dataclass
+class TextPreprocessConfig:
+    max_tokens: int = 30000  # vocabulary: the most frequent tokens of the training split
+    sequence_length: Optional[int] = None  # tokens per text; unset: the 95th percentile of the training texts
+    standardize: str = "lower_and_strip_punctuation"  # | lower | strip_punctuation | none
+    split: str = "whitespace"  # whitespace (words) | character
+    ngrams: Optional[int] = None  # also n-grams up to this n (e.g. 2 for word bigrams)
+    embed_dim: int = 128  # width of a random embedding (a vectors file sets its own)
+    embeddings: Optional[str] = None  # word2vec/GloVe/fastText text file to initialise the embedding
+    embeddings_mode: str = "non-static"  # static (frozen) | non-static (fine-tuned) | multichannel (both)
+
+
+def read_text_file(path: str) -> str:
+    """The text of a file: UTF-8, undecodable bytes replaced, at most MAX_DOC_BYTES read."""
+    with open(path, "rb") as f:
+        return f.read(MAX_DOC_BYTES).decode("utf-8", errors="replace")
+
+
+@TASKS.register("text-cls")
+class TextClassification(Task):
+    name = "text-cls"
+    preprocess_cls = TextPreprocessConfig
+    default_source = "builtin:sentences"
+    extensions = TEXT_EXTENSIONS
+    defaults = {
+        "train": {"epochs": 10, "batch_size": 50, "lr": 1e-3, "optimizer": "adam", "schedule": "constant",
+                  "early_stopping": 3},
+        "model": {"backbone": "kim_cnn"},
+    }
+
+    # ------------------------------------------------------------ data
+    def prepare(self, cfg, data) -> Prepared:
+        p = cfg.preprocess
+        if data.kind == "arrays":
+            raise CnnkitError(f"{data.origin} holds arrays (images?), not text: use `cnnkit train image-cls` for it.")
+        splits, ids, skipped = {}, {}, list(data.skipped)
+        for name, split in data.splits.items():
+            texts = [read_text_file(x) for x in split.x] if data.kind == "files" else [str(x) for x in split.x]
+            keep = [i for i, t in enumerate(texts) if t.strip()]
+            skipped += [(split.x[i] if data.kind == "files" else f"{name}[{i}]", "empty text")
+                        for i in sorted(set(range(len(texts))) - set(keep))]
+            if not keep:
+                raise CnnkitError(f"{data.origin}: every text of the {name} split is empty.")
+            splits[name] = (np.asarray([texts[i] for i in keep], dtype=object), split.y[keep])
+            ids[name] = [split.x[i] if data.kind == "files" else texts[i] for i in keep]
+        if p.sequence_length is None:
+            p.sequence_length = text_features.auto_sequence_length(list(splits["train"][0]), p.split)
+        return Prepared(splits, ids, list(data.class_names), skipped, data.origin)
+
+    def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
+        """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data, once."""
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=object).astype(str), y))
+        ds = ds.batch(1024).map(lambda t, l: (self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        ds = ds.cache()
+        if training:
+            ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
+        return ds.batch(cfg.train.batch_size).prefetch(tf.data.AUTOTUNE)
+
+    def inference_dataset(self, x, cfg, batch_size: int | None = None):
+        texts = np.asarray(x, dtype=object).astype(str)
+        return tf.data.Dataset.from_tensor_slices(texts).batch(batch_size or cfg.train.batch_size).prefetch(2)
+
+    # ------------------------------------------------------------ model
+    def build(self, cfg, prepared: Prepared):
+        p, m = cfg.preprocess, cfg.model
+        if p.embeddings_mode not in ("static", "non-static", "multichannel"):
+            raise CnnkitError(f"preprocess.embeddings_mode must be static, non-static or multichannel. Received: {p.embeddings_mode!r}")
+        texts = list(prepared.splits["train"][0])
+        self._vectorizer = text_features.make_vectorizer(texts, p.max_tokens, p.sequence_length, p.standardize,
+                                                         p.split, p.ngrams)
+        vocab = self._vectorizer.get_vocabulary()
+        if m.backbone == "auto":
+            m.backbone = "kim_cnn"
+        info = backbones.info(m.backbone)
+        if info["modality"] != "sequence":
+            raise CnnkitError(f"Backbone '{m.backbone}' is for {info['modality']} inputs, not text. "
+                              f"Text backbones: {', '.join(n for n in backbones.names() if backbones.info(n)['modality'] == 'sequence')}.")
+        embed = self._embedding_layers(p, vocab, cfg.train.seed)
+        width = sum(e.output_dim for e in embed)
+        backbone = backbones.get(m.backbone, (p.sequence_length, width), **m.backbone_args)
+        head = ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
+                              hidden_units=m.head_hidden, name="head")
+
+        def tail(ids):
+            vectors = [e(ids) for e in embed]
+            x = layers.Concatenate(name="channels")(vectors) if len(vectors) > 1 else vectors[0]
+            return head(backbone(x))
+
+        ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
+        train_model = keras.Model(ids, tail(ids), name=f"{self.name}_train")
+        raw = keras.Input((), dtype="string", name="text")
+        infer_model = keras.Model(raw, tail(self._vectorizer(raw)), name=self.name)
+        return train_model, infer_model
+
+    def _embedding_layers(self, p, vocab: list[str], seed: int) -> list[layers.Embedding]:
+        """One embedding, or two (static + fine-tuned) for the multichannel model."""
+        if not p.embeddings:
+            return [layers.Embedding(len(vocab), p.embed_dim, name="embedding")]
+        matrix, hits = text_features.read_word_vectors(p.embeddings, vocab, seed=seed)
+        print(f"Word vectors {Path(p.embeddings).name}: {hits} of {len(vocab)} vocabulary tokens found, "
+              f"dimension {matrix.shape[1]}, mode {p.embeddings_mode}", file=sys.stderr)
+        init = keras.initializers.Constant(matrix)
+        make = lambda name, trainable: layers.Embedding(len(vocab), matrix.shape[1], embeddings_initializer=init,  # noqa: E731
+                                                         trainable=trainable, name=name)
+        if p.embeddings_mode == "static":
+            return [make("embedding_static", False)]
+        if p.embeddings_mode == "non-static":
+            return [make("embedding", True)]
+        return [make("embedding_static", False), make("embedding", True)]
+
+    # ------------------------------------------------------------ prediction inputs
+    def read_inputs(self, inputs: list[str], cfg):
+        texts, names, skipped = [], [], []
+        for item in inputs:
+            text = read_text_file(item)
+            if text.strip():
+                texts.append(text)
+                names.append(item)
+            else:
+                skipped.append((item, "empty text"))
+        return np.asarray(texts, dtype=object), names, skipped

@@ -1,0 +1,143 @@
+"""text-cls: raw strings in, vocabulary from train only, word vectors, folders of .txt, cross-validation."""
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from cnnkit import api
+from cnnkit.errors import CnnkitError
+from cnnkit.features import text as text_features
+
+FAST = dict(epochs=1, verbose=0)
+
+
+@pytest.fixture
+def reviews_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    good, bad = ["great", "superb", "lovely", "fun"], ["awful", "boring", "dull", "bad"]
+    filler = ["the", "movie", "was", "plot", "and", "acting", "quite", "really"]
+    rows = ["text,label"]
+    for i in range(120):
+        label = "pos" if i % 2 else "neg"
+        words = list(rng.choice(filler, 6)) + [rng.choice(good if label == "pos" else bad)]
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{label}")
+    path = tmp_path / "reviews.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_default_sample_trains_and_saved_model_takes_strings(tmp_path):
+    result = api.train("text-cls", out=str(tmp_path / "run"), **FAST)
+    assert result.metrics["num_train"] + 0 > 2500 and "test_accuracy" in result.metrics
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    texts = np.array(["a wonderful , moving film", "dull and lifeless"], dtype=object)
+    probs = model.predict(texts, verbose=0)
+    assert probs.shape == (2, 2)
+    np.testing.assert_allclose(probs, result.model.predict(texts, verbose=0), atol=1e-5)
+    assert json.loads((result.run_dir / "labels.json").read_text()) == ["negative", "positive"]
+
+
+def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path):
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), epochs=15, verbose=0, val_split=0.2,
+                       early_stopping=0)
+    assert result.metrics["val_accuracy"] >= 0.9
+    (tmp_path / "a.txt").write_text("the movie was superb")
+    (tmp_path / "b.txt").write_bytes(b"really awful acting \xff\xfe")  # not UTF-8: replaced, still read
+    (tmp_path / "empty.txt").write_text("   \n")
+    out = api.predict(str(result.run_dir), [str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), str(tmp_path / "empty.txt")])
+    assert [o["predictions"][0]["label"] for o in out] == ["pos", "neg"]
+    import io
+
+    lines = api.predict(str(result.run_dir), ["-"], stdin=io.StringIO("the movie was superb\n\nreally awful acting\n"))
+    assert [(o["input"], o["predictions"][0]["label"]) for o in lines] == [("the movie was superb", "pos"),
+                                                                         ("really awful acting", "neg")]
+
+
+def test_vocabulary_from_train_only_and_auto_length(tmp_path):
+    (tmp_path / "train.csv").write_text("text,label\n" + "\n".join(
+        f"{'alpha ' * (i % 10 + 1)}x,{'a' if i % 2 else 'b'}" for i in range(40)) + "\n")
+    (tmp_path / "test.csv").write_text("text,label\nzebra only in test,a\nalpha x,b\n")
+    result = api.train("text-cls", str(tmp_path), out=str(tmp_path / "run"), **FAST)
+    vocab = [l for l in result.model.layers if l.name == "vectorize"][0].get_vocabulary()
+    assert "alpha" in vocab and "zebra" not in vocab
+    lengths = text_features.token_lengths([f"{'alpha ' * (i % 10 + 1)}x" for i in range(40)])
+    assert result.config.preprocess.sequence_length == max(8, int(np.percentile(lengths, 95)))
+
+
+def test_folder_of_txt_files_and_empty_texts(tmp_path):
+    for label, word in (("sport", "goal"), ("tech", "chip")):
+        (tmp_path / "docs" / label).mkdir(parents=True)
+        for i in range(10):
+            (tmp_path / "docs" / label / f"{i}.txt").write_text(f"{word} news item {i} " + word * (i % 3))
+    (tmp_path / "docs" / "sport" / "blank.txt").write_text("")
+    result = api.train("text-cls", str(tmp_path / "docs"), out=str(tmp_path / "run"), **FAST)
+    assert result.metrics["skipped_inputs"] == 1 and result.metrics["num_train"] == 17  # 19 texts - 2 for validation
+
+
+@pytest.mark.parametrize("mode", ["static", "non-static", "multichannel"])
+def test_word_vectors(reviews_csv, tmp_path, mode):
+    vecs = tmp_path / "vectors.txt"
+    words = ["great", "superb", "awful", "movie", "The"]
+    rng = np.random.default_rng(1)
+    table = {w: rng.normal(size=6).round(4) for w in words}
+    vecs.write_text("5 6\n" + "\n".join(w + " " + " ".join(map(str, v)) for w, v in table.items()) + "\n")
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), embeddings=str(vecs),
+                       sets=[f"preprocess.embeddings_mode={mode}"], epochs=2, verbose=0)
+    model = result.model
+    vocab = [l for l in model.layers if l.name == "vectorize"][0].get_vocabulary()
+    embeds = {l.name: l for l in model.layers if l.name.startswith("embedding")}
+    assert set(embeds) == {"static": {"embedding_static"}, "non-static": {"embedding"},
+                           "multichannel": {"embedding_static", "embedding"}}[mode]
+    for name, layer in embeds.items():
+        weights = layer.get_weights()[0]
+        assert weights.shape == (len(vocab), 6)
+        static_row = weights[vocab.index("great")]
+        if name == "embedding_static":  # frozen: still the file's vector
+            np.testing.assert_allclose(static_row, table["great"], atol=1e-6)
+            np.testing.assert_allclose(weights[vocab.index("the")], table["The"], atol=1e-6)  # case-folded match
+        else:  # fine-tuned: moved away from it
+            assert not np.allclose(static_row, table["great"], atol=1e-6)
+    with pytest.raises(CnnkitError, match="does not exist"):
+        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "r2"), embeddings=str(tmp_path / "nope.txt"), **FAST)
+
+
+def test_cross_validation(reviews_csv, tmp_path):
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "cv"), cv=3, **FAST)
+    m = result.metrics
+    assert m["cv"] == 3 and len(m["folds"]) == 3
+    accs = [f["test_accuracy"] for f in m["folds"]]
+    assert m["cv_accuracy_mean"] == pytest.approx(np.mean(accs), abs=1e-5)
+    assert m["cv_accuracy_std"] == pytest.approx(np.std(accs), abs=1e-5)
+    for i in (1, 2, 3):
+        fold = json.loads((tmp_path / "cv" / f"fold-0{i}" / "metrics.json").read_text())
+        assert fold["num_train"] + 0 < 120 and (tmp_path / "cv" / f"fold-0{i}" / "model.keras").exists()
+
+
+def test_resnet1d_backbone_and_char_tokens(reviews_csv, tmp_path):
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), backbone="resnet1d",
+                       sets=["preprocess.split=character", "model.backbone_args={stages: [1, 1], widths: [16, 32]}"], **FAST)
+    assert result.config.preprocess.sequence_length > 20  # characters, not words
+
+
+def test_wrong_modality_and_backbone(tmp_path):
+    with pytest.raises(CnnkitError, match="holds arrays.*image-cls"):
+        api.train("text-cls", "builtin:digits", out=str(tmp_path / "a"), **FAST)
+    with pytest.raises(CnnkitError, match="is for image inputs, not text"):
+        api.train("text-cls", out=str(tmp_path / "b"), backbone="resnet20", **FAST)
+
+
+def test_read_word_vectors_errors(tmp_path):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("a 1 2 3\nb 1 2\n")
+    with pytest.raises(CnnkitError, match="has 2 values, earlier lines 3"):
+        text_features.read_word_vectors(bad, ["", "[UNK]", "a", "b"])
+    matrix, hits = text_features.read_word_vectors(_ok(tmp_path), ["", "[UNK]", "a", "z"])
+    assert hits == 1 and matrix.shape == (4, 3) and not matrix[0].any() and np.abs(matrix[3]).max() <= 0.25
+
+
+def _ok(tmp_path):
+    path = tmp_path / "ok.txt"
+    path.write_text("a 1 2 3\nq 4 5 6\n")
+    return path
