@@ -5,6 +5,8 @@ Results are appended as JSON lines to bench/results/image.jsonl; BENCHMARKS.md q
 
     python bench/image_bench.py mnist            # LeNet-5 recipe and the best MNIST recipe
     python bench/image_bench.py cifar10          # 10- and 30-minute rows, the plain-Keras CNN, throughput
+    python bench/image_bench.py cifar10-fast     # the same without the plain-Keras CNN
+    python bench/image_bench.py plain-keras      # the plain-Keras CNN alone
 """
 from __future__ import annotations
 
@@ -26,7 +28,12 @@ ROWS = {
     "mnist-best": [("mnist-best", ROOT / "recipes" / "mnist.yaml", SHARED / "mnist.npz")],
     "mnist": [("mnist-lenet5", ROOT / "recipes" / "mnist-lenet5.yaml", SHARED / "mnist.npz"),
               ("mnist-best", ROOT / "recipes" / "mnist.yaml", SHARED / "mnist.npz")],
-    "cifar10": [("cifar10-10min", ROOT / "recipes" / "cifar10.yaml", SHARED / "cifar10-jpg.tar.gz", ["--epochs", "6"]),
+    "plain-keras": [("plain-keras-10min", None, SHARED / "cifar10-jpg.tar.gz", ["--budget", "600"])],
+    "cifar10-fast": [("cifar10-10min", ROOT / "recipes" / "cifar10.yaml", SHARED / "cifar10-jpg.tar.gz", ["--epochs", "10"]),
+                     ("cifar10-30min", ROOT / "recipes" / "cifar10.yaml", SHARED / "cifar10-jpg.tar.gz"),
+                     ("throughput", ROOT / "recipes" / "cifar10.yaml", SHARED / "cifar10-jpg.tar.gz",
+                      ["--images", "10000", "--rounds", "3"])],
+    "cifar10": [("cifar10-10min", ROOT / "recipes" / "cifar10.yaml", SHARED / "cifar10-jpg.tar.gz", ["--epochs", "10"]),
                 ("plain-keras-10min", None, SHARED / "cifar10-jpg.tar.gz", ["--budget", "600"]),
                 ("cifar10-30min", ROOT / "recipes" / "cifar10.yaml", SHARED / "cifar10-jpg.tar.gz"),
                 ("throughput", ROOT / "recipes" / "cifar10.yaml", SHARED / "cifar10-jpg.tar.gz",
