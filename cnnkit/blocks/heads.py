@@ -4,7 +4,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from cnnkit.blocks.conv import GLOBAL_AVG_POOL, GLOBAL_MAX_POOL
+from cnnkit.blocks.conv import GLOBAL_AVG_POOL, GLOBAL_MAX_POOL, build_chain
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")
@@ -60,11 +60,7 @@ class ClassifierHead(layers.Layer):
                 self.pool = pool_cls(name="pool", dtype=self.dtype_policy)
         elif rank != 0:
             raise ValueError(f"ClassifierHead takes inputs of rank 2, 3 or 4. Received: shape={input_shape}")
-        chain = [l for l in (self.pool, self.drop, self.hidden, self.dense, self.out) if l is not None]
-        shape = tuple(input_shape)
-        for layer in chain:
-            layer.build(shape)
-            shape = tuple(layer.compute_output_shape(shape))
+        build_chain([l for l in (self.pool, self.drop, self.hidden, self.dense, self.out) if l is not None], input_shape)
 
     def call(self, inputs):
         x = inputs
