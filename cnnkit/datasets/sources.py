@@ -57,6 +57,7 @@ class LoadedData:
     class_names: the label names; y values index into it.
     skipped: (path or row, reason) for every input that was left out.
     origin: a description of the source, for messages.
+    sample_rate: for audio arrays, their rate in Hz when the source says (tfds audio).
     """
 
     kind: str
@@ -64,6 +65,7 @@ class LoadedData:
     class_names: list
     skipped: list = dataclasses.field(default_factory=list)
     origin: str = ""
+    sample_rate: int | None = None
 
 
 # ------------------------------------------------------------------ builtin registry
@@ -101,6 +103,15 @@ def builtin_sentences() -> LoadedData:
     shipped in data/sentences."""
     data = load_folder(package_data_dir() / "sentences", ())
     data.origin = "builtin:sentences"
+    return data
+
+
+@register_builtin("spoken_digits")
+def builtin_spoken_digits() -> LoadedData:
+    """420 recordings of the Free Spoken Digit Dataset (8 kHz wav, six speakers, digits 0-9):
+    300 for training and 120 for testing, shipped in data/spoken_digits."""
+    data = load_folder(package_data_dir() / "spoken_digits", (".wav",))
+    data.origin = "builtin:spoken_digits"
     return data
 
 
@@ -357,8 +368,9 @@ def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
         kind_text = bool(xs) and isinstance(xs[0], str)
         x_out = xs if kind_text else _stack_or_list(xs)
         splits[split] = Split(x_out, np.asarray(ys, dtype="int64"))
+    rate = getattr(info.features[info.supervised_keys[0]], "sample_rate", None)
     kind = "texts" if splits and isinstance(splits["train"].x, list) and splits["train"].x and isinstance(splits["train"].x[0], str) else "arrays"
-    return LoadedData(kind, splits, class_names, origin=f"tfds:{name}")
+    return LoadedData(kind, splits, class_names, origin=f"tfds:{name}", sample_rate=rate)
 
 
 def _stack_or_list(arrays):

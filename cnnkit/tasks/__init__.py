@@ -1,6 +1,6 @@
 """Tasks by name: `get("image-cls")`, `names()`. Each module only wires the parts together."""
 from cnnkit.tasks.base import TASKS, Prepared, Task
-from cnnkit.tasks import image_cls, text_cls  # noqa: F401  (register the tasks)
+from cnnkit.tasks import image_cls, speech_cls, text_cls  # noqa: F401  (register the tasks)
 
 
 def get(name: str) -> Task:

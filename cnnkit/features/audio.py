@@ -1,0 +1,165 @@
+"""Audio preprocessing as Keras layers (they live inside the model, so the saved model takes
+raw waveforms and the features run wherever the model runs, GPU included).
+
+- `FitLength`: waveforms of any length (batch, samples) -> (batch, num_samples), centred.
+- `LogMelSpectrogram`: (batch, samples) -> (batch, frames, n_mels, 1) log-mel in dB, or MFCCs.
+  Computed with `tf.signal`; equal to `librosa.feature.melspectrogram` + `librosa.power_to_db`
+  for the same parameters (tests/features/test_audio.py checks it).
+- `SpecAugment`: random time and frequency masks, training only.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+from keras import layers
+
+
+def frame_lengths(sample_rate: int, frame_ms: float, hop_ms: float) -> tuple[int, int]:
+    """(n_fft, hop_length) in samples: the FFT size is the power of two nearest to `frame_ms`,
+    so a 32 ms frame is 512 samples at 16 kHz and 256 at 8 kHz."""
+    n_fft = 2 ** max(4, int(round(math.log2(sample_rate * frame_ms / 1000.0))))
+    hop = max(1, int(round(sample_rate * hop_ms / 1000.0)))
+    return n_fft, hop
+
+
+def num_frames(num_samples: int, hop_length: int) -> int:
+    """Frames of a centred STFT (librosa's `center=True`) of `num_samples` samples."""
+    return 1 + num_samples // hop_length
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class FitLength(layers.Layer):
+    """Pads with zeros or crops waveforms to `num_samples`, keeping the middle.
+
+    Input (batch, samples) of any length; output (batch, num_samples). The same rule as
+    `cnnkit.datasets.audio.fit_length`, which prepares the training clips.
+    """
+
+    def __init__(self, num_samples: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_samples = int(num_samples)
+
+    def call(self, waves):
+        import tensorflow as tf
+
+        n = tf.shape(waves)[1]
+        short = tf.maximum(self.num_samples - n, 0)
+        waves = tf.pad(waves, [[0, 0], [short // 2, short - short // 2]])
+        start = (tf.shape(waves)[1] - self.num_samples) // 2
+        return waves[:, start:start + self.num_samples]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_samples)
+
+    def get_config(self):
+        return {**super().get_config(), "num_samples": self.num_samples}
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class LogMelSpectrogram(layers.Layer):
+    """Waveforms (batch, samples) float -> log-mel spectrogram (batch, frames, n_mels, 1) in dB.
+
+    Like librosa: centred frames (zero padding of n_fft/2 at both ends), periodic Hann window,
+    power spectrum, Slaney mel filters (`librosa.filters.mel`), then
+    `power_to_db(ref=max, top_db)`: each clip's loudest bin is 0 dB and nothing is below
+    -top_db, so the features do not depend on the recording level.
+    With `n_mfcc` > 0 the output is (batch, frames, n_mfcc, 1) MFCCs (DCT-II, orthonormal,
+    of the dB spectrogram: `librosa.feature.mfcc`).
+
+    Args:
+        sample_rate: of the input waveforms, Hz.
+        n_fft: FFT and window length in samples. hop_length: frame step in samples.
+        n_mels, fmin, fmax: the mel filter bank (fmax None: sample_rate / 2).
+        top_db: dynamic range kept below each clip's maximum (None: no floor).
+        n_mfcc: 0 for log-mel, else the number of MFCCs.
+    """
+
+    def __init__(self, sample_rate=16000, n_fft=512, hop_length=160, n_mels=40, fmin=0.0, fmax=None,
+                 top_db=80.0, n_mfcc=0, **kwargs):
+        super().__init__(**kwargs)
+        self.sample_rate, self.n_fft, self.hop_length = int(sample_rate), int(n_fft), int(hop_length)
+        self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), None if fmax is None else float(fmax)
+        self.top_db = None if top_db is None else float(top_db)
+        self.n_mfcc = int(n_mfcc)
+        import librosa
+
+        # (n_fft/2 + 1, n_mels); a constant of the graph, rebuilt from the config on load.
+        self._mel_matrix = np.ascontiguousarray(librosa.filters.mel(
+            sr=self.sample_rate, n_fft=self.n_fft, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax).T,
+            dtype="float32")
+
+    def call(self, waves):
+        import tensorflow as tf
+
+        waves = tf.cast(waves, "float32")
+        pad = self.n_fft // 2
+        waves = tf.pad(waves, [[0, 0], [pad, pad]])
+        stft = tf.signal.stft(waves, self.n_fft, self.hop_length, self.n_fft,
+                              window_fn=tf.signal.hann_window, pad_end=False)
+        power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
+        mel = tf.linalg.matmul(power, tf.constant(self._mel_matrix))  # (batch, frames, n_mels)
+        db = 10.0 * tf.math.log(tf.maximum(mel, 1e-10)) / math.log(10.0)
+        db = db - tf.reduce_max(db, axis=[1, 2], keepdims=True)
+        if self.top_db is not None:
+            db = tf.maximum(db, -self.top_db)
+        if self.n_mfcc:
+            db = tf.signal.dct(db, type=2, norm="ortho")[..., :self.n_mfcc]
+        return db[..., None]
+
+    def compute_output_shape(self, input_shape):
+        frames = None if input_shape[1] is None else num_frames(input_shape[1], self.hop_length)
+        return (input_shape[0], frames, self.n_mfcc or self.n_mels, 1)
+
+    def get_config(self):
+        return {**super().get_config(), "sample_rate": self.sample_rate, "n_fft": self.n_fft,
+                "hop_length": self.hop_length, "n_mels": self.n_mels, "fmin": self.fmin, "fmax": self.fmax,
+                "top_db": self.top_db, "n_mfcc": self.n_mfcc}
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class SpecAugment(layers.Layer):
+    """SpecAugment masks (Park et al. 2019), active only in training.
+
+    Input (batch, frames, bins, channels). Each example gets `time_masks` bands of up to
+    `time_width` x frames consecutive frames and `freq_masks` bands of up to
+    `freq_width` x bins bins set to `fill` (0 = the mean after normalisation).
+    """
+
+    def __init__(self, time_masks=2, time_width=0.1, freq_masks=2, freq_width=0.15, fill=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.time_masks, self.time_width = int(time_masks), float(time_width)
+        self.freq_masks, self.freq_width = int(freq_masks), float(freq_width)
+        self.fill, self.seed = float(fill), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _band_mask(self, batch, length, count, width):
+        """(batch, length) bool: True inside any of `count` random bands per example."""
+        import tensorflow as tf
+
+        masked = tf.zeros((batch, length), "bool")
+        positions = tf.range(length, dtype="float32")[None, :]
+        max_width = width * tf.cast(length, "float32")
+        for _ in range(count):
+            w = keras.random.uniform((batch, 1), 0.0, 1.0, seed=self.seed_generator) * max_width
+            start = keras.random.uniform((batch, 1), 0.0, 1.0, seed=self.seed_generator) * (tf.cast(length, "float32") - w)
+            masked = masked | ((positions >= start) & (positions < start + w))
+        return masked
+
+    def call(self, x, training=None):
+        if not training:
+            return x
+        import tensorflow as tf
+
+        shape = tf.shape(x)
+        time = self._band_mask(shape[0], shape[1], self.time_masks, self.time_width)[:, :, None, None]
+        freq = self._band_mask(shape[0], shape[2], self.freq_masks, self.freq_width)[:, None, :, None]
+        return tf.where(time | freq, tf.cast(self.fill, x.dtype), x)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "time_masks": self.time_masks, "time_width": self.time_width,
+                "freq_masks": self.freq_masks, "freq_width": self.freq_width, "fill": self.fill, "seed": self.seed}
