@@ -359,16 +359,31 @@ def expand_inputs(inputs: list[str], extensions: tuple) -> list[str]:
     return files
 
 
-def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64, stdin=None) -> list[dict]:
+def top_k_labels(p: np.ndarray, class_names: list[str], k: int) -> list[dict]:
+    """[{"label", "probability"}] of the k most probable classes of one probability row."""
+    return [{"label": class_names[i], "probability": float(p[i])} for i in np.argsort(-p)[:k]]
+
+
+def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64, stdin=None,
+            sliding: bool = False, hop: float | None = None) -> list[dict]:
     """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}].
 
     `inputs` are files, folders or globs; for a text run, "-" reads one text per line of
-    `stdin` (default sys.stdin).
+    `stdin` (default sys.stdin). With `sliding` (speech runs), each recording is cut into
+    clip-length windows `hop` seconds apart (default half a clip) and the result holds
+    "windows" [{"start", "end", "speech", "predictions"}] and "words" [{"label", "start",
+    "end", "probability"}]: runs of speech windows with the same best label.
     """
     run_path, cfg_dict, class_names = runs.read_run(run_dir)
     cfg = config_from_run(cfg_dict)
     task_obj = tasks.get(cfg.task)
     model = runs.load_model(run_path)
+    k = max(1, min(top_k, len(class_names)))
+    if sliding:
+        if not hasattr(task_obj, "read_windows"):
+            raise CnnkitError(f"--sliding is for speech runs; {run_dir} is a {cfg.task} run.")
+        return [sliding_predict(model, task_obj, f, cfg, class_names, k, hop, batch_size)
+                for f in expand_inputs(inputs, task_obj.extensions)]
     if inputs == ["-"]:
         if cfg.task != "text-cls":
             raise CnnkitError("'-' (lines of standard input) is for text runs; give files, folders or globs.")
@@ -384,11 +399,28 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
         raise CnnkitError("None of the inputs could be read; see the messages above.")
     probs = model.predict(task_obj.inference_dataset(x, cfg, batch_size),
                           verbose=1 if len(names) > 10 * batch_size else 0)
-    k = max(1, min(top_k, len(class_names)))
-    out = []
-    for name, p in zip(names, probs):
-        order = np.argsort(-p)[:k]
-        out.append({"input": name, "predictions": [{"label": class_names[i], "probability": float(p[i])} for i in order]})
+    return [{"input": name, "predictions": top_k_labels(p, class_names, k)} for name, p in zip(names, probs)]
+
+
+def sliding_predict(model, task_obj, path: str, cfg, class_names, k: int, hop, batch_size: int) -> dict:
+    """Windows over one long recording and the words they spell (see `predict`)."""
+    windows, starts, speech = task_obj.read_windows(path, cfg, hop)
+    probs = model.predict(task_obj.inference_dataset(windows, cfg, batch_size), verbose=0)
+    length = cfg.preprocess.clip_seconds
+    out = {"input": path, "windows": [], "words": []}
+    for start, is_speech, p in zip(starts, speech, probs):
+        out["windows"].append({"start": round(float(start), 3), "end": round(float(start) + length, 3),
+                               "speech": bool(is_speech), "predictions": top_k_labels(p, class_names, k)})
+        best = int(np.argmax(p))
+        words = out["words"]
+        if not is_speech:
+            continue
+        if words and words[-1]["label"] == class_names[best] and words[-1]["end"] >= float(start):
+            words[-1]["end"] = round(float(start) + length, 3)
+            words[-1]["probability"] = max(words[-1]["probability"], float(p[best]))
+        else:
+            words.append({"label": class_names[best], "start": round(float(start), 3),
+                          "end": round(float(start) + length, 3), "probability": float(p[best])})
     return out
 
 

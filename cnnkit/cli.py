@@ -23,6 +23,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", help="a name from `cnnkit backbones`")
     p.add_argument("--weights", help="none | imagenet | a weights file (keras.applications backbones)")
     p.add_argument("--image-size", type=int, nargs="+", metavar="PIXELS", help="one side, or height width")
+    p.add_argument("--sample-rate", type=int, metavar="HZ", help="audio: resample every clip to this rate (default 16000)")
+    p.add_argument("--clip-seconds", type=float, metavar="S", help="audio: clip length (default: from the data)")
     p.add_argument("--embeddings", metavar="PATH", help="text: word2vec/GloVe/fastText vectors to initialise the embedding")
     p.add_argument("--cv", type=int, metavar="K", help="stratified K-fold cross-validation instead of one run")
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
@@ -40,7 +42,8 @@ def _train_options(args) -> dict:
     return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                 seed=args.seed, backbone=args.backbone, weights=args.weights, image_size=size,
                 precision=args.precision, jit_compile=args.jit_compile, deterministic=args.deterministic,
-                strategy=args.strategy, strict=args.strict, embeddings=args.embeddings, cv=args.cv)
+                strategy=args.strategy, strict=args.strict, embeddings=args.embeddings, cv=args.cv,
+                sample_rate=args.sample_rate, clip_seconds=args.clip_seconds)
 
 
 def cmd_tasks(args) -> int:
@@ -74,11 +77,17 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from cnnkit import api
 
-    results = api.predict(args.run_dir, args.inputs, top_k=args.top_k)
+    results = api.predict(args.run_dir, args.inputs, top_k=args.top_k, sliding=args.sliding, hop=args.hop)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for r in results:
+        if "windows" in r:
+            print(f"{r['input']}\t{' '.join(w['label'] for w in r['words']) or '(no words)'}")
+            for w in r["windows"]:
+                best = "  ".join(f"{p['label']} {p['probability']:.3f}" for p in w["predictions"])
+                print(f"  {w['start']:8.2f}-{w['end']:.2f} s\t{best}{'' if w['speech'] else '  (quiet)'}")
+            continue
         best = "  ".join(f"{p['label']} {p['probability']:.3f}" for p in r["predictions"])
         print(f"{r['input']}\t{best}")
     return 0
@@ -126,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir")
     p.add_argument("inputs", nargs="+", help="files, folders or globs; - reads one text per line of standard input")
     p.add_argument("--top-k", type=int, default=3)
+    p.add_argument("--sliding", action="store_true", help="audio: label each window of a long recording (words over time)")
+    p.add_argument("--hop", type=float, metavar="S", help="with --sliding: seconds between windows (default: half a clip)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_predict)
 

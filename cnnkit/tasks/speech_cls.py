@@ -155,6 +155,25 @@ class SpeechClassification(Task):
 
     # ------------------------------------------------------------ prediction inputs
     def read_inputs(self, inputs: list[str], cfg):
+        """Whole files, decoded at the run's rate; the saved model fits each to the clip length."""
         p = cfg.preprocess
         waves, kept, skipped = audio_data.read_audio_files(inputs, p.sample_rate)
         return audio_data.fit_length(waves, self.num_samples(p)), [inputs[i] for i in kept], skipped
+
+    def read_windows(self, path: str, cfg, hop_seconds: float | None = None):
+        """A long recording cut into clip-length windows for `predict --sliding`.
+
+        Returns (windows (W, num_samples), start seconds (W,), speech (W,) bool): a window is
+        speech when its energy is within 20 dB of the loudest window's.
+        Raises CnnkitError for an unreadable file.
+        """
+        p = cfg.preprocess
+        n = self.num_samples(p)
+        waves, kept, skipped = audio_data.read_audio_files([path], p.sample_rate)
+        if not waves:
+            raise CnnkitError(f"{path}: {skipped[0][1]}.")
+        hop = max(1, int(round((hop_seconds or p.clip_seconds / 2) * p.sample_rate)))
+        windows, starts = audio_data.sliding_windows(waves[0], n, hop)
+        rms = np.sqrt(np.mean(windows ** 2, axis=1))
+        speech = rms >= 0.1 * rms.max() if rms.max() > 0 else np.zeros(len(rms), bool)
+        return windows, starts / p.sample_rate, speech
