@@ -6,6 +6,7 @@ raw waveforms and the features run wherever the model runs, GPU included).
   Computed with `tf.signal`; equal to `librosa.feature.melspectrogram` + `librosa.power_to_db`
   for the same parameters (tests/features/test_audio.py checks it).
 - `SpecAugment`: random time and frequency masks, training only.
+- `RandomStretch`: random time stretch and frequency warp of the spectrogram, training only.
 """
 from __future__ import annotations
 
@@ -163,3 +164,40 @@ class SpecAugment(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "time_masks": self.time_masks, "time_width": self.time_width,
                 "freq_masks": self.freq_masks, "freq_width": self.freq_width, "fill": self.fill, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class RandomStretch(layers.Layer):
+    """Random stretching of spectrograms, active only in training.
+
+    Input (batch, frames, bins, channels). Each example is stretched in time by a factor in
+    [1 - time, 1 + time] around its middle (speaking rate), and its frequency axis is scaled by
+    a factor in [1 - freq, 1 + freq] from the lowest bin up (a vocal-tract-length perturbation,
+    as in Jaitly & Hinton 2013); bins scaled in from beyond the top get `fill`.
+    """
+
+    def __init__(self, time=0.1, freq=0.1, fill=0.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.time, self.freq, self.fill, self.seed = float(time), float(freq), float(fill), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, x, training=None):
+        if not training or (not self.time and not self.freq):
+            return x
+        import tensorflow as tf
+
+        batch = tf.shape(x)[0]
+        t = keras.random.uniform((batch,), 1.0 - self.time, 1.0 + self.time, seed=self.seed_generator)
+        f = keras.random.uniform((batch,), 1.0 - self.freq, 1.0 + self.freq, seed=self.seed_generator)
+        # crop_and_resize boxes are [y1, x1, y2, x2] in [0, 1]: a box larger than the image reads
+        # `fill` outside it, a smaller one zooms in.
+        boxes = tf.stack([0.5 - t / 2, tf.zeros_like(f), 0.5 + t / 2, f], axis=1)
+        out = tf.image.crop_and_resize(tf.cast(x, "float32"), boxes, tf.range(batch), tf.shape(x)[1:3],
+                                       extrapolation_value=self.fill)
+        return tf.cast(out, x.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "time": self.time, "freq": self.freq, "fill": self.fill, "seed": self.seed}

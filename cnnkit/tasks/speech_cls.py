@@ -35,10 +35,13 @@ class AudioPreprocessConfig:
     fmin: float = 20.0
     fmax: Optional[float] = None  # unset: sample_rate / 2
     top_db: float = 80.0
+    normalize: str = "per_bin"  # per_bin (mean/variance of each bin, from the training clips) | fixed ([-top_db, 0] dB -> [-1, 1])
     time_shift: float = 0.1  # random shift, fraction of the clip
     noise_prob: float = 0.5  # fraction of training clips with noise mixed in
     noise_snr: list = dataclasses.field(default_factory=lambda: [10.0, 30.0])  # dB range
     noise_dir: Optional[str] = None  # background recordings; unset: white noise
+    stretch_time: float = 0.0  # random time stretch of the spectrogram, +- this fraction
+    stretch_freq: float = 0.0  # random frequency warp (vocal tract length), +- this fraction
     time_masks: int = 2  # SpecAugment
     time_mask_width: float = 0.1
     freq_masks: int = 2
@@ -135,19 +138,23 @@ class SpeechClassification(Task):
         spectrogram = self.spectrogram_layer(p)
         frames_shape = spectrogram.compute_output_shape((None, n))[1:]
         # Per-bin statistics of the training spectrograms (a sample is enough).
-        norm = keras.layers.Normalization(axis=2, name="normalize")
-        x_train = prepared.splits["train"][0]
-        sample = x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 2000), replace=False)]
-        norm.adapt(np.concatenate([keras.ops.convert_to_numpy(spectrogram(sample[i:i + 256]))
-                                   for i in range(0, len(sample), 256)]))
+        if p.normalize == "fixed":
+            norm = keras.layers.Rescaling(2.0 / p.top_db, offset=1.0, name="normalize")
+        else:
+            norm = keras.layers.Normalization(axis=2, name="normalize")
+            x_train = prepared.splits["train"][0]
+            sample = x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 2000), replace=False)]
+            norm.adapt(np.concatenate([keras.ops.convert_to_numpy(spectrogram(sample[i:i + 256]))
+                                       for i in range(0, len(sample), 256)]))
         augment = audio_features.SpecAugment(p.time_masks, p.time_mask_width, p.freq_masks, p.freq_mask_width,
                                              seed=cfg.train.seed, name="aug_specaugment")
+        stretch = audio_features.RandomStretch(p.stretch_time, p.stretch_freq, seed=cfg.train.seed, name="aug_stretch")
         backbone = backbones.get(m.backbone, frames_shape, **m.backbone_args)
         head = ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
                               hidden_units=m.head_hidden, name="head")
 
         waves = keras.Input((n,), name="waveform")
-        train_model = keras.Model(waves, head(backbone(augment(norm(spectrogram(waves))))), name=f"{self.name}_train")
+        train_model = keras.Model(waves, head(backbone(augment(stretch(norm(spectrogram(waves)))))), name=f"{self.name}_train")
         raw = keras.Input((None,), name="waveform")
         fitted = audio_features.FitLength(n, name="fit_length")(raw)
         infer_model = keras.Model(raw, head(backbone(norm(spectrogram(fitted)))), name=self.name)

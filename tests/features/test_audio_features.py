@@ -96,3 +96,17 @@ def test_layers_save_and_reload_safely(tmp_path):
     wave = chirp(16000, 0.3)[None]
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(wave)), keras.ops.convert_to_numpy(model(wave)), atol=1e-5)
     assert loaded.output_shape == (None, 51, 12, 1)
+
+
+def test_random_stretch_warps_in_training_only():
+    x = np.zeros((3, 40, 20, 1), "float32")
+    x[:, :, 10, 0] = 1.0  # one lit frequency bin
+    layer = audio_features.RandomStretch(time=0.0, freq=0.2, seed=0)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(x, training=False)), x)
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert out.shape == x.shape
+    peaks = out[:, 20, :, 0].argmax(axis=1)  # the lit bin moved to 10 / factor, factor in [0.8, 1.2]
+    assert np.all((peaks >= 8) & (peaks <= 13))
+    assert not np.allclose(out, x)
+    still = audio_features.RandomStretch(time=0.0, freq=0.0)(x, training=True)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(still), x)
