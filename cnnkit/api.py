@@ -109,7 +109,8 @@ def config_from_run(cfg_dict: dict) -> config_lib.Config:
 def load_data(cfg, task) -> LoadedData:
     """Reads `cfg.data.source` and applies `data.limit` (a random subset of train)."""
     loaded = load_source(cfg.data.source, extensions=task.extensions, text_column=cfg.data.text_column,
-                         label_column=cfg.data.label_column, strict=cfg.data.strict)
+                         label_column=cfg.data.label_column, strict=cfg.data.strict, multi_label=cfg.data.multi_label)
+    cfg.data.multi_label = loaded.multi_label
     if cfg.data.limit and len(loaded.splits["train"]) > cfg.data.limit:
         rng = np.random.default_rng(cfg.train.seed)
         keep = np.sort(rng.choice(len(loaded.splits["train"]), cfg.data.limit, replace=False))
@@ -193,7 +194,8 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path) -> RunResult:
     with strategy.scope():
         train_model, infer_model = task_obj.build(cfg, prepared)
         steps = int(np.ceil(len(y_train) / cfg.train.batch_size))
-        training.compile_model(train_model, cfg.train, steps, n_classes, soft_labels=task_obj.soft_labels(cfg))
+        training.compile_model(train_model, cfg.train, steps, n_classes, soft_labels=task_obj.soft_labels(cfg),
+                               multi_label=prepared.multi_label)
     # The resolved config (auto fields filled in) is what a resume or a reload reads.
     runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
     runs.write_json(run_dir / "labels.json", prepared.class_names)
@@ -223,6 +225,8 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path) -> RunResult:
         m = evaluation.classification_metrics(y, probs, prepared.class_names)
         metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
         metrics[f"{split}_macro_f1"] = round(m["macro_f1"], 6)
+        if prepared.multi_label:
+            metrics[f"{split}_micro_f1"] = round(m["micro_f1"], 6)
         if split == "test" or "test" not in prepared.splits:
             metrics["macro_f1"] = round(m["macro_f1"], 6)
             write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, prepared.ids[split])
@@ -249,13 +253,14 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path) -> RunResul
     """
     import copy
 
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     k = cfg.data.cv
     if k < 2:
         raise CnnkitError(f"data.cv must be 0 (off) or at least 2. Received: {k}")
     everything = merge_splits(loaded)
-    folds = StratifiedKFold(n_splits=k, shuffle=True, random_state=cfg.train.seed)
+    # Label sets (multi-label) cannot be stratified by one class: plain shuffled folds then.
+    folds = (KFold if loaded.multi_label else StratifiedKFold)(n_splits=k, shuffle=True, random_state=cfg.train.seed)
     runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
     runs.write_json(run_dir / "labels.json", loaded.class_names)
     results, last = [], None
@@ -264,7 +269,8 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path) -> RunResul
         fold_cfg = copy.deepcopy(cfg)
         fold_cfg.data.cv = 0
         fold = LoadedData(loaded.kind, {"train": everything.take(train_idx), "test": everything.take(test_idx)},
-                          loaded.class_names, loaded.skipped, f"{loaded.origin} fold {i}/{k}")
+                          loaded.class_names, loaded.skipped, f"{loaded.origin} fold {i}/{k}",
+                          multi_label=loaded.multi_label)
         fold_dir = runs.new_run_dir(cfg.task, str(run_dir / f"fold-{i:02d}"))
         last = fit_and_save(fold_cfg, task_obj, prepare(fold_cfg, task_obj, fold), fold_dir)
         results.append(last.metrics)
@@ -290,14 +296,20 @@ def write_evaluation(out_dir: Path, m: dict, class_names, y, probs, ids) -> None
     out_dir.mkdir(parents=True, exist_ok=True)
     runs.write_json(out_dir / "metrics.json", {k: v for k, v in m.items() if k != "report"} | {"per_class": m["report"]})
     runs.atomic_write(out_dir / "report.txt", evaluation.format_report(m, class_names) + "\n")
-    evaluation.write_confusion_csv(m["confusion"], class_names, out_dir / "confusion.csv")
-    evaluation.plot_confusion(m["confusion"], class_names, out_dir / "confusion.png")
-    pred = probs.argmax(1)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["input", "true", "predicted", "probability"])
-    for i in np.flatnonzero(pred != y):
-        w.writerow([ids[i], class_names[y[i]], class_names[pred[i]], f"{probs[i, pred[i]]:.4f}"])
+    if y.ndim == 2:  # multi-label: no confusion matrix; an example is wrong when its label set is
+        names = lambda row: "|".join(c for c, on in zip(class_names, row) if on)  # noqa: E731
+        w.writerow(["input", "true", "predicted"])
+        for i in np.flatnonzero(((probs >= 0.5) != (y >= 0.5)).any(axis=1)):
+            w.writerow([ids[i], names(y[i] >= 0.5), names(probs[i] >= 0.5)])
+    else:
+        evaluation.write_confusion_csv(m["confusion"], class_names, out_dir / "confusion.csv")
+        evaluation.plot_confusion(m["confusion"], class_names, out_dir / "confusion.png")
+        pred = probs.argmax(1)
+        w.writerow(["input", "true", "predicted", "probability"])
+        for i in np.flatnonzero(pred != y):
+            w.writerow([ids[i], class_names[y[i]], class_names[pred[i]], f"{probs[i, pred[i]]:.4f}"])
     runs.atomic_write(out_dir / "misclassified.csv", buf.getvalue())
 
 
@@ -313,20 +325,31 @@ def evaluate(run_dir: str, data: str, out: str | None = None) -> dict:
     task_obj = tasks.get(cfg.task)
     model = runs.load_model(run_path)
     loaded = load_source(data, extensions=task_obj.extensions, text_column=cfg.data.text_column,
-                         label_column=cfg.data.label_column, strict=cfg.data.strict)
+                         label_column=cfg.data.label_column, strict=cfg.data.strict, multi_label=cfg.data.multi_label)
     split_name = "test" if "test" in loaded.splits else None
     if split_name:
         split = loaded.splits["test"]
     else:  # no test split: evaluate on everything
         split = merge_splits(loaded)
-    names = [loaded.class_names[i] for i in split.y]
-    unknown = sorted(set(names) - set(class_names))
+    if loaded.multi_label != bool(cfg.data.multi_label):
+        raise CnnkitError(f"{data} is {'multi' if loaded.multi_label else 'single'}-label data but the run {run_dir} "
+                          f"was trained on {'multi' if cfg.data.multi_label else 'single'}-label data.")
+    used = sorted({loaded.class_names[j] for j in np.flatnonzero(split.y.any(axis=0))} if loaded.multi_label
+                  else {loaded.class_names[i] for i in split.y})
+    unknown = sorted(set(used) - set(class_names))
     if unknown:
         raise CnnkitError(f"{data} has label(s) {', '.join(unknown[:5])} that the run {run_dir} was never trained on "
                           f"(its labels: {', '.join(class_names)}).")
     index = {c: i for i, c in enumerate(class_names)}
-    y = np.asarray([index[n] for n in names], dtype="int64")
-    eval_data = LoadedData(loaded.kind, {"train": Split(split.x, y)}, class_names, loaded.skipped, loaded.origin)
+    if loaded.multi_label:  # the columns in the run's class order
+        y = np.zeros((len(split.y), len(class_names)), dtype="float32")
+        for j, name in enumerate(loaded.class_names):
+            if name in index:
+                y[:, index[name]] = split.y[:, j]
+    else:
+        y = np.asarray([index[loaded.class_names[i]] for i in split.y], dtype="int64")
+    eval_data = LoadedData(loaded.kind, {"train": Split(split.x, y)}, class_names, loaded.skipped, loaded.origin,
+                           multi_label=loaded.multi_label)
     prepared = task_obj.prepare(cfg, eval_data)
     x, y = prepared.splits["train"]
     probs = predict_probs(model, task_obj, x, cfg)
@@ -399,6 +422,9 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
         raise CnnkitError("None of the inputs could be read; see the messages above.")
     probs = model.predict(task_obj.inference_dataset(x, cfg, batch_size),
                           verbose=1 if len(names) > 10 * batch_size else 0)
+    if cfg.data.multi_label:  # every label with probability >= 0.5, then the top k
+        return [{"input": name, "labels": [c for c, q in zip(class_names, p) if q >= 0.5],
+                 "predictions": top_k_labels(p, class_names, k)} for name, p in zip(names, probs)]
     return [{"input": name, "predictions": top_k_labels(p, class_names, k)} for name, p in zip(names, probs)]
 
 

@@ -25,7 +25,8 @@ class DataConfig:
     val_split: float = 0.1  # fraction of train held out (stratified) when no val/ split exists
     test_split: float = 0.0  # fraction held out as test when the source has no test split
     text_column: str = "text"  # CSV/TSV column holding the input
-    label_column: str = "label"  # CSV/TSV column holding the label
+    label_column: str = "label"  # CSV/TSV column holding the label (a `labels` column is read when there is none)
+    multi_label: Optional[bool] = None  # labels are |-separated sets; unset: when the column is `labels`
     strict: bool = False  # fail on an unreadable file instead of skipping it
     limit: int = 0  # use at most this many training examples (0: all); for quick trials
     cv: int = 0  # K > 1: stratified K-fold cross-validation over all examples instead of one run

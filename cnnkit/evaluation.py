@@ -20,6 +20,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: l
     from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix, f1_score,
                                  top_k_accuracy_score)
 
+    if np.ndim(y_true) == 2:
+        return multilabel_metrics(y_true, probs, class_names)
     labels = list(range(len(class_names)))
     y_pred = probs.argmax(axis=1)
     k = min(top_k, len(class_names) - 1) if len(class_names) > 2 else 1
@@ -36,10 +38,37 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: l
     return out
 
 
+def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: list[str], threshold: float = 0.5) -> dict:
+    """Multi-label metrics: a label is predicted when its probability >= `threshold`.
+
+    Args:
+        y_true: (N, num_classes) multi-hot. probs: (N, num_classes) sigmoid outputs.
+
+    Returns:
+        {"accuracy" (exact match of the label set), "macro_f1", "micro_f1", "hamming_loss",
+         "report" (sklearn dict, one row per label)}.
+    """
+    from sklearn.metrics import accuracy_score, classification_report, f1_score, hamming_loss
+
+    truth, pred = np.asarray(y_true) >= 0.5, np.asarray(probs) >= threshold
+    return {
+        "accuracy": float(accuracy_score(truth, pred)),
+        "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
+        "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0)),
+        "hamming_loss": float(hamming_loss(truth, pred)),
+        "report": classification_report(truth, pred, target_names=class_names, output_dict=True, zero_division=0),
+    }
+
+
 def format_report(metrics: dict, class_names: list[str]) -> str:
     """A plain-text table: the summary line and one row per class."""
-    lines = [f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
-             f"top-{metrics['k']} accuracy {metrics['top_k_accuracy']:.4f}", ""]
+    if "micro_f1" in metrics:
+        head = (f"exact-match accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
+                f"micro-F1 {metrics['micro_f1']:.4f}   Hamming loss {metrics['hamming_loss']:.4f}")
+    else:
+        head = (f"accuracy {metrics['accuracy']:.4f}   macro-F1 {metrics['macro_f1']:.4f}   "
+                f"top-{metrics['k']} accuracy {metrics['top_k_accuracy']:.4f}")
+    lines = [head, ""]
     width = max(8, *(len(c) for c in class_names))
     lines.append(f"{'class':<{width}}  precision  recall  f1-score  support")
     for name in class_names:

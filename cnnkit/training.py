@@ -148,13 +148,26 @@ def fit_batchnorm_momentum(model: keras.Model, steps_per_epoch: int) -> float:
     return momentum
 
 
+@keras.saving.register_keras_serializable(package="cnnkit")
+def exact_match(y_true, y_pred):
+    """Per example 1.0 when every label's prediction (probability >= 0.5) is right, else 0.0:
+    the multi-label "accuracy" of scikit-learn's `accuracy_score` (subset accuracy)."""
+    ops = keras.ops
+    hits = ops.equal(ops.cast(y_true, "float32") >= 0.5, ops.cast(y_pred, "float32") >= 0.5)
+    return ops.cast(ops.all(hits, axis=-1), "float32")
+
+
 def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, num_classes: int,
-                  soft_labels: bool = False) -> None:
-    """Compiles `model` for single-label classification: integer labels, or one-hot/soft
-    labels (`soft_labels`, for MixUp/CutMix). Batch-norm momentum follows the epoch length
+                  soft_labels: bool = False, multi_label: bool = False) -> None:
+    """Compiles `model` for classification: integer labels; one-hot/soft labels (`soft_labels`,
+    for MixUp/CutMix); or multi-hot labels (`multi_label`: binary cross-entropy per class, and
+    "accuracy" is the exact-match rate). Batch-norm momentum follows the epoch length
     (`fit_batchnorm_momentum`)."""
     fit_batchnorm_momentum(model, steps_per_epoch)
-    if soft_labels:
+    if multi_label:
+        loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
+        metric = keras.metrics.MeanMetricWrapper(exact_match, name="accuracy")
+    elif soft_labels:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
         metric = keras.metrics.CategoricalAccuracy(name="accuracy")
     else:

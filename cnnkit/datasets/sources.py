@@ -58,6 +58,7 @@ class LoadedData:
     skipped: (path or row, reason) for every input that was left out.
     origin: a description of the source, for messages.
     sample_rate: for audio arrays, their rate in Hz when the source says (tfds audio).
+    multi_label: each example has any number of labels; y is multi-hot (N, num_classes).
     """
 
     kind: str
@@ -66,6 +67,7 @@ class LoadedData:
     skipped: list = dataclasses.field(default_factory=list)
     origin: str = ""
     sample_rate: int | None = None
+    multi_label: bool = False  # y is (N, num_classes) multi-hot instead of (N,) class indices
 
 
 # ------------------------------------------------------------------ builtin registry
@@ -122,7 +124,7 @@ def package_data_dir() -> Path:
 
 # ------------------------------------------------------------------ entry point
 def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text", label_column="label",
-                strict=False) -> LoadedData:
+                strict=False, multi_label=None) -> LoadedData:
     """Reads data source `src` into a `LoadedData`.
 
     Args:
@@ -130,6 +132,7 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
         extensions: the file suffixes a folder's files must have (lower case, with dot).
         text_column, label_column: the CSV/TSV columns.
         strict: raise on an unreadable row instead of skipping it.
+        multi_label: CSV/TSV labels are `|`-separated label sets (None: when the column is `labels`).
     """
     if src.startswith("builtin:"):
         name = src.split(":", 1)[1]
@@ -147,20 +150,21 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
         )
     name = path.name.lower()
     if path.is_dir():
-        return load_folder(path, extensions, text_column, label_column, strict)
+        return load_folder(path, extensions, text_column, label_column, strict, multi_label=multi_label)
     if name.endswith(ARCHIVE_SUFFIXES):
-        return load_folder(extract_archive(path), extensions, text_column, label_column, strict, origin=str(path))
+        return load_folder(extract_archive(path), extensions, text_column, label_column, strict, origin=str(path),
+                           multi_label=multi_label)
     if name.endswith(".npz"):
         return load_npz(path)
     if name.endswith(TABLE_SUFFIXES):
-        split = read_table(path, text_column, label_column, strict)
+        split = read_table(path, text_column, label_column, strict, multi_label)
         return table_splits({"train": split}, str(path))
     raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv or .npz.")
 
 
 # ------------------------------------------------------------------ folders
 def load_folder(root: Path, extensions, text_column="text", label_column="label", strict=False,
-                origin: str | None = None) -> LoadedData:
+                origin: str | None = None, multi_label=None) -> LoadedData:
     """A folder of class folders, or of split folders (train/, val/, test/) of class folders,
     or of split tables (train.csv, dev.csv, test.csv)."""
     root = Path(root)
@@ -168,7 +172,7 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
     tables = {SPLIT_ALIASES[p.stem.lower()]: p for p in root.iterdir()
               if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and p.stem.lower() in SPLIT_ALIASES}
     if "train" in tables:
-        splits = {s: read_table(p, text_column, label_column, strict) for s, p in tables.items()}
+        splits = {s: read_table(p, text_column, label_column, strict, multi_label) for s, p in tables.items()}
         return table_splits(splits, origin)
     split_dirs = {SPLIT_ALIASES[p.name.lower()]: p for p in sorted(root.iterdir())
                   if p.is_dir() and p.name.lower() in SPLIT_ALIASES}
@@ -268,23 +272,40 @@ def extract_archive(archive: Path) -> Path:
 
 
 # ------------------------------------------------------------------ tables (CSV/TSV)
-def read_table(path: Path, text_column="text", label_column="label", strict=False):
-    """(texts, label strings, skipped rows) of a CSV/TSV file; a row with an empty text
-    or label is skipped (or an error with `strict`). Labels stay strings here."""
+MULTI_LABEL_COLUMN = "labels"  # a column of this name holds |-separated labels (multi-label data)
+LABEL_SEPARATOR = "|"
+
+
+def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None):
+    """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
+    skipped (or an error with `strict`). Labels stay strings here.
+
+    Multi-label tables: when the file has no `label_column` but a `labels` column, that column
+    is read; a `labels` column (or `multi_label=True`) holds `|`-separated labels, returned as
+    a tuple of strings per row (empty: none of the labels applies).
+    """
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
         with open(path, newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f, delimiter=delimiter)
             columns = reader.fieldnames or []
+            if label_column not in columns and label_column == "label" and MULTI_LABEL_COLUMN in columns:
+                label_column = MULTI_LABEL_COLUMN
             for col in (text_column, label_column):
                 if col not in columns:
                     raise CnnkitError(
                         f"{path} has no column '{col}' (columns: {', '.join(columns)}). "
                         f"Set data.text_column / data.label_column with --set."
                     )
+            multi = label_column == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
             texts, labels, skipped = [], [], []
             for line, row in enumerate(reader, start=2):
                 text, label = row.get(text_column), row.get(label_column)
+                if multi and label is not None and text is not None:
+                    # an empty cell is an example to which none of the labels applies
+                    texts.append(text)
+                    labels.append(tuple(sorted({l.strip() for l in label.split(LABEL_SEPARATOR) if l.strip()})))
+                    continue
                 if not label or not label.strip() or text is None:
                     if strict:
                         raise CnnkitError(f"{path}:{line} has no label; fix the row or drop --strict to skip it.")
@@ -298,19 +319,32 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
 
 
 def table_splits(tables: dict, origin: str) -> LoadedData:
-    """`{split: (texts, labels, skipped)}` -> LoadedData with labels indexed by the train classes."""
-    class_names = sorted(set(tables["train"][1]))
+    """`{split: (texts, labels, skipped)}` -> LoadedData with labels indexed by the train classes.
+
+    Single-label: y is (N,) int64. Multi-label (labels are tuples): y is (N, num_classes)
+    float32 multi-hot and `multi_label` is set.
+    """
+    multi = any(isinstance(l, tuple) for _, labels, _ in tables.values() for l in labels)
+    train_labels = tables["train"][1]
+    class_names = sorted({l for ls in train_labels for l in ls} if multi else set(train_labels))
     if len(class_names) < 2:
         raise CnnkitError(f"{origin}: the training data has {len(class_names)} label(s); a classifier needs at least two.")
     index = {c: i for i, c in enumerate(class_names)}
     splits, skipped = {}, []
     for split, (texts, labels, skip) in tables.items():
-        unknown = sorted(set(labels) - set(index))
+        seen = {l for ls in labels for l in ls} if multi else set(labels)
+        unknown = sorted(seen - set(index))
         if unknown:
             raise CnnkitError(f"{origin}: the {split} split has label(s) {', '.join(unknown[:5])} that training never saw.")
-        splits[split] = Split(list(texts), np.asarray([index[l] for l in labels], dtype="int64"))
+        if multi:
+            y = np.zeros((len(labels), len(class_names)), dtype="float32")
+            for row, ls in enumerate(labels):
+                y[row, [index[l] for l in ls]] = 1.0
+        else:
+            y = np.asarray([index[l] for l in labels], dtype="int64")
+        splits[split] = Split(list(texts), y)
         skipped += skip
-    return LoadedData("texts", splits, class_names, skipped, origin)
+    return LoadedData("texts", splits, class_names, skipped, origin, multi_label=multi)
 
 
 # ------------------------------------------------------------------ npz
@@ -385,13 +419,16 @@ def _stack_or_list(arrays):
 # ------------------------------------------------------------------ splitting
 def stratified_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
     """(rest, held out) with `fraction` of `split` held out, stratified by label when every
-    class has at least two examples."""
+    class has at least two examples (single-label data)."""
     from sklearn.model_selection import train_test_split
 
     n = len(split)
     idx = np.arange(n)
-    counts = np.bincount(split.y)
-    stratify = split.y if counts[counts > 0].min() >= 2 and int(round(n * fraction)) >= len(counts[counts > 0]) else None
+    stratify = None
+    if split.y.ndim == 1:  # multi-hot labels (multi-label data) are split at random
+        counts = np.bincount(split.y)
+        if counts[counts > 0].min() >= 2 and int(round(n * fraction)) >= len(counts[counts > 0]):
+            stratify = split.y
     keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return split.take(np.sort(keep)), split.take(np.sort(held))
 

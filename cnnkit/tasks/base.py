@@ -19,6 +19,7 @@ class Prepared:
     ids: {split: a list of N identifiers (file paths, texts, "train[12]")} for reports.
     class_names: label names (y indexes them).
     skipped: (input, reason) for every input left out.
+    multi_label: y is (N, num_classes) multi-hot (any number of labels per example).
     """
 
     splits: dict
@@ -27,6 +28,7 @@ class Prepared:
     skipped: list
     origin: str
     prepare_seconds: float = 0.0  # decoding/featurising time, for throughput reports
+    multi_label: bool = False
 
     def counts(self) -> str:
         return ", ".join(f"{k} {len(v[1])}" for k, v in self.splits.items())
@@ -60,6 +62,16 @@ class Task(abc.ABC):
         import tensorflow as tf
 
         return tf.data.Dataset.from_tensor_slices(x).batch(batch_size or cfg.train.batch_size).prefetch(2)
+
+    def head(self, cfg, prepared: Prepared):
+        """The task's `ClassifierHead`: softmax over the classes, or one sigmoid per class for
+        multi-label data; pooling, dropout and hidden units from `cfg.model`."""
+        from cnnkit.blocks import ClassifierHead
+
+        m = cfg.model
+        return ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
+                              hidden_units=m.head_hidden, activation="sigmoid" if prepared.multi_label else "softmax",
+                              name="head")
 
     def soft_labels(self, cfg) -> bool:
         """Whether training uses one-hot/soft labels (MixUp, CutMix) instead of class indices."""

@@ -15,7 +15,6 @@ import numpy as np
 from keras import layers
 
 from cnnkit import backbones
-from cnnkit.blocks import ClassifierHead
 from cnnkit.datasets import image as image_data
 from cnnkit.errors import CnnkitError
 from cnnkit.features import image as image_features
@@ -136,8 +135,7 @@ class ImageClassification(Task):
         norm = None if info.get("expects") == "0-255" else image_features.normalization_layer(
             x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 5000), replace=False)])
         aug = image_features.augmentation_layers(p.flip, p.translate, p.rotation, p.zoom, p.cutout, seed=cfg.train.seed)
-        head = ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
-                              hidden_units=m.head_hidden, name="head")
+        head = self.head(cfg, prepared)
         to_float = image_features.cast_to_float()
 
         def tail(x):

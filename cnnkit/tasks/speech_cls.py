@@ -16,7 +16,6 @@ import keras
 import numpy as np
 
 from cnnkit import backbones
-from cnnkit.blocks import ClassifierHead
 from cnnkit.datasets import audio as audio_data
 from cnnkit.errors import CnnkitError
 from cnnkit.features import audio as audio_features
@@ -150,8 +149,7 @@ class SpeechClassification(Task):
                                              seed=cfg.train.seed, name="aug_specaugment")
         stretch = audio_features.RandomStretch(p.stretch_time, p.stretch_freq, seed=cfg.train.seed, name="aug_stretch")
         backbone = backbones.get(m.backbone, frames_shape, **m.backbone_args)
-        head = ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
-                              hidden_units=m.head_hidden, name="head")
+        head = self.head(cfg, prepared)
 
         waves = keras.Input((n,), name="waveform")
         train_model = keras.Model(waves, head(backbone(augment(stretch(norm(spectrogram(waves)))))), name=f"{self.name}_train")

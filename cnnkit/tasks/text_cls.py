@@ -18,7 +18,6 @@ import tensorflow as tf
 from keras import layers
 
 from cnnkit import backbones
-from cnnkit.blocks import ClassifierHead
 from cnnkit.errors import CnnkitError
 from cnnkit.features import text as text_features
 from cnnkit.tasks.base import TASKS, Prepared, Task
@@ -74,7 +73,7 @@ class TextClassification(Task):
             ids[name] = [split.x[i] if data.kind == "files" else texts[i] for i in keep]
         if p.sequence_length is None:
             p.sequence_length = text_features.auto_sequence_length(list(splits["train"][0]), p.split)
-        return Prepared(splits, ids, list(data.class_names), skipped, data.origin)
+        return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
 
     def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
         """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data, once."""
@@ -107,8 +106,7 @@ class TextClassification(Task):
         embed = self._embedding_layers(p, vocab, cfg.train.seed)
         width = sum(e.output_dim for e in embed)
         backbone = backbones.get(m.backbone, (p.sequence_length, width), **m.backbone_args)
-        head = ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
-                              hidden_units=m.head_hidden, name="head")
+        head = self.head(cfg, prepared)
 
         def tail(ids):
             vectors = [e(ids) for e in embed]

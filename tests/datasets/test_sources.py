@@ -175,3 +175,19 @@ def test_stratified_val_and_test_split(image_folder):
     # seeded: the same split twice
     again = ensure_splits(data, val_split=0.25, test_split=1 / 3, seed=0)
     assert again.splits["val"].x == split.splits["val"].x
+
+
+def test_labels_column_is_multi_label(tmp_path):
+    path = tmp_path / "tags.csv"
+    path.write_text('text,labels\n"first",a|b\n"second", b \n"third",\n"fourth",c|a|a\n')
+    data = load_source(str(path))
+    assert data.multi_label and data.class_names == ["a", "b", "c"]
+    np.testing.assert_array_equal(data.splits["train"].y, [[1, 1, 0], [0, 1, 0], [0, 0, 0], [1, 0, 1]])
+    # an explicit single-label reading of the same column keeps "a|b" as one class name
+    single = load_source(str(path), label_column="labels", multi_label=False)
+    assert not single.multi_label and "a|b" in single.class_names
+    with pytest.raises(CnnkitError, match="never saw"):
+        (tmp_path / "split").mkdir()
+        (tmp_path / "split" / "train.csv").write_text("text,labels\nx,a|b\ny,b\n")
+        (tmp_path / "split" / "test.csv").write_text("text,labels\nz,a|z\n")
+        load_source(str(tmp_path / "split"))

@@ -141,3 +141,42 @@ def _ok(tmp_path):
     path = tmp_path / "ok.txt"
     path.write_text("a 1 2 3\nq 4 5 6\n")
     return path
+
+
+@pytest.fixture
+def tagged_csv(tmp_path):
+    """Multi-label: each text names zero to three colours, its `labels` cell lists them with |."""
+    rng = np.random.default_rng(0)
+    colours, filler = ["red", "green", "blue"], ["a", "shirt", "with", "and", "some", "nice", "stripes", "hat"]
+    rows = ["text,labels"]
+    for _ in range(240):
+        tags = [c for c in colours if rng.random() < 0.4]
+        words = list(rng.choice(filler, 5)) + tags
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{'|'.join(rng.permutation(tags))}")
+    path = tmp_path / "tagged.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_multi_label_csv_trains_a_sigmoid_head_and_predicts_label_sets(tagged_csv, tmp_path):
+    result = api.train("text-cls", str(tagged_csv), out=str(tmp_path / "run"), epochs=12, verbose=0, val_split=0.2,
+                       early_stopping=0, test_split=0.2)
+    m = result.metrics
+    assert json.loads((result.run_dir / "labels.json").read_text()) == ["blue", "green", "red"]
+    assert "data:\n" in (result.run_dir / "config.yaml").read_text() and "multi_label: true" in (result.run_dir / "config.yaml").read_text()
+    assert m["test_accuracy"] >= 0.8 and m["test_micro_f1"] >= 0.9  # exact match of the whole label set
+    assert result.model.get_layer("head").activation == "sigmoid"
+    report = (result.run_dir / "evaluation" / "report.txt").read_text()
+    assert "exact-match accuracy" in report and not (result.run_dir / "evaluation" / "confusion.png").exists()
+    (tmp_path / "a.txt").write_text("with some red nice hat blue stripes")
+    (tmp_path / "b.txt").write_text("a nice shirt with some stripes")
+    out = api.predict(str(result.run_dir), [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
+    assert sorted(out[0]["labels"]) == ["blue", "red"] and out[1]["labels"] == []
+    evaluated = api.evaluate(str(result.run_dir), str(tagged_csv), out=str(tmp_path / "eval"))
+    assert evaluated["accuracy"] >= 0.8 and "micro_f1" in evaluated
+
+
+def test_multi_label_cross_validation_uses_plain_folds(tagged_csv, tmp_path):
+    result = api.train("text-cls", str(tagged_csv), out=str(tmp_path / "cv"), epochs=1, verbose=0, cv=2)
+    assert len(result.metrics["folds"]) == 2 and 0.0 <= result.metrics["cv_accuracy_mean"] <= 1.0
