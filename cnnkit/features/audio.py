@@ -7,6 +7,8 @@ raw waveforms and the features run wherever the model runs, GPU included).
   for the same parameters (tests/features/test_audio.py checks it).
 - `SpecAugment`: random time and frequency masks, training only.
 - `RandomStretch`: random time stretch and frequency warp of the spectrogram, training only.
+- `ClipNormalization`: each clip's per-bin mean over its loud frames removed (cepstral mean
+  normalisation), so a microphone's or room's colouring does not reach the network.
 """
 from __future__ import annotations
 
@@ -201,3 +203,33 @@ class RandomStretch(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "time": self.time, "freq": self.freq, "fill": self.fill, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class ClipNormalization(layers.Layer):
+    """Per-clip, per-bin mean removal over the clip's loud frames, then a fixed scale.
+
+    Input (batch, frames, bins, 1) in dB below the clip's maximum (`LogMelSpectrogram`). A frame
+    is loud when its mean over bins is above `-floor_db`; the mean of each bin over the loud
+    frames is subtracted from every frame (padding and silence do not shift it), and the result
+    is divided by `scale_db`. Output has the input's shape.
+    """
+
+    def __init__(self, floor_db=60.0, scale_db=20.0, **kwargs):
+        super().__init__(**kwargs)
+        self.floor_db, self.scale_db = float(floor_db), float(scale_db)
+
+    def call(self, x):
+        import tensorflow as tf
+
+        x = tf.cast(x, "float32")
+        loud = tf.cast(tf.reduce_mean(x, axis=[2, 3], keepdims=True) > -self.floor_db, "float32")  # (b, t, 1, 1)
+        count = tf.maximum(tf.reduce_sum(loud, axis=1, keepdims=True), 1.0)
+        mean = tf.reduce_sum(x * loud, axis=1, keepdims=True) / count  # (b, 1, bins, 1)
+        return (x - mean) / self.scale_db
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "floor_db": self.floor_db, "scale_db": self.scale_db}

@@ -34,7 +34,7 @@ class AudioPreprocessConfig:
     fmin: float = 20.0
     fmax: Optional[float] = None  # unset: sample_rate / 2
     top_db: float = 80.0
-    normalize: str = "per_bin"  # per_bin (mean/variance of each bin, from the training clips) | fixed ([-top_db, 0] dB -> [-1, 1])
+    normalize: str = "per_bin"  # per_bin (each bin's mean/variance over the training clips) | per_clip (each clip's own bin means removed) | fixed ([-top_db, 0] dB -> [-1, 1])
     time_shift: float = 0.1  # random shift, fraction of the clip
     noise_prob: float = 0.5  # fraction of training clips with noise mixed in
     noise_snr: list = dataclasses.field(default_factory=lambda: [10.0, 30.0])  # dB range
@@ -137,8 +137,12 @@ class SpeechClassification(Task):
         spectrogram = self.spectrogram_layer(p)
         frames_shape = spectrogram.compute_output_shape((None, n))[1:]
         # Per-bin statistics of the training spectrograms (a sample is enough).
+        if p.normalize not in ("per_bin", "per_clip", "fixed"):
+            raise CnnkitError(f"preprocess.normalize must be per_bin, per_clip or fixed. Received: {p.normalize!r}")
         if p.normalize == "fixed":
             norm = keras.layers.Rescaling(2.0 / p.top_db, offset=1.0, name="normalize")
+        elif p.normalize == "per_clip":
+            norm = audio_features.ClipNormalization(name="normalize")
         else:
             norm = keras.layers.Normalization(axis=2, name="normalize")
             x_train = prepared.splits["train"][0]

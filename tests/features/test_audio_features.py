@@ -110,3 +110,13 @@ def test_random_stretch_warps_in_training_only():
     assert not np.allclose(out, x)
     still = audio_features.RandomStretch(time=0.0, freq=0.0)(x, training=True)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(still), x)
+
+
+def test_clip_normalization_removes_each_bins_mean_over_loud_frames():
+    x = np.full((2, 10, 4, 1), -80.0, "float32")
+    x[0, 2:6, :, 0] = [-10, -20, -30, -5]  # four loud frames, then silence
+    x[1] = x[0] - 7.0  # the same clip through a quieter "microphone"... uniformly 7 dB down
+    x[1, 2:6, :, 0] = x[0, 2:6, :, 0] + [3.0, -2.0, 0.0, 1.0]  # ...and a coloured one
+    out = keras.ops.convert_to_numpy(audio_features.ClipNormalization(floor_db=60.0, scale_db=20.0)(x))
+    np.testing.assert_allclose(out[:, 2:6], 0.0, atol=1e-6)  # constant loud frames: nothing left
+    np.testing.assert_allclose(out[0, 0, :, 0], (-80.0 - np.array([-10, -20, -30, -5])) / 20.0, atol=1e-6)

@@ -76,6 +76,9 @@ def test_predict_files_and_sliding_over_a_long_recording(tones, tmp_path, capsys
     assert "sentence.wav\tlow" in printed and "(quiet)" in printed
     clips = api.predict(str(result.run_dir), [str(tones / "low")], top_k=2)
     assert len(clips) == 24 and sum(c["predictions"][0]["label"] == "low" for c in clips) >= 20
+    evaluated = api.evaluate(str(result.run_dir), str(tones), out=str(tmp_path / "eval"))
+    assert evaluated["num_examples"] == 48 and evaluated["accuracy"] >= 0.8
+    assert (tmp_path / "eval" / "confusion.png").exists()
 
 
 def test_text_data_and_image_backbones_are_refused(tmp_path, tones):
@@ -113,3 +116,15 @@ def test_default_sample_trains_in_under_a_minute(tmp_path):
     seconds = time.perf_counter() - start
     assert result.metrics["num_train"] == 270 and seconds < 60
     assert result.metrics["test_accuracy"] >= 0.8
+
+
+def test_tfds_speech_commands_with_mock_data(tmp_path):
+    """The tfds: path (int16 clips of any length at the data set's own rate), without a network."""
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=24):
+        result = api.train("speech-cls", "tfds:speech_commands", out=str(tmp_path / "run"), epochs=1, verbose=0,
+                           batch_size=8, clip_seconds=1.0)
+    labels = json.loads((result.run_dir / "labels.json").read_text())
+    assert len(labels) == 12 and "_unknown_" in labels
+    assert result.model.predict(np.zeros((1, 12000), "float32"), verbose=0).shape == (1, 12)
