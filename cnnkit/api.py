@@ -382,6 +382,19 @@ def expand_inputs(inputs: list[str], extensions: tuple) -> list[str]:
     return files
 
 
+def check_modality(files: list[str], task_obj, run_dir: str) -> None:
+    """Stops when a file is of another task's kind (an image given to a text run, ...)."""
+    own = set(task_obj.extensions)
+    for name in tasks.names():
+        other = tasks.get(name)
+        if other.name == task_obj.name:
+            continue
+        wrong = [f for f in files if Path(f).suffix.lower() in set(other.extensions) - own]
+        if wrong:
+            raise CnnkitError(f"{wrong[0]} is input for {other.name}, but {run_dir} is a {task_obj.name} run; "
+                              f"give it {'/'.join(task_obj.extensions)} files or use a {other.name} run.")
+
+
 def top_k_labels(p: np.ndarray, class_names: list[str], k: int) -> list[dict]:
     """[{"label", "probability"}] of the k most probable classes of one probability row."""
     return [{"label": class_names[i], "probability": float(p[i])} for i in np.argsort(-p)[:k]]
@@ -405,8 +418,9 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     if sliding:
         if not hasattr(task_obj, "read_windows"):
             raise CnnkitError(f"--sliding is for speech runs; {run_dir} is a {cfg.task} run.")
-        return [sliding_predict(model, task_obj, f, cfg, class_names, k, hop, batch_size)
-                for f in expand_inputs(inputs, task_obj.extensions)]
+        files = expand_inputs(inputs, task_obj.extensions)
+        check_modality(files, task_obj, run_dir)
+        return [sliding_predict(model, task_obj, f, cfg, class_names, k, hop, batch_size) for f in files]
     if inputs == ["-"]:
         if cfg.task != "text-cls":
             raise CnnkitError("'-' (lines of standard input) is for text runs; give files, folders or globs.")
@@ -415,6 +429,7 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
         x, skipped = np.asarray(names, dtype=object), []
     else:
         files = expand_inputs(inputs, task_obj.extensions)
+        check_modality(files, task_obj, run_dir)
         x, names, skipped = task_obj.read_inputs(files, cfg)
     for path, why in skipped:
         log(f"Skipped {path}: {why}")
