@@ -38,3 +38,19 @@ def test_default_name_and_reading_a_non_run(tmp_path, monkeypatch):
     (path / "config.yaml").write_text("task: image-cls\n")
     with pytest.raises(CnnkitError, match="no model.keras.*--resume"):
         runs.load_model(path)
+
+
+@pytest.mark.parametrize("code,words", [(28, "No space left on device"), (13, "Permission denied")])
+def test_full_disk_or_denied_write_fails_at_start(tmp_path, monkeypatch, code, words):
+    """The start-up probe writes a megabyte; a full disk (ENOSPC) or a refused write (EACCES,
+    which the chmod test above cannot show as root) stops before any training."""
+    real_open = open
+
+    def failing_open(path, mode="r", *args, **kwargs):
+        if str(path).endswith(".write-test"):
+            raise OSError(code, os.strerror(code))
+        return real_open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(runs, "open", failing_open, raising=False)
+    with pytest.raises(CnnkitError, match=f"Cannot write to the run directory .*{words}.*--out"):
+        runs.new_run_dir("image-cls", str(tmp_path / "run"))
