@@ -39,8 +39,8 @@ class AudioPreprocessConfig:
     noise_prob: float = 0.5  # fraction of training clips with noise mixed in
     noise_snr: list = dataclasses.field(default_factory=lambda: [10.0, 30.0])  # dB range
     noise_dir: Optional[str] = None  # background recordings; unset: white noise
-    stretch_time: float = 0.0  # random time stretch of the spectrogram, +- this fraction
-    stretch_freq: float = 0.0  # random frequency warp (vocal tract length), +- this fraction
+    stretch_time: float = 0.1  # random time stretch of the spectrogram, +- this fraction (speaking rate)
+    stretch_freq: float = 0.1  # random frequency warp, +- this fraction (vocal tract length: other speakers)
     time_masks: int = 2  # SpecAugment
     time_mask_width: float = 0.1
     freq_masks: int = 2
