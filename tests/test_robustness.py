@@ -64,3 +64,9 @@ def test_silent_very_short_and_very_long_clips_train(tmp_path):
     assert result.metrics["skipped_inputs"] == 0 and result.metrics["num_train"] >= 12
     # the clip length comes from the 95th percentile and is capped at 10 s: no minute-long clips
     assert 0.5 <= result.config.preprocess.clip_seconds <= 10.0
+
+
+def test_a_folder_of_images_given_to_a_text_run(text_run, image_folder, capsys):
+    assert cli.main(["evaluate", str(text_run.run_dir), "--data", str(image_folder)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no .txt files" in err[0] and ".png files: is this data for another task?" in err[0]

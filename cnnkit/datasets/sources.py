@@ -197,7 +197,10 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
             kept = [f for f in files if not extensions or f.suffix.lower() in extensions]
             skipped += [(str(f), "not a " + "/".join(extensions) + " file") for f in files if f not in set(kept)]
             if not kept and split == "train":
-                raise CnnkitError(f"Class folder {class_dir} has no {'/'.join(extensions) or ''} files: add some or remove the folder.")
+                others = sorted({f.suffix.lower() for f in files if f.suffix})
+                hint = (f" It holds {', '.join(others[:4])} files: is this data for another task?" if others else "")
+                raise CnnkitError(f"Class folder {class_dir} has no {'/'.join(extensions) or ''} files: add some or remove "
+                                  f"the folder.{hint}")
             paths += [str(f) for f in kept]
             labels += [index[class_dir.name]] * len(kept)
         splits[split] = Split(paths, np.asarray(labels, dtype="int64"))
