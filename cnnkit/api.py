@@ -143,7 +143,9 @@ def predict_probs(model, task_obj, x, cfg) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ train
-def train(task: str | None, data: str | None = None, *, out: str | None = None, resume: str | None = None,
+CUSTOM_PREFIX = "custom:"  # model.backbone of a run trained with cnnkit.train(model=...)
+
+def train(task: str | None, data: str | None = None, *, model=None, out: str | None = None, resume: str | None = None,
           config: str | None = None, sets: list[str] | None = None, **options) -> RunResult:
     """Trains a task (or a recipe file) and writes a run directory.
 
@@ -151,6 +153,11 @@ def train(task: str | None, data: str | None = None, *, out: str | None = None, 
         task: a task name ("image-cls"), a recipe file (`recipes/cifar10.yaml`) or a shipped
             recipe name.
         data: the data source (--data); default: the task's embedded sample.
+        model: the network after the task's preprocessing: a registered backbone name, a
+            `keras.Model`, or a function `(input_shape, num_classes) -> keras.Model`. It gets
+            normalised images (h, w, c), embedded tokens (steps, channels) or normalised
+            spectrograms (frames, bins, 1); the task's head follows unless it ends in its own
+            softmax/sigmoid classifier. Default: the task's (or recipe's) backbone.
         out: the run directory (default runs/<task>-<timestamp>).
         resume: a run directory to continue from its last completed epoch.
         config: an extra YAML file of overrides. sets: ["section.key=value", ...].
@@ -163,18 +170,26 @@ def train(task: str | None, data: str | None = None, *, out: str | None = None, 
     """
     import keras
 
+    if isinstance(model, str):
+        options["backbone"], model = model, None
     if resume:
         run_dir, cfg_dict, _ = runs.read_run(resume)
         cfg = config_from_run(cfg_dict)
+        if cfg.model.backbone.startswith(CUSTOM_PREFIX) and model is None:
+            raise CnnkitError(f"{run_dir} was trained with a model from Python ({cfg.model.backbone}); resume it from "
+                              f"Python with cnnkit.train(None, resume=..., model=<the same model or function>).")
         log(f"Resuming {run_dir} from its last completed epoch")
     else:
         cfg = resolve_config(task, data, config, sets, **options)
-        if cfg.model.backbone != "auto":
+        if model is not None:
+            cfg.model.backbone = CUSTOM_PREFIX + (getattr(model, "name", None) or getattr(model, "__name__", "model"))
+        elif cfg.model.backbone != "auto":
             import cnnkit.backbones as backbones
 
             backbones.info(cfg.model.backbone)  # an unknown name fails before anything is written
         run_dir = runs.new_run_dir(cfg.task, out)
     task_obj = tasks.get(cfg.task)
+    task_obj.custom_model = model
     training.seed_everything(cfg.train.seed, cfg.train.deterministic)
     training.set_precision(cfg.train.precision)
     try:

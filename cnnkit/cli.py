@@ -33,6 +33,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker"])
     p.add_argument("--strict", action="store_true", default=None, help="fail on unreadable inputs instead of skipping them")
     p.add_argument("--out", help="the run directory (default runs/<task>-<timestamp>)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
+                   help="import a module first (one that registers backbones with @cnnkit.backbones.register)")
 
 
 def _train_options(args) -> dict:
@@ -54,9 +56,27 @@ def cmd_tasks(args) -> int:
     return 0
 
 
+def import_modules(names: list[str]) -> None:
+    """`--import MODULE`: imports each (from the current folder too), so that the backbones it
+    registers are known to recipes and flags."""
+    import importlib
+    import os
+
+    from cnnkit.errors import CnnkitError
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise CnnkitError(f"--import {name}: {e}. Give a module importable from here (my_backbones, or pkg.module).") from None
+
+
 def cmd_train(args) -> int:
     from cnnkit import api
 
+    import_modules(args.imports)
     if not args.task and not args.resume:
         raise SystemExit("cnnkit train: give a task, a recipe file or --resume RUN_DIR")
     result = api.train(args.task, args.data, out=args.out, resume=args.resume, config=args.config,
@@ -96,6 +116,7 @@ def cmd_predict(args) -> int:
 def cmd_summary(args) -> int:
     from cnnkit import api
 
+    import_modules(args.imports)
     print(api.summary(args.task, args.data, config=args.config, sets=args.sets, **_train_options(args)))
     return 0
 

@@ -32,13 +32,37 @@ def register(name: str | None = None, *, modality: str = "image", test_shape=(32
     return BACKBONES.register(name, modality=modality, test_shape=tuple(test_shape), **meta)
 
 
+_plugins_loaded = False
+
+
+def load_plugins() -> None:
+    """Imports the modules of installed packages that declare a `cnnkit.backbones` entry point
+    (in their pyproject.toml: `[project.entry-points."cnnkit.backbones"] name = "pkg.module"`),
+    once, so that their `@register` backbones are known everywhere."""
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="cnnkit.backbones"):
+        try:
+            ep.load()
+        except Exception as e:  # a broken plug-in must not break cnnkit
+            import sys
+
+            print(f"cnnkit: could not load backbone plug-in {ep.name} ({ep.value}): {e}", file=sys.stderr)
+
+
 def names() -> list[str]:
     """Every registered backbone name, sorted."""
+    load_plugins()
     return BACKBONES.names()
 
 
 def info(name: str) -> dict:
     """What is known of backbone `name` without building it (modality, test_shape, ...)."""
+    load_plugins()
     return dict(BACKBONES.get(name).meta)
 
 
@@ -49,6 +73,7 @@ def get(name: str, input_shape, **kwargs) -> keras.Model:
     Returns:
         A `keras.Model` from `input_shape` to features.
     """
+    load_plugins()
     entry = BACKBONES.get(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     try:

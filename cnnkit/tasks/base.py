@@ -34,10 +34,22 @@ class Prepared:
         return ", ".join(f"{k} {len(v[1])}" for k, v in self.splits.items())
 
 
+MODALITY_WORDS = {"image": "images", "sequence": "text", "spectrogram": "spectrograms"}
+
+
 class Task(abc.ABC):
-    """Base class of the tasks. Subclasses set the class attributes and the four methods."""
+    """Base class of the tasks. Subclasses set the class attributes and the four methods.
+
+    `custom_model` (set by `cnnkit.train(..., model=...)`) replaces the registered backbone: a
+    `keras.Model`, or a function `(input_shape, num_classes) -> keras.Model`. It gets what a
+    backbone gets (normalised images, embedded tokens, normalised spectrograms); when it ends in
+    its own classifier (a softmax/sigmoid output), the task adds no head.
+    """
 
     name: str = ""
+    modality: str = "image"  # what the backbone receives: image | sequence | spectrogram
+    custom_model = None
+    _custom_builds = 0
     preprocess_cls: type = None
     defaults: dict = {}  # {section: {key: value}} on top of the config dataclass defaults
     default_source: str = ""
@@ -63,11 +75,41 @@ class Task(abc.ABC):
 
         return tf.data.Dataset.from_tensor_slices(x).batch(batch_size or cfg.train.batch_size).prefetch(2)
 
-    def head(self, cfg, prepared: Prepared):
-        """The task's `ClassifierHead`: softmax over the classes, or one sigmoid per class for
-        multi-label data; pooling, dropout and hidden units from `cfg.model`."""
-        from cnnkit.blocks import ClassifierHead
+    def backbone_info(self, name: str) -> dict:
+        """Registry facts of backbone `name` (custom models: this task's modality), after
+        checking that it takes this task's kind of input."""
+        from cnnkit import backbones
+        from cnnkit.errors import CnnkitError
 
+        if self.custom_model is not None:
+            return {"modality": self.modality, "source": "custom"}
+        info = backbones.info(name)
+        if info["modality"] != self.modality:
+            same = ", ".join(n for n in backbones.names() if backbones.info(n)["modality"] == self.modality)
+            raise CnnkitError(f"Backbone '{name}' is for {info['modality']} inputs, not {MODALITY_WORDS[self.modality]}. "
+                              f"{self.name} backbones: {same}.")
+        return info
+
+    def make_backbone(self, name: str, input_shape, num_classes: int, **kwargs):
+        """The registered backbone `name` for `input_shape`, or the custom model (checked)."""
+        from cnnkit import backbones
+        from cnnkit.tasks.custom import resolve_custom_model
+
+        if self.custom_model is None:
+            return backbones.get(name, input_shape, **kwargs)
+        self._custom_builds += 1
+        return resolve_custom_model(self.custom_model, tuple(input_shape), num_classes, self.name,
+                                    fresh=self._custom_builds > 1)
+
+    def head(self, cfg, prepared: Prepared, backbone=None):
+        """The task's `ClassifierHead`: softmax over the classes, or one sigmoid per class for
+        multi-label data; pooling, dropout and hidden units from `cfg.model`. None when
+        `backbone` is a custom model with its own classifier."""
+        from cnnkit.blocks import ClassifierHead
+        from cnnkit.tasks.custom import has_classifier
+
+        if backbone is not None and self.custom_model is not None and has_classifier(backbone):
+            return None
         m = cfg.model
         return ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
                               hidden_units=m.head_hidden, activation="sigmoid" if prepared.multi_label else "softmax",

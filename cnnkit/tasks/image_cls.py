@@ -14,7 +14,6 @@ import keras
 import numpy as np
 from keras import layers
 
-from cnnkit import backbones
 from cnnkit.datasets import image as image_data
 from cnnkit.errors import CnnkitError
 from cnnkit.features import image as image_features
@@ -53,6 +52,7 @@ def choose_backbone(name: str, size) -> str:
 @TASKS.register("image-cls")
 class ImageClassification(Task):
     name = "image-cls"
+    modality = "image"
     preprocess_cls = ImagePreprocessConfig
     default_source = "builtin:digits"
     extensions = image_data.IMAGE_EXTENSIONS
@@ -122,26 +122,24 @@ class ImageClassification(Task):
         h, w = p.image_size
         c = p.channels
         m.backbone = choose_backbone(m.backbone, (h, w))
-        info = backbones.info(m.backbone)
-        if info["modality"] != "image":
-            raise CnnkitError(f"Backbone '{m.backbone}' is for {info['modality']} inputs, not images. "
-                              f"Image backbones: {', '.join(n for n in backbones.names() if backbones.info(n)['modality'] == 'image')}.")
+        info = self.backbone_info(m.backbone)
         kwargs = dict(m.backbone_args)
         if info.get("source") == "keras.applications":
             kwargs["weights"] = m.weights
-        backbone = backbones.get(m.backbone, (h, w, c), **kwargs)
+        backbone = self.make_backbone(m.backbone, (h, w, c), len(prepared.class_names), **kwargs)
         x_train = prepared.splits["train"][0]
         # Applications normalise inside themselves; cnnkit's own backbones get the data's statistics.
         norm = None if info.get("expects") == "0-255" else image_features.normalization_layer(
             x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 5000), replace=False)])
         aug = image_features.augmentation_layers(p.flip, p.translate, p.rotation, p.zoom, p.cutout, seed=cfg.train.seed)
-        head = self.head(cfg, prepared)
+        head = self.head(cfg, prepared, backbone)
         to_float = image_features.cast_to_float()
 
         def tail(x):
             if norm is not None:
                 x = norm(x)
-            return head(backbone(x))
+            x = backbone(x)
+            return head(x) if head is not None else x
 
         inputs = keras.Input((h, w, c), dtype="float32" if self.soft_labels(cfg) else "uint8", name="image")
         x = to_float(inputs)

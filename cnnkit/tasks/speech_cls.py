@@ -15,7 +15,6 @@ from typing import Optional
 import keras
 import numpy as np
 
-from cnnkit import backbones
 from cnnkit.datasets import audio as audio_data
 from cnnkit.errors import CnnkitError
 from cnnkit.features import audio as audio_features
@@ -63,6 +62,7 @@ def arrays_to_waves(x, rate: int, sample_rate: int) -> list[np.ndarray]:
 @TASKS.register("speech-cls")
 class SpeechClassification(Task):
     name = "speech-cls"
+    modality = "spectrogram"
     preprocess_cls = AudioPreprocessConfig
     default_source = "builtin:spoken_digits"
     extensions = audio_data.AUDIO_EXTENSIONS
@@ -130,10 +130,7 @@ class SpeechClassification(Task):
         n = self.num_samples(p)
         if m.backbone == "auto":
             m.backbone = "spectrogram_cnn"
-        info = backbones.info(m.backbone)
-        if info["modality"] != "spectrogram":
-            raise CnnkitError(f"Backbone '{m.backbone}' is for {info['modality']} inputs, not spectrograms. "
-                              f"Audio backbones: {', '.join(b for b in backbones.names() if backbones.info(b)['modality'] == 'spectrogram')}.")
+        self.backbone_info(m.backbone)
         spectrogram = self.spectrogram_layer(p)
         frames_shape = spectrogram.compute_output_shape((None, n))[1:]
         # Per-bin statistics of the training spectrograms (a sample is enough).
@@ -152,14 +149,15 @@ class SpeechClassification(Task):
         augment = audio_features.SpecAugment(p.time_masks, p.time_mask_width, p.freq_masks, p.freq_mask_width,
                                              seed=cfg.train.seed, name="aug_specaugment")
         stretch = audio_features.RandomStretch(p.stretch_time, p.stretch_freq, seed=cfg.train.seed, name="aug_stretch")
-        backbone = backbones.get(m.backbone, frames_shape, **m.backbone_args)
-        head = self.head(cfg, prepared)
+        backbone = self.make_backbone(m.backbone, frames_shape, len(prepared.class_names), **m.backbone_args)
+        head = self.head(cfg, prepared, backbone)
+        classify = (lambda x: head(backbone(x))) if head is not None else backbone
 
         waves = keras.Input((n,), name="waveform")
-        train_model = keras.Model(waves, head(backbone(augment(stretch(norm(spectrogram(waves)))))), name=f"{self.name}_train")
+        train_model = keras.Model(waves, classify(augment(stretch(norm(spectrogram(waves))))), name=f"{self.name}_train")
         raw = keras.Input((None,), name="waveform")
         fitted = audio_features.FitLength(n, name="fit_length")(raw)
-        infer_model = keras.Model(raw, head(backbone(norm(spectrogram(fitted)))), name=self.name)
+        infer_model = keras.Model(raw, classify(norm(spectrogram(fitted))), name=self.name)
         return train_model, infer_model
 
     # ------------------------------------------------------------ prediction inputs

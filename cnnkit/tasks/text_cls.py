@@ -17,7 +17,6 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
-from cnnkit import backbones
 from cnnkit.errors import CnnkitError
 from cnnkit.features import text as text_features
 from cnnkit.tasks.base import TASKS, Prepared, Task
@@ -47,6 +46,7 @@ def read_text_file(path: str) -> str:
 @TASKS.register("text-cls")
 class TextClassification(Task):
     name = "text-cls"
+    modality = "sequence"
     preprocess_cls = TextPreprocessConfig
     default_source = "builtin:sentences"
     extensions = TEXT_EXTENSIONS
@@ -99,19 +99,17 @@ class TextClassification(Task):
         vocab = self._vectorizer.get_vocabulary()
         if m.backbone == "auto":
             m.backbone = "kim_cnn"
-        info = backbones.info(m.backbone)
-        if info["modality"] != "sequence":
-            raise CnnkitError(f"Backbone '{m.backbone}' is for {info['modality']} inputs, not text. "
-                              f"Text backbones: {', '.join(n for n in backbones.names() if backbones.info(n)['modality'] == 'sequence')}.")
+        self.backbone_info(m.backbone)
         embed = self._embedding_layers(p, vocab, cfg.train.seed)
         width = sum(e.output_dim for e in embed)
-        backbone = backbones.get(m.backbone, (p.sequence_length, width), **m.backbone_args)
-        head = self.head(cfg, prepared)
+        backbone = self.make_backbone(m.backbone, (p.sequence_length, width), len(prepared.class_names), **m.backbone_args)
+        head = self.head(cfg, prepared, backbone)
 
         def tail(ids):
             vectors = [e(ids) for e in embed]
             x = layers.Concatenate(name="channels")(vectors) if len(vectors) > 1 else vectors[0]
-            return head(backbone(x))
+            x = backbone(x)
+            return head(x) if head is not None else x
 
         ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
         train_model = keras.Model(ids, tail(ids), name=f"{self.name}_train")
