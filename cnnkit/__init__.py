@@ -1,7 +1,7 @@
 """cnnkit: convolutional networks for images, text and audio on Keras 3.
 
 Public API: `cnnkit.train`, `cnnkit.evaluate`, `cnnkit.predict`, `cnnkit.blocks`,
-`cnnkit.backbones`. See docs/ARCHITECTURE.md for the module map.
+`cnnkit.backbones`, `cnnkit.data` (docs/API.md). See docs/ARCHITECTURE.md for the module map.
 """
 import os
 
@@ -24,7 +24,11 @@ def __getattr__(name):
         import cnnkit.backbones as backbones
 
         return backbones
+    if name == "data":
+        import cnnkit.data as data
+
+        return data
     raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")
 
 
-__all__ = ["train", "evaluate", "predict", "load_run", "blocks", "backbones", "CnnkitError", "__version__"]
+__all__ = ["train", "evaluate", "predict", "load_run", "blocks", "backbones", "data", "CnnkitError", "__version__"]

@@ -69,6 +69,16 @@ class Task(abc.ABC):
         """A batched, prefetched `tf.data.Dataset` of (inputs, labels); with `num_classes`
         and `soft_labels(cfg)`, labels are one-hot (for mixing)."""
 
+    @abc.abstractmethod
+    def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
+        """The task's preprocessing as Keras layers, adapted on the training split: what turns
+        the raw inputs of `raw_dataset` into what a backbone takes (augmentation excluded)."""
+
+    def raw_dataset(self, x, y, cfg, training: bool):
+        """Batches of (raw inputs, labels) for a user's own model or loop (`cnnkit.data.load`):
+        the training pipeline's dataset, whose inputs are already raw for images and audio."""
+        return self.dataset(x, y, cfg, training)
+
     def inference_dataset(self, x, cfg, batch_size: int | None = None):
         """Batches of raw inputs `x` (what the saved end-to-end model takes), in order."""
         import tensorflow as tf

@@ -127,10 +127,7 @@ class ImageClassification(Task):
         if info.get("source") == "keras.applications":
             kwargs["weights"] = m.weights
         backbone = self.make_backbone(m.backbone, (h, w, c), len(prepared.class_names), **kwargs)
-        x_train = prepared.splits["train"][0]
-        # Applications normalise inside themselves; cnnkit's own backbones get the data's statistics.
-        norm = None if info.get("expects") == "0-255" else image_features.normalization_layer(
-            x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 5000), replace=False)])
+        norm = self._normalization(prepared, info)
         aug = image_features.augmentation_layers(p.flip, p.translate, p.rotation, p.zoom, p.cutout, seed=cfg.train.seed)
         head = self.head(cfg, prepared, backbone)
         to_float = image_features.cast_to_float()
@@ -151,6 +148,20 @@ class ImageClassification(Task):
         x = layers.Resizing(h, w, antialias=True, name="resize")(raw)
         infer_model = keras.Model(raw, tail(to_float(x)), name=self.name)
         return train_model, infer_model
+
+    @staticmethod
+    def _normalization(prepared: Prepared, info: dict):
+        """Per-channel normalisation adapted on (a sample of) the training images, or None for
+        backbones that normalise inside themselves (keras.applications)."""
+        if info.get("expects") == "0-255":
+            return None
+        x_train = prepared.splits["train"][0]
+        return image_features.normalization_layer(
+            x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 5000), replace=False)])
+
+    def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
+        """[to float, normalisation]: uint8 images (batch, h, w, c) -> normalised float images."""
+        return [image_features.cast_to_float(), self._normalization(prepared, {})]
 
     # ------------------------------------------------------------ prediction inputs
     def read_inputs(self, inputs: list[str], cfg):

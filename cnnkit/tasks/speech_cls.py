@@ -131,21 +131,8 @@ class SpeechClassification(Task):
         if m.backbone == "auto":
             m.backbone = "spectrogram_cnn"
         self.backbone_info(m.backbone)
-        spectrogram = self.spectrogram_layer(p)
+        spectrogram, norm = self.preprocessing_layers(cfg, prepared)
         frames_shape = spectrogram.compute_output_shape((None, n))[1:]
-        # Per-bin statistics of the training spectrograms (a sample is enough).
-        if p.normalize not in ("per_bin", "per_clip", "fixed"):
-            raise CnnkitError(f"preprocess.normalize must be per_bin, per_clip or fixed. Received: {p.normalize!r}")
-        if p.normalize == "fixed":
-            norm = keras.layers.Rescaling(2.0 / p.top_db, offset=1.0, name="normalize")
-        elif p.normalize == "per_clip":
-            norm = audio_features.ClipNormalization(name="normalize")
-        else:
-            norm = keras.layers.Normalization(axis=2, name="normalize")
-            x_train = prepared.splits["train"][0]
-            sample = x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 2000), replace=False)]
-            norm.adapt(np.concatenate([keras.ops.convert_to_numpy(spectrogram(sample[i:i + 256]))
-                                       for i in range(0, len(sample), 256)]))
         augment = audio_features.SpecAugment(p.time_masks, p.time_mask_width, p.freq_masks, p.freq_mask_width,
                                              seed=cfg.train.seed, name="aug_specaugment")
         stretch = audio_features.RandomStretch(p.stretch_time, p.stretch_freq, seed=cfg.train.seed, name="aug_stretch")
@@ -159,6 +146,24 @@ class SpeechClassification(Task):
         fitted = audio_features.FitLength(n, name="fit_length")(raw)
         infer_model = keras.Model(raw, classify(norm(spectrogram(fitted))), name=self.name)
         return train_model, infer_model
+
+    def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
+        """[LogMelSpectrogram, normalisation]: waveforms (batch, samples) -> (batch, frames, bins, 1)."""
+        p = cfg.preprocess
+        spectrogram = self.spectrogram_layer(p)
+        if p.normalize not in ("per_bin", "per_clip", "fixed"):
+            raise CnnkitError(f"preprocess.normalize must be per_bin, per_clip or fixed. Received: {p.normalize!r}")
+        if p.normalize == "fixed":
+            norm = keras.layers.Rescaling(2.0 / p.top_db, offset=1.0, name="normalize")
+        elif p.normalize == "per_clip":
+            norm = audio_features.ClipNormalization(name="normalize")
+        else:  # per-bin statistics of the training spectrograms (a sample is enough)
+            norm = keras.layers.Normalization(axis=2, name="normalize")
+            x_train = prepared.splits["train"][0]
+            sample = x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 2000), replace=False)]
+            norm.adapt(np.concatenate([keras.ops.convert_to_numpy(spectrogram(sample[i:i + 256]))
+                                       for i in range(0, len(sample), 256)]))
+        return [spectrogram, norm]
 
     # ------------------------------------------------------------ prediction inputs
     def read_inputs(self, inputs: list[str], cfg):

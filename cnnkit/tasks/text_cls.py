@@ -93,9 +93,7 @@ class TextClassification(Task):
         p, m = cfg.preprocess, cfg.model
         if p.embeddings_mode not in ("static", "non-static", "multichannel"):
             raise CnnkitError(f"preprocess.embeddings_mode must be static, non-static or multichannel. Received: {p.embeddings_mode!r}")
-        texts = list(prepared.splits["train"][0])
-        self._vectorizer = text_features.make_vectorizer(texts, p.max_tokens, p.sequence_length, p.standardize,
-                                                         p.split, p.ngrams)
+        self.preprocessing_layers(cfg, prepared)
         vocab = self._vectorizer.get_vocabulary()
         if m.backbone == "auto":
             m.backbone = "kim_cnn"
@@ -132,6 +130,21 @@ class TextClassification(Task):
         if p.embeddings_mode == "non-static":
             return [make("embedding", True)]
         return [make("embedding_static", False), make("embedding", True)]
+
+    def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
+        """[TextVectorization adapted on the training texts]: strings (batch,) -> token ids
+        (batch, sequence_length). An embedding of `len(layer.get_vocabulary())` rows follows."""
+        p = cfg.preprocess
+        self._vectorizer = text_features.make_vectorizer(list(prepared.splits["train"][0]), p.max_tokens,
+                                                         p.sequence_length, p.standardize, p.split, p.ngrams)
+        return [self._vectorizer]
+
+    def raw_dataset(self, x, y, cfg, training: bool):
+        """Batches of (strings (B,), labels): what the saved model and `preprocessing_layers` take."""
+        ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=object).astype(str), y))
+        if training:
+            ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
+        return ds.batch(cfg.train.batch_size).prefetch(tf.data.AUTOTUNE)
 
     # ------------------------------------------------------------ prediction inputs
     def read_inputs(self, inputs: list[str], cfg):
