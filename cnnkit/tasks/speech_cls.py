@@ -35,9 +35,9 @@ class AudioPreprocessConfig:
     top_db: float = 80.0
     normalize: str = "per_bin"  # per_bin (each bin's mean/variance over the training clips) | per_clip (each clip's own bin means removed) | fixed ([-top_db, 0] dB -> [-1, 1])
     time_shift: float = 0.1  # random shift, fraction of the clip
-    noise_prob: float = 0.5  # fraction of training clips with noise mixed in
+    noise_prob: float = 0.0  # fraction of training clips with noise mixed in, e.g. 0.5 (0: off)
     noise_snr: list = dataclasses.field(default_factory=lambda: [10.0, 30.0])  # dB range
-    noise_dir: Optional[str] = None  # background recordings; unset: white noise
+    noise_dir: Optional[str] = None  # background recordings to mix in; unset: white noise
     stretch_time: float = 0.1  # random time stretch of the spectrogram, +- this fraction (speaking rate)
     stretch_freq: float = 0.1  # random frequency warp, +- this fraction (vocal tract length: other speakers)
     time_masks: int = 2  # SpecAugment
@@ -67,7 +67,7 @@ class SpeechClassification(Task):
     default_source = "builtin:spoken_digits"
     extensions = audio_data.AUDIO_EXTENSIONS
     defaults = {
-        "train": {"epochs": 30, "batch_size": 64, "lr": 3e-3, "optimizer": "adamw", "weight_decay": 1e-3,
+        "train": {"epochs": 30, "batch_size": 16, "lr": 3e-3, "optimizer": "adamw", "weight_decay": 1e-3,
                   "schedule": "onecycle"},
         "model": {"backbone": "spectrogram_cnn", "head_dropout": 0.2},
     }
@@ -107,7 +107,7 @@ class SpeechClassification(Task):
     def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
         p = cfg.preprocess
         noise = None
-        if training and p.noise_dir:
+        if training and p.noise_dir and p.noise_prob:
             noise = audio_data.read_noise_folder(p.noise_dir, p.sample_rate, x.shape[1])
         return audio_data.make_dataset(x, y, cfg.train.batch_size, training, seed=cfg.train.seed,
                                        time_shift=p.time_shift, noise_prob=p.noise_prob,
