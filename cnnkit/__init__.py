@@ -13,6 +13,11 @@ __version__ = "0.1.0"
 from cnnkit import blocks  # noqa: E402
 from cnnkit.errors import CnnkitError  # noqa: E402
 
+# Every layer class a saved cnnkit model can hold is registered with Keras on import, so that
+# `import cnnkit; keras.models.load_model(path, safe_mode=True)` loads any run's model.
+from cnnkit.backbones import applications as _applications  # noqa: E402,F401  (ImagenetPreprocess)
+from cnnkit.features import audio as _audio  # noqa: E402,F401  (LogMelSpectrogram, FitLength, ...)
+
 
 def __getattr__(name):
     # The API pulls in TensorFlow data code and tasks; import it on first use.

@@ -77,6 +77,14 @@ def test_predict_files_and_sliding_over_a_long_recording(tones, tmp_path, capsys
     assert "sentence.wav\tlow" in printed and "(quiet)" in printed
     clips = api.predict(str(result.run_dir), [str(tones / "low")], top_k=2)
     assert len(clips) == 24 and sum(c["predictions"][0]["label"] == "low" for c in clips) >= 20
+    # a fresh process loads it after a bare `import cnnkit` (every audio layer registered)
+    import subprocess
+    import sys
+
+    load = subprocess.run([sys.executable, "-c", "import cnnkit, keras; m = keras.models.load_model("
+                           f"{str(result.run_dir / 'model.keras')!r}, safe_mode=True); print(m.output_shape)"],
+                          capture_output=True, text=True)
+    assert load.returncode == 0 and "(None, 2)" in load.stdout, load.stderr[-1500:]
     evaluated = api.evaluate(str(result.run_dir), str(tones), out=str(tmp_path / "eval"))
     assert evaluated["num_examples"] == 48 and evaluated["accuracy"] >= 0.8
     assert (tmp_path / "eval" / "confusion.png").exists()
