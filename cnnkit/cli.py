@@ -121,6 +121,14 @@ def cmd_summary(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from cnnkit import export
+
+    record = export.export(args.run_dir, args.format, args.quantize, args.out)
+    print(json.dumps(record, indent=2))
+    return 0
+
+
 def cmd_backbones(args) -> int:
     from cnnkit import backbones
 
@@ -160,6 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hop", type=float, metavar="S", help="with --sliding: seconds between windows (default: half a clip)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_predict)
+
+    p = sub.add_parser("export", help="export a run (keras, savedmodel, tflite) and check it against the Keras model")
+    p.add_argument("run_dir")
+    p.add_argument("--format", default="savedmodel", choices=["keras", "savedmodel", "tflite"])
+    p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], help="tflite: post-training quantization")
+    p.add_argument("--out", help="output folder (default RUN_DIR/export)")
+    p.set_defaults(fn=cmd_export)
 
     p = sub.add_parser("summary", help="layer-by-layer shapes and parameters of a task's model")
     _add_train_flags(p)

@@ -109,7 +109,7 @@ class LogMelSpectrogram(layers.Layer):
             db = tf.maximum(db, -self.top_db)
         if self.n_mfcc:
             db = tf.signal.dct(db, type=2, norm="ortho")[..., :self.n_mfcc]
-        return db[..., None]
+        return tf.expand_dims(db, -1)  # not db[..., None]: a new-axis slice is no TFLite builtin
 
     def compute_output_shape(self, input_shape):
         frames = None if input_shape[1] is None else num_frames(input_shape[1], self.hop_length)

@@ -1,0 +1,51 @@
+"""cnnkit export: every format is run and compared with the Keras model on a sample of the run's data."""
+import json
+
+import pytest
+
+from cnnkit import api, cli
+from cnnkit.errors import CnnkitError
+from cnnkit.export import export
+
+
+@pytest.fixture(scope="module")
+def runs_by_task(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export-runs")
+    return {
+        "image-cls": api.train("image-cls", out=str(root / "image"), epochs=1, limit=300, backbone="resnet8", verbose=0),
+        "text-cls": api.train("text-cls", out=str(root / "text"), epochs=1, limit=300, verbose=0),
+        "speech-cls": api.train("speech-cls", out=str(root / "speech"), epochs=1, verbose=0),
+    }
+
+
+KNOWN_BUG = pytest.mark.xfail(strict=True, reason="open bug: the SavedModel of an image run differs from the Keras "
+                                                   "model after the normalisation layer (max 0.22-0.36 on one-epoch runs)")
+
+
+@pytest.mark.parametrize("task,fmt", [
+    ("image-cls", "keras"), ("text-cls", "keras"), ("speech-cls", "keras"),
+    pytest.param("image-cls", "savedmodel", marks=KNOWN_BUG), ("text-cls", "savedmodel"), ("speech-cls", "savedmodel"),
+])
+def test_keras_and_savedmodel_agree_with_the_model(runs_by_task, task, fmt, tmp_path):
+    record = export(str(runs_by_task[task].run_dir), fmt, out=str(tmp_path / "export"))
+    # one-epoch models have near-ties, so compare probabilities, not only the top class
+    assert record["max_abs_difference"] < 1e-3 and record["sample"] > 0
+    assert json.loads((tmp_path / "export" / "export.json").read_text())[-1] == record
+
+
+def test_tflite_speech_agrees_and_quantized_is_reported(runs_by_task, tmp_path):
+    run = str(runs_by_task["speech-cls"].run_dir)
+    record = export(run, "tflite", out=str(tmp_path / "export"))
+    assert record["agreement"] >= 0.99 and record["path"].endswith("model.tflite")
+    quantized = export(run, "tflite", "float16", out=str(tmp_path / "export"))
+    assert quantized["path"].endswith("model-float16.tflite") and 0.0 <= quantized["agreement"] <= 1.0
+    assert quantized["bytes"] < record["bytes"]
+
+
+def test_unsupported_tflite_and_bad_flags_are_one_line_errors(runs_by_task, capsys):
+    with pytest.raises(CnnkitError, match="tflite does not support image-cls runs yet.*savedmodel"):
+        export(str(runs_by_task["image-cls"].run_dir), "tflite")
+    with pytest.raises(CnnkitError, match="--quantize applies to --format tflite"):
+        export(str(runs_by_task["speech-cls"].run_dir), "savedmodel", "int8")
+    assert cli.main(["export", str(runs_by_task["text-cls"].run_dir), "--format", "tflite"]) == 2
+    assert "TextVectorization" in capsys.readouterr().err
