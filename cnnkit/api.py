@@ -464,14 +464,17 @@ def sliding_predict(model, task_obj, path: str, cfg, class_names, k: int, hop, b
     probs = model.predict(task_obj.inference_dataset(windows, cfg, batch_size), verbose=0)
     length = cfg.preprocess.clip_seconds
     out = {"input": path, "windows": [], "words": []}
+    previous_speech = False
     for start, is_speech, p in zip(starts, speech, probs):
         out["windows"].append({"start": round(float(start), 3), "end": round(float(start) + length, 3),
                                "speech": bool(is_speech), "predictions": top_k_labels(p, class_names, k)})
         best = int(np.argmax(p))
         words = out["words"]
-        if not is_speech:
+        continues = previous_speech and words and words[-1]["label"] == class_names[best]
+        previous_speech = bool(is_speech)
+        if not is_speech:  # a quiet window ends the word
             continue
-        if words and words[-1]["label"] == class_names[best] and words[-1]["end"] >= float(start):
+        if continues:
             words[-1]["end"] = round(float(start) + length, 3)
             words[-1]["probability"] = max(words[-1]["probability"], float(p[best]))
         else:

@@ -137,3 +137,19 @@ def test_tfds_speech_commands_with_mock_data(tmp_path):
     labels = json.loads((result.run_dir / "labels.json").read_text())
     assert len(labels) == 12 and "_unknown_" in labels
     assert result.model.predict(np.zeros((1, 12000), "float32"), verbose=0).shape == (1, 12)
+
+
+def test_sliding_words_join_loud_windows_and_break_at_quiet_ones():
+    """The word logic alone, with fixed window probabilities: low low (quiet) low high high."""
+    from types import SimpleNamespace
+
+    probs = np.array([[0.1, 0.9], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.9, 0.1], [0.8, 0.2]])
+    speech = np.array([True, True, False, True, True, True])
+    task_obj = SimpleNamespace(read_windows=lambda path, cfg, hop: (np.zeros((6, 4)), np.arange(6) * 0.5, speech),
+                               inference_dataset=lambda x, cfg, batch_size: x)
+    model = SimpleNamespace(predict=lambda ds, verbose=0: probs)
+    cfg = SimpleNamespace(preprocess=SimpleNamespace(clip_seconds=1.0))
+    out = api.sliding_predict(model, task_obj, "rec.wav", cfg, ["high", "low"], 1, None, 8)
+    assert [(w["label"], w["start"], w["end"]) for w in out["words"]] == [("low", 0.0, 1.5), ("low", 1.5, 2.5),
+                                                                         ("high", 2.0, 3.5)]
+    assert [w["speech"] for w in out["windows"]] == speech.tolist()
