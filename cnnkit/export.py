@@ -123,7 +123,12 @@ def export(run_dir: str, fmt: str = "savedmodel", quantize: str | None = None, o
         saved = out_dir / "savedmodel"
         if saved.exists():
             shutil.rmtree(saved)
-        model.export(str(saved), verbose=False)
+        import keras
+
+        # Traced with training=None, a reloaded image model ran its batch norm in training mode
+        # (batch statistics, moving averages updated by every serving call): fix it to False.
+        inputs = keras.Input(model.input_shape[1:], dtype=model.input.dtype, name=model.input.name)
+        keras.Model(inputs, model(inputs, training=False), name=model.name).export(str(saved), verbose=False)
         if fmt == "savedmodel":
             import tensorflow as tf
 

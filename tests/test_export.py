@@ -18,19 +18,30 @@ def runs_by_task(tmp_path_factory):
     }
 
 
-KNOWN_BUG = pytest.mark.xfail(strict=True, reason="open bug: a loaded SavedModel of an image run matches the Keras "
-                                                   "model on its first call, not on later ones (as if in training mode)")
-
-
 @pytest.mark.parametrize("task,fmt", [
     ("image-cls", "keras"), ("text-cls", "keras"), ("speech-cls", "keras"),
-    pytest.param("image-cls", "savedmodel", marks=KNOWN_BUG), ("text-cls", "savedmodel"), ("speech-cls", "savedmodel"),
+    ("image-cls", "savedmodel"), ("text-cls", "savedmodel"), ("speech-cls", "savedmodel"),
 ])
 def test_keras_and_savedmodel_agree_with_the_model(runs_by_task, task, fmt, tmp_path):
     record = export(str(runs_by_task[task].run_dir), fmt, out=str(tmp_path / "export"))
     # one-epoch models have near-ties, so compare probabilities, not only the top class
-    assert record["max_abs_difference"] < 1e-3 and record["sample"] > 0
+    assert record["max_abs_difference"] < 5e-3 and record["sample"] > 0
     assert json.loads((tmp_path / "export" / "export.json").read_text())[-1] == record
+    if fmt == "savedmodel":  # serving twice gives the same answer (no state changes between calls)
+        import numpy as np
+        import tensorflow as tf
+
+        from cnnkit.export import sample_data
+        from cnnkit import tasks
+        from cnnkit.api import config_from_run
+        from cnnkit.runs import read_run
+
+        _, cfg_dict, _ = read_run(runs_by_task[task].run_dir)
+        cfg = config_from_run(cfg_dict)
+        x, _ = sample_data(cfg, tasks.get(task), n=16)
+        x = tf.constant(x if x.dtype == object else x.astype("float32"))
+        loaded = tf.saved_model.load(record["path"])
+        np.testing.assert_array_equal(loaded.serve(x).numpy(), loaded.serve(x).numpy())
 
 
 def test_tflite_speech_agrees_and_quantized_is_reported(runs_by_task, tmp_path):
