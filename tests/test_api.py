@@ -46,6 +46,8 @@ def test_saved_model_is_end_to_end_and_reloads_safely(digits_run):
     assert not [l for l in model.layers if l.name.startswith("aug_")]  # augmentation removed
     x = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1)).astype("float32")
     np.testing.assert_allclose(model.predict(x, verbose=0), digits_run.model.predict(x, verbose=0), atol=1e-5)
+    # a direct call (training unset) is inference too: batch norm must not use batch statistics
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)), model.predict(x, verbose=0), atol=1e-5)
     # any input size: the model resizes
     big = np.repeat(np.repeat(x, 4, axis=1), 4, axis=2)
     assert model.predict(big, verbose=0).shape == (4, 10)

@@ -145,7 +145,10 @@ class ImageClassification(Task):
         train_model = keras.Model(inputs, tail(x), name=f"{self.name}_train")
 
         raw = keras.Input((None, None, c), name="image")
-        x = layers.Resizing(h, w, antialias=True, name="resize")(raw)
+        # training=False explicitly: Keras records Resizing's call as training=True otherwise, and
+        # a reloaded model then ran every later layer (batch norm) in training mode when called
+        # without `training` (model(x), SavedModel export).
+        x = layers.Resizing(h, w, antialias=True, name="resize")(raw, training=False)
         infer_model = keras.Model(raw, tail(to_float(x)), name=self.name)
         return train_model, infer_model
 
