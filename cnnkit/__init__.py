@@ -1,6 +1,6 @@
 """cnnkit: convolutional networks for images, text and audio on Keras 3.
 
-Public API: `cnnkit.train`, `cnnkit.evaluate`, `cnnkit.predict`, `cnnkit.blocks`,
+Public API: `cnnkit.train`, `cnnkit.finetune`, `cnnkit.evaluate`, `cnnkit.predict`, `cnnkit.blocks`,
 `cnnkit.backbones`, `cnnkit.data` (docs/API.md). See docs/ARCHITECTURE.md for the module map.
 """
 import os
@@ -21,7 +21,7 @@ from cnnkit.features import audio as _audio  # noqa: E402,F401  (LogMelSpectrogr
 
 def __getattr__(name):
     # The API pulls in TensorFlow data code and tasks; import it on first use.
-    if name in ("train", "evaluate", "predict", "load_run"):
+    if name in ("train", "finetune", "evaluate", "predict", "load_run"):
         from cnnkit import api
 
         return getattr(api, name)
@@ -36,4 +36,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'cnnkit' has no attribute {name!r}")
 
 
-__all__ = ["train", "evaluate", "predict", "load_run", "blocks", "backbones", "data", "CnnkitError", "__version__"]
+__all__ = ["train", "finetune", "evaluate", "predict", "load_run", "blocks", "backbones", "data", "CnnkitError", "__version__"]

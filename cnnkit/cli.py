@@ -22,6 +22,13 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int)
     p.add_argument("--backbone", help="a name from `cnnkit backbones`")
     p.add_argument("--weights", help="none | imagenet | a weights file (keras.applications backbones)")
+    p.add_argument("--from", dest="from_run", metavar="RUN_DIR",
+                   help="start from an earlier run's network (same task): its head replaced, fine-tuned in two phases")
+    p.add_argument("--freeze-epochs", type=int, metavar="N",
+                   help="pretrained starts: epochs of the new head alone, the rest frozen (default: a quarter, or 100 steps)")
+    p.add_argument("--head-lr", type=float, metavar="LR", help="pretrained starts: learning rate of the head-only phase (default 10 x lr)")
+    p.add_argument("--unfreeze", metavar="N|all|none", help="pretrained starts: layers trained after that, from the top (default all)")
+    p.add_argument("--finetune-lr", type=float, metavar="LR", help="pretrained starts: learning rate after unfreezing (default lr/2)")
     p.add_argument("--image-size", type=int, nargs="+", metavar="PIXELS", help="one side, or height width")
     p.add_argument("--sample-rate", type=int, metavar="HZ", help="audio: resample every clip to this rate (default 16000)")
     p.add_argument("--clip-seconds", type=float, metavar="S", help="audio: clip length (default: from the data)")
@@ -45,7 +52,9 @@ def _train_options(args) -> dict:
                 seed=args.seed, backbone=args.backbone, weights=args.weights, image_size=size,
                 precision=args.precision, jit_compile=args.jit_compile, deterministic=args.deterministic,
                 strategy=args.strategy, strict=args.strict, embeddings=args.embeddings, cv=args.cv,
-                sample_rate=args.sample_rate, clip_seconds=args.clip_seconds)
+                sample_rate=args.sample_rate, clip_seconds=args.clip_seconds, from_run=args.from_run,
+                freeze_epochs=args.freeze_epochs, head_lr=args.head_lr, unfreeze=args.unfreeze,
+                finetune_lr=args.finetune_lr)
 
 
 def cmd_tasks(args) -> int:
@@ -77,10 +86,22 @@ def cmd_train(args) -> int:
     from cnnkit import api
 
     import_modules(args.imports)
-    if not args.task and not args.resume:
-        raise SystemExit("cnnkit train: give a task, a recipe file or --resume RUN_DIR")
+    if not args.task and not args.resume and not args.from_run:
+        raise SystemExit("cnnkit train: give a task, a recipe file, --from RUN_DIR or --resume RUN_DIR")
     result = api.train(args.task, args.data, out=args.out, resume=args.resume, config=args.config,
                        sets=args.sets, **_train_options(args))
+    print(json.dumps(result.metrics, indent=2))
+    return 0
+
+
+def cmd_finetune(args) -> int:
+    """`cnnkit finetune RUN_DIR --data NEW`: `cnnkit train --from RUN_DIR --data NEW`."""
+    from cnnkit import api
+
+    import_modules(args.imports)
+    options = _train_options(args)
+    options["from_run"] = args.run_dir
+    result = api.train(args.task, args.data, out=args.out, config=args.config, sets=args.sets, **options)
     print(json.dumps(result.metrics, indent=2))
     return 0
 
@@ -131,12 +152,16 @@ def cmd_export(args) -> int:
 
 def cmd_backbones(args) -> int:
     from cnnkit import backbones
+    from cnnkit.backbones.applications import keras_cache_dir
 
-    print(f"{'name':<20} {'modality':<12} {'source':<18} {'test input':<14} pretrained")
+    print(f"{'name':<20} {'modality':<12} {'source':<19} {'input':<12} {'parameters':>11}  pretrained weights")
     for name in backbones.names():
-        info = backbones.info(name)
-        print(f"{name:<20} {info['modality']:<12} {info.get('source', 'cnnkit'):<18} "
-              f"{'x'.join(map(str, info['test_shape'])):<14} {info.get('pretrained', '-')}")
+        d = backbones.describe(name)
+        print(f"{name:<20} {d['modality']:<12} {d.get('source', 'cnnkit'):<19} {'x'.join(map(str, d['input_shape'])):<12} "
+              f"{d['parameters']:>11,}  {d['pretrained']}")
+    print(f"\ninput: the listed size (own backbones take other sizes too); parameters without the head. "
+          f"ImageNet weights are read from {keras_cache_dir()}; 'not cached' needs a network or --weights PATH. "
+          f"Any run directory is a pretrained start too: cnnkit finetune RUN_DIR --data NEW.")
     return 0
 
 
@@ -152,6 +177,11 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train_flags(p)
     p.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run from its last completed epoch")
     p.set_defaults(fn=cmd_train)
+
+    p = sub.add_parser("finetune", help="fine-tune a finished run's network on new data (new head, two phases)")
+    p.add_argument("run_dir", help="the run to start from")
+    _add_train_flags(p)
+    p.set_defaults(fn=cmd_finetune)
 
     p = sub.add_parser("evaluate", help="evaluate a run on a data source")
     p.add_argument("run_dir")

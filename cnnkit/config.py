@@ -37,6 +37,7 @@ class ModelConfig:
     backbone: str = "auto"  # a name from `cnnkit.backbones.names()`; auto: the task chooses
     backbone_args: dict = dataclasses.field(default_factory=dict)  # passed to the builder
     weights: Optional[str] = None  # none | imagenet | path to a weights file (applications)
+    from_run: Optional[str] = None  # start from this run's network (its head replaced): --from RUN_DIR
     head_pooling: str = "avg"  # avg | max | flatten (ignored when the backbone gives vectors)
     head_dropout: float = 0.0  # dropout before the classifier's dense layer
     head_hidden: int = 0  # units of an extra dense layer before the output (0: none)
@@ -59,6 +60,14 @@ class TrainConfig:
     jit_compile: bool = False  # XLA; measured slower for small CNNs on CPU (docs/PLATFORM)
     strategy: str = "auto"  # auto | mirrored | multiworker
     early_stopping: int = 0  # patience in epochs on the monitored metric (0: off)
+    # Pretrained starts (--from, --weights, cnnkit.finetune) train in two phases: the new head
+    # alone for freeze_epochs (unset: a quarter of the epochs, or 100 steps if more, at most
+    # half) at head_lr (unset: 10 x lr), then the top `unfreeze` layers (all | none | a number)
+    # at finetune_lr (unset: lr / 2). Batch norm stays frozen.
+    freeze_epochs: Optional[int] = None
+    head_lr: Optional[float] = None
+    unfreeze: str = "all"
+    finetune_lr: Optional[float] = None
     steps_per_execution: int = 1
     verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
 
@@ -232,7 +241,14 @@ def validate(cfg: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise CnnkitError(f"{key} must be one of {', '.join(allowed)}. Received: {value!r}")
+    if not (t.unfreeze.lower() in ("all", "none") or t.unfreeze.isdigit()):
+        raise CnnkitError(f"train.unfreeze must be all, none or a number of layers. Received: {t.unfreeze!r}")
+    if t.freeze_epochs is not None and t.freeze_epochs < 0:
+        raise CnnkitError(f"train.freeze_epochs must be >= 0. Received: {t.freeze_epochs}")
     positives = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.lr": t.lr}
+    for key in ("finetune_lr", "head_lr"):
+        if getattr(t, key) is not None:
+            positives[f"train.{key}"] = getattr(t, key)
     for key, value in positives.items():
         if value <= 0:
             raise CnnkitError(f"{key} must be > 0. Received: {value}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 import math
 import os
 from pathlib import Path
@@ -230,13 +231,19 @@ def best_so_far(history_csv: Path, monitor: str):
     return max(values) if values else None
 
 
+BACKUPS = ("backup", "backup-head")  # the resume backups, newest phase first (see cnnkit.transfer)
+
+
 def completed_epochs(run_dir: Path) -> int:
-    """Epochs that the resume backup of `run_dir` holds (0 for a new run)."""
-    meta = run_dir / "checkpoints" / "backup" / "training_metadata.json"
-    try:
-        return int(json.loads(meta.read_text()).get("epoch", 0))
-    except (OSError, ValueError):
-        return 0
+    """Epochs that the resume backups of `run_dir` hold (0 for a new run): the fine-tuning
+    phase's backup if there is one, else the head phase's of a pretrained start."""
+    for name in BACKUPS:
+        meta = run_dir / "checkpoints" / name / "training_metadata.json"
+        try:
+            return int(json.loads(meta.read_text()).get("epoch", 0))
+        except (OSError, ValueError):
+            continue
+    return 0
 
 
 def trim_history(run_dir: Path) -> None:
@@ -254,8 +261,9 @@ def trim_history(run_dir: Path) -> None:
         atomic_write(path, "".join(kept))
 
 
-def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str) -> tuple[list, StopOnNaN]:
-    """CSV history, backup (resume), best checkpoint, NaN stop, TensorBoard, early stopping."""
+def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = "backup") -> tuple[list, StopOnNaN]:
+    """CSV history, backup (resume) into checkpoints/`backup`, best checkpoint, NaN stop,
+    TensorBoard, early stopping."""
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     trim_history(run_dir)
@@ -270,7 +278,7 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str) -> tuple[list,
         # The history row is written before the backup, so a backed-up epoch always has its row.
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         # double_checkpoint keeps the previous backup, in case a kill lands during a write.
-        keras.callbacks.BackupAndRestore(str(ckpt_dir / "backup"), save_freq="epoch", double_checkpoint=True,
+        keras.callbacks.BackupAndRestore(str(ckpt_dir / backup), save_freq="epoch", double_checkpoint=True,
                                          delete_checkpoint=False),
         best,
         nan,
@@ -283,10 +291,13 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str) -> tuple[list,
 
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig, run_dir: Path,
         timer: "TrainTimer | None" = None, steps_per_epoch: int | None = None,
-        validation_steps: int | None = None) -> dict:
-    """Trains a compiled `model`; resumes from `run_dir/checkpoints/backup` if one exists.
+        validation_steps: int | None = None, initial_epoch: int = 0, backup: str = "backup") -> dict:
+    """Trains a compiled `model` for `cfg.epochs` epochs after `initial_epoch`; resumes from
+    `run_dir/checkpoints/<backup>` if one exists.
 
     Args:
+        initial_epoch, backup: for a second phase of training (cnnkit.transfer): the epoch
+            number it starts at, and a backup folder of its own.
         train_ds, val_ds: finite batched datasets (one pass = one epoch); val_ds may be None.
         steps_per_epoch, validation_steps: batches per pass. When given, the datasets are
             repeated and iterated once for the whole run: a new iterator per epoch costs up to
@@ -301,14 +312,16 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         CnnkitError: when the loss became NaN.
     """
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
-    callbacks, nan = make_callbacks(run_dir, cfg, monitor)
+    callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup)
     if timer is not None:
         callbacks.append(timer)
     if steps_per_epoch:
         train_ds = train_ds.repeat()
     if val_ds is not None and validation_steps:
         val_ds = val_ds.repeat()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, callbacks=callbacks,
+    model._initial_epoch = None  # set by an earlier phase's backup restore; this phase's own is read anew
+    history = model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + cfg.epochs, callbacks=callbacks,
+                        initial_epoch=initial_epoch,
                         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps if val_ds is not None else None,
                         verbose=cfg.verbose, shuffle=False)  # the tf.data pipeline shuffles
     if nan.where is not None:
@@ -319,7 +332,11 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         )
     best = run_dir / "checkpoints" / "best.weights.h5"
     if val_ds is not None and best.exists():
-        model.load_weights(str(best))
+        with warnings.catch_warnings():
+            # The best epoch may be of an earlier phase (cnnkit.transfer), whose optimizer had fewer
+            # variables: Keras then skips the optimizer state, which is not needed here.
+            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            model.load_weights(str(best))
     return history.history
 
 

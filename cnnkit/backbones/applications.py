@@ -26,6 +26,22 @@ APPLICATIONS = {
     "efficientnet_v2_b0": ("EfficientNetV2B0", "none", 224),
     "keras_resnet50": ("ResNet50", "caffe", 224),
 }
+# The no-top ImageNet weights file names that keras.applications looks for in its cache
+# (glob patterns: MobileNetV2's name holds the input size it picked).
+WEIGHTS_FILES = {
+    "mobilenet_v2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_*_no_top.h5",
+    "mobilenet_v3_small": "weights_mobilenet_v3_small_224_1.0_float_no_top_v2.h5",
+    "mobilenet_v3_large": "weights_mobilenet_v3_large_224_1.0_float_no_top_v2.h5",
+    "efficientnet_b0": "efficientnetb0_notop.h5",
+    "efficientnet_v2_b0": "efficientnetv2-b0_notop.h5",
+    "keras_resnet50": "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
+
+
+def imagenet_weights_cached(name: str) -> bool:
+    """Whether the ImageNet weights of application `name` are in the Keras cache (usable
+    without a network)."""
+    return any(keras_cache_dir().glob(WEIGHTS_FILES[name]))
 
 IMAGENET_MEAN_BGR = (103.939, 116.779, 123.68)
 

@@ -83,3 +83,21 @@ def get(name: str, input_shape, **kwargs) -> keras.Model:
     if not isinstance(model, keras.Model):
         raise CnnkitError(f"Backbone builder '{name}' returned {type(model).__name__}, not a keras.Model.")
     return model
+
+
+def describe(name: str) -> dict:
+    """`info(name)` plus what `cnnkit backbones` shows: the input shape it is listed at
+    (an application's default size, else its test shape), its parameter count there (head
+    excluded), and whether pretrained weights are on this machine ("imagenet: cached",
+    "imagenet: not cached" or "-")."""
+    meta = info(name)
+    shape = tuple(meta["test_shape"])
+    if meta.get("default_size"):
+        shape = (meta["default_size"], meta["default_size"], 3)
+    pretrained = "-"
+    if meta.get("pretrained") == "imagenet":
+        from cnnkit.backbones.applications import imagenet_weights_cached
+
+        pretrained = "imagenet: " + ("cached" if imagenet_weights_cached(name) else "not cached")
+    model = get(name, shape)
+    return {**meta, "name": name, "input_shape": shape, "parameters": model.count_params(), "pretrained": pretrained}

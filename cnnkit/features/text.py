@@ -34,6 +34,14 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
     return vec
 
 
+def extend_vocabulary(base: list[str], new: list[str], max_tokens: int) -> list[str]:
+    """`base` (a source run's vocabulary, ids kept) followed by the tokens of `new` it lacks,
+    most frequent first, up to `max_tokens` in all. Both start with the padding and OOV entries."""
+    known = set(base)
+    extra = [t for t in new if t not in known]
+    return base + extra[: max(0, max_tokens - len(base))]
+
+
 def token_lengths(texts: list[str], split: str = "whitespace") -> np.ndarray:
     """Number of tokens of each text (whitespace words, or characters)."""
     if split == "character":

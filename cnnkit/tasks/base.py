@@ -49,6 +49,7 @@ class Task(abc.ABC):
     name: str = ""
     modality: str = "image"  # what the backbone receives: image | sequence | spectrogram
     custom_model = None
+    source_model = None  # the end-to-end model of the run this one starts from (--from), or None
     _custom_builds = 0
     preprocess_cls: type = None
     defaults: dict = {}  # {section: {key: value}} on top of the config dataclass defaults

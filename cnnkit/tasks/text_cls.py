@@ -137,6 +137,10 @@ class TextClassification(Task):
         p = cfg.preprocess
         self._vectorizer = text_features.make_vectorizer(list(prepared.splits["train"][0]), p.max_tokens,
                                                          p.sequence_length, p.standardize, p.split, p.ngrams)
+        if self.source_model is not None:  # --from: the source's tokens keep their ids (and embeddings)
+            base = self.source_model.get_layer("vectorize").get_vocabulary()
+            self._vectorizer.set_vocabulary(text_features.extend_vocabulary(base, self._vectorizer.get_vocabulary(),
+                                                                            p.max_tokens))
         return [self._vectorizer]
 
     def raw_dataset(self, x, y, cfg, training: bool):

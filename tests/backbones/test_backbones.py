@@ -134,3 +134,18 @@ def test_imagenet_weights_read_from_keras_cache(tmp_path, monkeypatch):
     model = backbones.get("mobilenet_v2", (96, 96, 3), weights="imagenet")
     for a, b in zip(reference.get_weights(), model.layers[-1].get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_describe_tells_whether_imagenet_weights_are_cached(tmp_path, monkeypatch):
+    from cnnkit.backbones import applications
+
+    monkeypatch.setattr(applications, "keras_cache_dir", lambda: tmp_path)
+    d = backbones.describe("mobilenet_v3_small")
+    assert d["pretrained"] == "imagenet: not cached"
+    assert d["input_shape"] == (224, 224, 3) and d["parameters"] == 939_120
+    (tmp_path / applications.WEIGHTS_FILES["mobilenet_v3_small"]).write_bytes(b"")
+    assert backbones.describe("mobilenet_v3_small")["pretrained"] == "imagenet: cached"
+    (tmp_path / "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_96_no_top.h5").write_bytes(b"")
+    assert backbones.describe("mobilenet_v2")["pretrained"] == "imagenet: cached"
+    own = backbones.describe("resnet20")
+    assert own["pretrained"] == "-" and own["parameters"] > 0

@@ -1,0 +1,171 @@
+"""Transfer learning (cnnkit.transfer): --from RUN_DIR, `cnnkit finetune`, cnnkit.finetune,
+two-phase fine-tuning, and the errors of a wrong start."""
+import csv
+import json
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import cnnkit
+from cnnkit import api, transfer
+from cnnkit.blocks import ConvBlock
+from cnnkit.cli import main as cli_main
+from cnnkit.errors import CnnkitError
+
+QUIET = dict(verbose=0)
+
+
+def digits_npz(path: Path, classes) -> str:
+    """scikit-learn's 8x8 digits of `classes` as an .npz (uint8 images), a fixed 25 % test part."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    keep = np.isin(d.target, classes)
+    x = np.round(d.images[keep] * (255.0 / 16.0)).astype("uint8")
+    y = d.target[keep]
+    test = np.arange(len(y)) % 4 == 0
+    np.savez(path, x_train=x[~test], y_train=y[~test], x_test=x[test], y_test=y[test])
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def image_source(tmp_path_factory):
+    """A finished image-cls run on digits 0-4 (3 epochs)."""
+    tmp = tmp_path_factory.mktemp("source")
+    result = cnnkit.train("image-cls", digits_npz(tmp / "d04.npz", [0, 1, 2, 3, 4]), out=str(tmp / "run"),
+                          epochs=3, **QUIET)
+    return result
+
+
+def backbone_weights(model):
+    return [keras.ops.convert_to_numpy(w) for w in model.get_layer("resnet20").weights]
+
+
+def test_head_only_phase_keeps_the_source_backbone_exactly(image_source, tmp_path):
+    """One epoch, all of it the frozen phase: the backbone (batch-norm statistics included) is
+    the source's, bit for bit; only the new 5-class head learned."""
+    target = digits_npz(tmp_path / "d59.npz", [5, 6, 7, 8, 9])
+    result = cnnkit.finetune(image_source.run_dir, target, out=str(tmp_path / "ft"), epochs=1, freeze_epochs=1, **QUIET)
+    assert result.metrics["fine_tuning"]["head_epochs"] == 1 and result.metrics["fine_tuning"]["finetune_epochs"] == 0
+    for a, b in zip(backbone_weights(image_source.model), backbone_weights(result.model)):
+        np.testing.assert_array_equal(a, b)
+    assert json.loads((result.run_dir / "labels.json").read_text()) == ["5", "6", "7", "8", "9"]
+    assert result.model.get_layer("head").num_classes == 5
+    # the saved model is fully trainable again (no frozen flags left from the schedule)
+    loaded = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    assert all(layer.trainable for layer in loaded._flatten_layers(include_self=False, recursive=True))
+
+
+def test_cli_finetune_runs_two_phases_and_beats_chance(image_source, tmp_path, capsys):
+    target = digits_npz(tmp_path / "d59.npz", [5, 6, 7, 8, 9])
+    out = tmp_path / "ft"
+    code = cli_main(["finetune", str(image_source.run_dir), "--data", target, "--out", str(out), "--epochs", "4",
+                     "--unfreeze", "3", "--finetune-lr", "1e-4", "--set", "train.verbose=0"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # 10 steps an epoch: the head gets 100 steps at most half the epochs (2); 10 x lr
+    assert metrics["fine_tuning"] == {"head_epochs": 2, "finetune_epochs": 2, "head_lr": 0.02, "finetune_lr": 0.0001,
+                                      "unfreeze": "3", "trainable_layers": 2}  # the top 3 less a batch norm
+    history = list(csv.DictReader(open(out / "history.csv")))
+    assert [int(r["epoch"]) for r in history] == [0, 1, 2, 3]
+    assert metrics["test_accuracy"] > 0.5  # 5 classes: chance is 0.2
+    cfg = api.config_from_run(__import__("yaml").safe_load((out / "config.yaml").read_text()))
+    assert cfg.model.from_run == str(image_source.run_dir.resolve())
+    assert cfg.preprocess.image_size == [8, 8] and cfg.model.backbone == "resnet20"
+    # a finished two-phase run resumed trains no further epoch
+    again = api.train(None, resume=str(out))
+    assert again.metrics["epochs_run_this_call"] == 0
+
+
+def test_unfreeze_counts_layers_from_the_top_and_keeps_batch_norm_frozen(image_source):
+    model = keras.models.clone_model(image_source.model)
+    transfer.freeze_body(model)
+    assert [l.name for l in model.layers if l.trainable] == ["head"]
+    body = transfer.body_layers(model)
+    assert transfer.unfreeze(model, "none") == 0
+    n_all = transfer.unfreeze(model, "all")
+    assert n_all == sum(not isinstance(l, keras.layers.BatchNormalization) for l in body)
+    assert not any(l.trainable for l in body if isinstance(l, keras.layers.BatchNormalization))
+    transfer.unfreeze(model, 4)
+    assert [l.trainable for l in body[:-4]] == [False] * (len(body) - 4)
+    with pytest.raises(CnnkitError, match="train.unfreeze"):
+        transfer.unfreeze(model, "top")
+
+
+def test_text_run_extends_the_source_vocabulary(tmp_path):
+    source = cnnkit.train("text-cls", out=str(tmp_path / "src"), epochs=1, limit=600, **QUIET)
+    base = source.model.get_layer("vectorize").get_vocabulary()
+    rows = [("the zyxwv service was quick", "fast"), ("slow qwerty answers all day", "slow")] * 40
+    (tmp_path / "new").mkdir()
+    with open(tmp_path / "new" / "train.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    result = cnnkit.finetune(source.run_dir, str(tmp_path / "new"), out=str(tmp_path / "ft"), epochs=1,
+                             freeze_epochs=1, **QUIET)
+    vocab = result.model.get_layer("vectorize").get_vocabulary()
+    assert vocab[: len(base)] == base and "zyxwv" in vocab[len(base):] and "qwerty" in vocab[len(base):]
+    old = keras.ops.convert_to_numpy(source.model.get_layer("embedding").embeddings)
+    new = keras.ops.convert_to_numpy(result.model.get_layer("embedding").embeddings)
+    np.testing.assert_array_equal(new[: len(base)], old)  # frozen phase: the source's vectors, unchanged
+    assert new.shape[0] == len(vocab)
+    assert result.model.get_layer("head").num_classes == 2
+
+
+def test_speech_run_fine_tunes_on_other_words(tmp_path):
+    root = Path(api.__file__).parent / "_data" / "spoken_digits"
+    for name, digits in (("src", "01234"), ("tgt", "56789")):
+        for split in ("train", "test"):
+            for d in digits:
+                (tmp_path / name / split).mkdir(parents=True, exist_ok=True)
+                os.symlink(root / split / d, tmp_path / name / split / d)
+    source = cnnkit.train("speech-cls", str(tmp_path / "src"), out=str(tmp_path / "src-run"), epochs=2, **QUIET)
+    result = cnnkit.finetune(source.run_dir, str(tmp_path / "tgt"), out=str(tmp_path / "ft"), epochs=2, **QUIET)
+    assert result.config.preprocess.clip_seconds == source.config.preprocess.clip_seconds
+    assert result.metrics["fine_tuning"]["head_epochs"] == 1
+    assert json.loads((result.run_dir / "labels.json").read_text()) == list("56789")
+
+
+def test_finetune_of_a_keras_model_drops_its_classifier(tmp_path):
+    inputs = keras.Input((None, None, 1))
+    x = ConvBlock(8, 3, name="pretrained_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    outputs = keras.layers.Dense(3, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="mine")
+    kernel = keras.ops.convert_to_numpy(model.get_layer("pretrained_conv").weights[0]).copy()
+    result = cnnkit.finetune(model, digits_npz(tmp_path / "d.npz", list(range(10))), task="image-cls",
+                             out=str(tmp_path / "ft"), epochs=1, freeze_epochs=1, **QUIET)
+    assert result.metrics["backbone"] == "custom:mine_body" and result.model.get_layer("head").num_classes == 10
+    assert result.metrics["fine_tuning"]["head_epochs"] == 1
+    trained = next(l for l in result.model._flatten_layers(recursive=True) if l.name == "pretrained_conv")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(trained.weights[0]), kernel)
+    with pytest.raises(CnnkitError, match="task="):
+        cnnkit.finetune(model, "builtin:digits")
+
+
+def test_weights_file_starts_two_phases(tmp_path):
+    """--weights PATH of a keras.applications backbone is a pretrained start."""
+    from cnnkit import backbones
+
+    app = backbones.get("mobilenet_v3_small", (32, 32, 3)).layers[-1]
+    path = tmp_path / "mine.weights.h5"
+    app.save_weights(path)
+    result = cnnkit.train("image-cls", out=str(tmp_path / "run"), backbone="mobilenet_v3_small", weights=str(path),
+                          image_size=[32, 32], epochs=2, limit=200, **QUIET)
+    assert result.metrics["fine_tuning"]["head_epochs"] == 1
+
+
+def test_wrong_starts_name_the_fix(image_source, tmp_path):
+    text_run = cnnkit.train("text-cls", out=str(tmp_path / "text"), epochs=1, limit=300, **QUIET)
+    with pytest.raises(CnnkitError, match="text-cls run, but this is image-cls"):
+        cnnkit.train("image-cls", from_run=str(text_run.run_dir), epochs=1)
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "config.yaml").write_text((image_source.run_dir / "config.yaml").read_text())
+    with pytest.raises(CnnkitError, match="no model.keras"):
+        cnnkit.finetune(str(unfinished), "builtin:digits")
+    with pytest.raises(CnnkitError, match="not a cnnkit run directory"):
+        cnnkit.finetune(str(tmp_path / "nowhere"), "builtin:digits")
+    with pytest.raises(CnnkitError, match="train.unfreeze"):
+        cnnkit.finetune(image_source.run_dir, "builtin:digits", unfreeze="top")
