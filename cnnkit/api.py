@@ -278,6 +278,7 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path) -> RunResult:
     runs.write_json(run_dir / "metrics.json", metrics)
     log("Metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if k.endswith(("accuracy", "f1", "seconds"))))
     log(f"Saved {run_dir / 'model.keras'}")
+    write_report_safely(run_dir, infer_model)
     return RunResult(run_dir, infer_model, history, metrics, cfg)
 
 
@@ -358,6 +359,16 @@ def finetune(model_or_run, data: str | None = None, *, task: str | None = None, 
     return train(task, data, model=pretrained_body, weights="pretrained", **options)
 
 
+def write_report_safely(run_dir: Path, model) -> None:
+    """RUN_DIR/report.html; a failure to draw it is reported, never fatal: the run is saved."""
+    from cnnkit import report
+
+    try:
+        log(f"Report {report.write_report(run_dir, model)}")
+    except Exception as e:  # noqa: BLE001  (matplotlib, a full disk...: the model and metrics are written)
+        log(f"warning: report.html was not written ({type(e).__name__}: {e}); retry with `cnnkit report {run_dir}`")
+
+
 def merge_splits(loaded: LoadedData) -> Split:
     """Every split of `loaded` as one."""
     parts = list(loaded.splits.values())
@@ -405,6 +416,7 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path) -> RunResul
                "folds": [{"fold": i + 1, "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
                           "train_seconds": m["train_seconds"]} for i, m in enumerate(results)]}
     runs.write_json(run_dir / "metrics.json", metrics)
+    write_report_safely(run_dir, None)
     log(f"Cross-validation: accuracy {metrics['cv_accuracy_mean']:.4f} +- {metrics['cv_accuracy_std']:.4f} over {k} folds")
     return RunResult(run_dir, last.model, last.history, metrics, cfg)
 

@@ -150,6 +150,13 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from cnnkit import report
+
+    print(report.write_report(args.run_dir))
+    return 0
+
+
 def cmd_backbones(args) -> int:
     from cnnkit import backbones
     from cnnkit.backbones.applications import keras_cache_dir
@@ -205,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], help="tflite: post-training quantization")
     p.add_argument("--out", help="output folder (default RUN_DIR/export)")
     p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("report", help="write RUN_DIR/report.html again (curves, confusion matrix, per-class table, config)")
+    p.add_argument("run_dir")
+    p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("summary", help="layer-by-layer shapes and parameters of a task's model")
     _add_train_flags(p)
