@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -150,6 +151,22 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_explain(args) -> int:
+    from cnnkit import explain
+
+    for r in explain.explain(args.run_dir, args.inputs, out=args.out, label=args.label):
+        print(f"{r['input']}\t{r['label']} {r['probability']:.3f}\t{r['file']}")
+    return 0
+
+
+def cmd_featuremaps(args) -> int:
+    from cnnkit import explain
+
+    for r in explain.feature_maps(args.run_dir, args.inputs, out=args.out, max_channels=args.channels):
+        print(f"{r['input']}\t{len(r['files'])} layers\t{Path(r['files'][0]).parent}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from cnnkit import report
 
@@ -212,6 +229,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], help="tflite: post-training quantization")
     p.add_argument("--out", help="output folder (default RUN_DIR/export)")
     p.set_defaults(fn=cmd_export)
+
+    p = sub.add_parser("explain", help="Grad-CAM (images, audio) or token saliency (text) for inputs")
+    p.add_argument("run_dir")
+    p.add_argument("inputs", nargs="+", help="files (text-cls: a file, or the text itself)")
+    p.add_argument("--label", help="explain this class instead of the predicted one")
+    p.add_argument("--out", help="output folder (default RUN_DIR/explain)")
+    p.set_defaults(fn=cmd_explain)
+
+    p = sub.add_parser("featuremaps", help="each convolution block's activations for an input, as image grids")
+    p.add_argument("run_dir")
+    p.add_argument("inputs", nargs="+", help="files (text-cls: a file, or the text itself)")
+    p.add_argument("--channels", type=int, default=16, help="channels shown per layer (default 16)")
+    p.add_argument("--out", help="output folder (default RUN_DIR/featuremaps)")
+    p.set_defaults(fn=cmd_featuremaps)
 
     p = sub.add_parser("report", help="write RUN_DIR/report.html again (curves, confusion matrix, per-class table, config)")
     p.add_argument("run_dir")
