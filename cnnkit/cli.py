@@ -223,9 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_predict)
 
-    p = sub.add_parser("export", help="export a run (keras, savedmodel, tflite) and check it against the Keras model")
+    p = sub.add_parser("export", help="export a run (keras, savedmodel, tflite, onnx) and check it against the Keras model")
     p.add_argument("run_dir")
-    p.add_argument("--format", default="savedmodel", choices=["keras", "savedmodel", "tflite"])
+    p.add_argument("--format", default="savedmodel", choices=["keras", "savedmodel", "tflite", "onnx"])
     p.add_argument("--quantize", choices=["dynamic", "float16", "int8"], help="tflite: post-training quantization")
     p.add_argument("--out", help="output folder (default RUN_DIR/export)")
     p.set_defaults(fn=cmd_export)

@@ -1,10 +1,21 @@
-"""`cnnkit export RUN_DIR --format keras|savedmodel|tflite [--quantize dynamic|float16|int8]`.
+"""`cnnkit export RUN_DIR --format keras|savedmodel|tflite|onnx [--quantize dynamic|float16|int8]`.
 
-TFLite covers speech-cls runs today (see TFLITE_UNSUPPORTED); quantized speech models lose
-accuracy because the log-mel front end is quantized too (export.json records by how much).
+What each format takes:
+- keras, savedmodel: the raw input, as the run's model.keras (images of any size as float
+  0-255, strings, float waveforms). The SavedModel has a second signature for image runs,
+  `serve_bytes`, that takes encoded image files (JPEG, PNG, BMP, GIF) as strings, as
+  TensorFlow Serving clients send them.
+- tflite, onnx: image runs take float images (batch, h, w, c) at the run's image size (values
+  0-255; the antialiased resize has no TFLite kernel, so resizing stays with the caller); text
+  runs take token ids (batch, sequence_length) int64, with `vocabulary.txt` and `tokenizer.json`
+  beside the model and `cnnkit.features.text.tokenize` doing what the model's TextVectorization
+  did (string ops have no TFLite builtins nor ONNX ops); speech runs take float waveforms in
+  TFLite. ONNX has no speech export yet (tf2onnx 1.17 converts the STFT only into a contrib op
+  that onnxruntime rejects).
 
 Every export is checked before it is reported: the exported model runs on a sample of the run's
-own data (its test split, else validation, else train) and its predictions are compared with the
+own data (its test split, else validation, else train), from the raw inputs through whatever
+the caller must do (tokenizing, encoding images), and its predictions are compared with the
 Keras model's. The result (agreement, accuracy of both on the sample) goes into
 `RUN_DIR/export/export.json` next to the files.
 """
@@ -20,14 +31,16 @@ import numpy as np
 from cnnkit import runs, tasks
 from cnnkit.errors import CnnkitError
 
-FORMATS = ("keras", "savedmodel", "tflite")
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 QUANTIZE = ("dynamic", "float16", "int8")
 SAMPLE = 256  # examples used for int8 calibration and the agreement check
-# Measured on TensorFlow 2.21: what keeps a task's end-to-end model from converting or running.
-TFLITE_UNSUPPORTED = {
-    "image-cls": "the model's antialiased resize (ScaleAndTranslate) has no TFLite or Flex kernel.",
-    "text-cls": "TextVectorization's string ops need the Flex delegate, which TensorFlow's TFLite interpreter lacks.",
+# Measured with TensorFlow 2.21 / tf2onnx 1.17 / onnxruntime 1.32: what keeps a task from a format.
+UNSUPPORTED = {
+    ("onnx", "speech-cls"): "tf2onnx converts the log-mel layer's STFT only into a contrib op that onnxruntime "
+                            "rejects (ComplexAbs/RFFT).",
 }
+# The layer whose output a token-id or fixed-size export starts from.
+CORE_INPUT = {"image-cls": "resize", "text-cls": "vectorize"}
 
 
 def sample_data(cfg, task_obj, n: int = SAMPLE, seed: int = 0):
@@ -91,6 +104,135 @@ def run_tflite(content: bytes, x: np.ndarray, batch: int = 32) -> np.ndarray:
     return np.concatenate(results)
 
 
+def core_model(model, cfg):
+    """The part of the end-to-end model that TFLite and ONNX can run: image runs from the
+    resized float image (batch, h, w, c), text runs from token ids (batch, sequence_length);
+    speech runs whole. Called with training=False (see the SavedModel note in `export`)."""
+    import keras
+
+    name = CORE_INPUT.get(cfg.task)
+    return without_training(keras.Model(model.get_layer(name).output, model.output) if name else model,
+                            {"image-cls": "image", "text-cls": "token_ids"}.get(cfg.task, "waveform"))
+
+
+def without_training(graph, input_name: str):
+    """`graph` wrapped so that it is always called with training=False."""
+    import keras
+
+    inputs = keras.Input(graph.input_shape[1:], dtype=graph.input.dtype, name=input_name)
+    return keras.Model(inputs, graph(inputs, training=False), name=graph.name)
+
+
+def core_inputs(x, cfg, model, out_dir: Path | None = None) -> np.ndarray:
+    """What `core_model` takes for raw inputs `x`: float images, token ids from the Python
+    tokenizer (writing vocabulary.txt and tokenizer.json into `out_dir`), or float waveforms."""
+    if cfg.task == "text-cls":
+        from cnnkit.features.text import tokenize
+
+        p = cfg.preprocess
+        if p.ngrams:
+            raise CnnkitError("A token-id export reproduces word or character tokens; this run also uses n-grams "
+                              "(preprocess.ngrams). Export it as savedmodel or keras.")
+        vocab = model.get_layer("vectorize").get_vocabulary()
+        if out_dir is not None:
+            runs.atomic_write(out_dir / "vocabulary.txt", "\n".join(vocab) + "\n")
+            runs.write_json(out_dir / "tokenizer.json", {
+                "vocabulary": "vocabulary.txt", "sequence_length": p.sequence_length, "standardize": p.standardize,
+                "split": p.split, "padding_id": 0, "out_of_vocabulary_id": 1,
+                "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split)"})
+        return tokenize([str(t) for t in x], vocab, p.sequence_length, p.standardize, p.split)
+    return np.asarray(x).astype("float32")
+
+
+def write_savedmodel(model, cfg, path: Path) -> None:
+    """A SavedModel with the signature `serve` (the raw input) and, for image runs,
+    `serve_bytes` (encoded image files as strings -> probabilities)."""
+    import keras
+    import tensorflow as tf
+
+    from cnnkit.datasets.image import decode_image_bytes
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.string if model.input.dtype == "string" else tf.float32)
+    # Traced with training=None, a reloaded image model ran its batch norm in training mode
+    # (batch statistics, moving averages updated by every serving call): fix it to False.
+    archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[spec])
+    if cfg.task == "image-cls":
+        p = cfg.preprocess
+        size = tuple(p.image_size)
+
+        def serve_bytes(data):
+            images = tf.map_fn(lambda b: tf.cast(decode_image_bytes(b, p.channels, size), tf.float32), data,
+                               fn_output_signature=tf.TensorSpec((*size, p.channels), tf.float32))
+            return model(images, training=False)
+
+        archive.add_endpoint("serve_bytes", serve_bytes, input_signature=[tf.TensorSpec((None,), tf.string)])
+    archive.write_out(str(path), verbose=False)
+
+
+def run_savedmodel(path: Path, x, cfg) -> tuple[np.ndarray, np.ndarray | None]:
+    """(probabilities from `serve`, from `serve_bytes` of the images PNG-encoded, or None)."""
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))  # kept referenced: its functions use its variables
+    xs = x if x.dtype == object else x.astype("float32")
+    probs = np.concatenate([loaded.serve(tf.constant(xs[i:i + 64])).numpy() for i in range(0, len(xs), 64)])
+    from_bytes = None
+    if cfg.task == "image-cls":
+        encoded = [tf.io.encode_png(np.asarray(img, dtype="uint8")).numpy() for img in x]
+        from_bytes = np.concatenate([loaded.serve_bytes(tf.constant(encoded[i:i + 64])).numpy()
+                                     for i in range(0, len(encoded), 64)])
+    return probs, from_bytes
+
+
+def write_onnx(core, path: Path, sample: np.ndarray) -> None:
+    """`core` as ONNX through tf2onnx. Adapted Normalization layers are replaced by the same
+    affine map as a Rescaling first: tf2onnx turns their statistics into missing graph inputs.
+    The model is called on `sample` first (Keras exports only a model that has been called)."""
+    import keras
+
+    def constants(layer):
+        if isinstance(layer, keras.layers.Normalization):
+            mean = keras.ops.convert_to_numpy(layer.mean)
+            scale = 1.0 / np.sqrt(np.maximum(keras.ops.convert_to_numpy(layer.variance), keras.backend.epsilon()))
+            return keras.layers.Rescaling(scale=scale.astype("float32"), offset=(-mean * scale).astype("float32"),
+                                          name=layer.name)
+        return layer.__class__.from_config(layer.get_config())
+
+    try:
+        import onnxruntime  # noqa: F401
+        import tf2onnx  # noqa: F401
+    except ImportError:
+        raise CnnkitError("--format onnx needs tf2onnx and onnxruntime: pip install 'cnnkit[export]'.") from None
+    graph = core.layers[-1]  # the end-to-end graph inside the training=False wrapper
+    clone = keras.models.clone_model(graph, clone_function=constants)
+    for a, b in zip(graph.layers, clone.layers):
+        if a.weights and not isinstance(a, keras.layers.Normalization):
+            b.set_weights(a.get_weights())
+    flat = without_training(clone, core.input.name)
+    flat(sample[:2])
+    flat.export(str(path), format="onnx", verbose=False)
+
+
+def run_onnx(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return np.concatenate([session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+
+
+def core_input_description(cfg) -> str:
+    """What a TFLite or ONNX export of this run takes, in words (for export.json)."""
+    p = cfg.preprocess
+    if cfg.task == "image-cls":
+        return f"float32 images (batch, {p.image_size[0]}, {p.image_size[1]}, {p.channels}), values 0-255"
+    if cfg.task == "text-cls":
+        return f"int64 token ids (batch, {p.sequence_length}) from tokenizer.json"
+    return f"float32 waveforms (batch, samples) at {p.sample_rate} Hz"
+
+
 def export(run_dir: str, fmt: str = "savedmodel", quantize: str | None = None, out: str | None = None) -> dict:
     """Exports a finished run; returns what `export.json` records (path, size, agreement, ...)."""
     if fmt not in FORMATS:
@@ -104,55 +246,58 @@ def export(run_dir: str, fmt: str = "savedmodel", quantize: str | None = None, o
     run_path, cfg_dict, class_names = runs.read_run(run_dir)
     cfg = api.config_from_run(cfg_dict)
     task_obj = tasks.get(cfg.task)
-    if fmt == "tflite" and cfg.task in TFLITE_UNSUPPORTED:
-        raise CnnkitError(f"--format tflite does not support {cfg.task} runs yet: {TFLITE_UNSUPPORTED[cfg.task]} "
-                          f"Use --format savedmodel or keras.")
+    if (fmt, cfg.task) in UNSUPPORTED:
+        raise CnnkitError(f"--format {fmt} does not support {cfg.task} runs yet: {UNSUPPORTED[fmt, cfg.task]} "
+                          f"Use --format savedmodel, tflite or keras.")
     model = runs.load_model(run_path)
     out_dir = Path(out) if out else run_path / "export"
     out_dir.mkdir(parents=True, exist_ok=True)
     x, y = sample_data(cfg, task_obj)
     reference = api.predict_probs(model, task_obj, x, cfg)
     start = time.perf_counter()
+    extra = {}
     if fmt == "keras":
         target = out_dir / "model.keras"
         shutil.copyfile(run_path / "model.keras", target)
         import keras
 
         probs = keras.models.load_model(target, safe_mode=True).predict(task_obj.inference_dataset(x, cfg), verbose=0)
+    elif fmt == "savedmodel":
+        target = out_dir / "savedmodel"
+        if target.exists():
+            shutil.rmtree(target)
+        write_savedmodel(model, cfg, target)
+        probs, from_bytes = run_savedmodel(target, x, cfg)
+        if from_bytes is not None:
+            extra["serve_bytes_agreement"] = round(float((from_bytes.argmax(1) == reference.argmax(1)).mean()), 4)
     else:
-        saved = out_dir / "savedmodel"
-        if saved.exists():
-            shutil.rmtree(saved)
-        import keras
-
-        # Traced with training=None, a reloaded image model ran its batch norm in training mode
-        # (batch statistics, moving averages updated by every serving call): fix it to False.
-        inputs = keras.Input(model.input_shape[1:], dtype=model.input.dtype, name=model.input.name)
-        keras.Model(inputs, model(inputs, training=False), name=model.name).export(str(saved), verbose=False)
-        if fmt == "savedmodel":
-            import tensorflow as tf
-
-            target = saved
-            loaded = tf.saved_model.load(str(saved))  # kept referenced: its functions use its variables
-            # the serving signature takes float32 (images 0-255, waveforms) or strings
-            xs = x if x.dtype == object else x.astype("float32")
-            probs = np.concatenate([loaded.serve(tf.constant(xs[i:i + 64])).numpy() for i in range(0, len(xs), 64)])
+        core = core_model(model, cfg)
+        feed = core_inputs(x, cfg, model, out_dir)
+        if fmt == "onnx":
+            target = out_dir / "model.onnx"
+            write_onnx(core, target, feed)
+            probs = run_onnx(target, feed)
         else:
+            saved = out_dir / "savedmodel-core"
+            if saved.exists():
+                shutil.rmtree(saved)
+            core.export(str(saved), verbose=False)
             calib = None
             if quantize == "int8":
-                calib = lambda: ([np.asarray(x[i:i + 1]).astype("float32")] for i in range(len(x)))  # noqa: E731
+                calib = lambda: ([feed[i:i + 1]] for i in range(len(feed)))  # noqa: E731
             content = tflite_bytes(saved, quantize, calib)
             target = out_dir / f"model{'-' + quantize if quantize else ''}.tflite"
             runs.atomic_write(target, content)
             shutil.rmtree(saved)
-            probs = run_tflite(content, x)
+            probs = run_tflite(content, feed)
+        extra["input"] = core_input_description(cfg)
     seconds = time.perf_counter() - start
     same = (probs.argmax(1) == reference.argmax(1)) if not cfg.data.multi_label else \
         ((probs >= 0.5) == (reference >= 0.5)).all(axis=1)
     size = sum(f.stat().st_size for f in ([target] if target.is_file() else target.rglob("*")) if f.is_file())
     record = {"format": fmt, "quantize": quantize, "path": str(target), "bytes": int(size),
               "seconds": round(seconds, 2), "sample": int(len(x)), "agreement": round(float(same.mean()), 4),
-              "max_abs_difference": float(np.abs(probs - reference).max())}
+              "max_abs_difference": float(np.abs(probs - reference).max()), **extra}
     if not cfg.data.multi_label:
         record["keras_accuracy_on_sample"] = round(float((reference.argmax(1) == y).mean()), 4)
         record["export_accuracy_on_sample"] = round(float((probs.argmax(1) == y).mean()), 4)

@@ -53,10 +53,49 @@ def test_tflite_speech_agrees_and_quantized_is_reported(runs_by_task, tmp_path):
     assert quantized["bytes"] < record["bytes"]
 
 
-def test_unsupported_tflite_and_bad_flags_are_one_line_errors(runs_by_task, capsys):
-    with pytest.raises(CnnkitError, match="tflite does not support image-cls runs yet.*savedmodel"):
-        export(str(runs_by_task["image-cls"].run_dir), "tflite")
+@pytest.mark.parametrize("task,fmt", [("image-cls", "tflite"), ("text-cls", "tflite"), ("image-cls", "onnx"),
+                                      ("text-cls", "onnx")])
+def test_token_id_and_fixed_size_exports_agree_end_to_end(runs_by_task, task, fmt, tmp_path):
+    """TFLite and ONNX of image runs (fixed-size float images) and text runs (token ids from the
+    Python tokenizer): the whole path from raw input agrees with the Keras model."""
+    record = export(str(runs_by_task[task].run_dir), fmt, out=str(tmp_path / "export"))
+    assert record["agreement"] >= 0.99 and record["max_abs_difference"] < 1e-3, record
+    assert record["path"].endswith("model.tflite" if fmt == "tflite" else "model.onnx")
+    if task == "text-cls":
+        spec = json.loads((tmp_path / "export" / "tokenizer.json").read_text())
+        vocab = (tmp_path / "export" / "vocabulary.txt").read_text().split("\n")[:-1]
+        assert spec["sequence_length"] == runs_by_task[task].config.preprocess.sequence_length
+        assert vocab == runs_by_task[task].model.get_layer("vectorize").get_vocabulary()
+
+
+def test_int8_tflite_of_an_image_run_reports_its_accuracy_change(runs_by_task, tmp_path):
+    record = export(str(runs_by_task["image-cls"].run_dir), "tflite", "int8", out=str(tmp_path / "export"))
+    assert record["path"].endswith("model-int8.tflite")
+    assert 0.0 <= record["export_accuracy_on_sample"] <= 1.0 and "keras_accuracy_on_sample" in record
+
+
+def test_savedmodel_of_an_image_run_serves_encoded_files(runs_by_task, tmp_path):
+    import numpy as np
+    import tensorflow as tf
+
+    from tests.conftest import write_image
+
+    record = export(str(runs_by_task["image-cls"].run_dir), "savedmodel", out=str(tmp_path / "export"))
+    assert record["serve_bytes_agreement"] >= 0.99
+    rng = np.random.default_rng(0)
+    files = [write_image(tmp_path / "a.png", rng.integers(0, 255, (20, 14, 3), dtype=np.uint8)),
+             write_image(tmp_path / "b.jpg", rng.integers(0, 255, (8, 8), dtype=np.uint8))]
+    loaded = tf.saved_model.load(record["path"])
+    served = loaded.serve_bytes(tf.constant([f.read_bytes() for f in files])).numpy()
+    expected = np.asarray([r["predictions"][0]["probability"] for r in api.predict(
+        str(runs_by_task["image-cls"].run_dir), [str(f) for f in files], top_k=1)])
+    np.testing.assert_allclose(served.max(axis=1), expected, atol=1e-4)
+
+
+def test_unsupported_formats_and_bad_flags_are_one_line_errors(runs_by_task, capsys):
+    with pytest.raises(CnnkitError, match="onnx does not support speech-cls runs yet.*STFT"):
+        export(str(runs_by_task["speech-cls"].run_dir), "onnx")
     with pytest.raises(CnnkitError, match="--quantize applies to --format tflite"):
         export(str(runs_by_task["speech-cls"].run_dir), "savedmodel", "int8")
-    assert cli.main(["export", str(runs_by_task["text-cls"].run_dir), "--format", "tflite"]) == 2
-    assert "TextVectorization" in capsys.readouterr().err
+    assert cli.main(["export", str(runs_by_task["speech-cls"].run_dir), "--format", "onnx"]) == 2
+    assert "STFT" in capsys.readouterr().err

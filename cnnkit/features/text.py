@@ -5,6 +5,7 @@ word2vec / GloVe / fastText text format initialise the embedding.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,35 @@ def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | N
         matrix[i] = v
     matrix[0] = 0.0
     return matrix, len(vectors)
+
+
+# What TextVectorization does, in plain Python, for exports that take token ids (TFLite, ONNX):
+# tf.strings.lower lowercases ASCII only; the punctuation class is Keras' own; the whitespace
+# split is on ASCII whitespace.
+_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: str = "lower_and_strip_punctuation",
+             split: str = "whitespace") -> np.ndarray:
+    """Token ids (N, sequence_length) int64 of `texts`, equal to the run's `TextVectorization`
+    (0 pads, 1 is out of vocabulary); for serving a token-id export outside TensorFlow.
+
+    Raises:
+        CnnkitError: for standardize/split values it does not reproduce.
+    """
+    if standardize not in STANDARDIZE or split not in ("whitespace", "character"):
+        raise CnnkitError(f"tokenize reproduces standardize in {STANDARDIZE} and split whitespace|character. "
+                          f"Received: {standardize!r}, {split!r}")
+    index = {token: i for i, token in enumerate(vocabulary) if i > 0}
+    out = np.zeros((len(texts), sequence_length), dtype="int64")
+    for row, text in enumerate(texts):
+        if standardize in ("lower", "lower_and_strip_punctuation"):
+            text = text.translate(_ASCII_LOWER)
+        if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+            text = _PUNCTUATION.sub("", text)
+        tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]
+        ids = [index.get(t, 1) for t in tokens[:sequence_length]]
+        out[row, : len(ids)] = ids
+    return out
