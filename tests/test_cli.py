@@ -41,3 +41,19 @@ def test_train_evaluate_predict(tmp_path, capsys):
     assert metrics["backbone"] == "lenet5" and "test_accuracy" in metrics
     assert cli.main(["evaluate", str(out), "--data", "builtin:digits", "--json"]) == 0
     assert "macro-F1" in capsys.readouterr().out
+
+
+def test_predict_many_texts_shows_progress_on_stderr_and_keeps_json_clean(tmp_path, capsys, monkeypatch):
+    import io
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "text-cls", "--epochs", "1", "--out", str(out), "--set", "train.verbose=0",
+                     "--set", "data.limit=300"]) == 0
+    capsys.readouterr()
+    lines = [f"sentence number {i} is a fine one" for i in range(700)]  # more than ten batches of 64
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert cli.main(["predict", str(out), "-", "--json", "--top-k", "1"]) == 0
+    captured = capsys.readouterr()
+    results = json.loads(captured.out)
+    assert len(results) == 700 and results[0]["input"] == lines[0]
+    assert "11/11" in captured.err  # the Keras progress bar, 11 batches
