@@ -10,7 +10,7 @@ What each format takes:
   runs take token ids (batch, sequence_length) int64, with `vocabulary.txt` and `tokenizer.json`
   beside the model and `cnnkit.features.text.tokenize` doing what the model's TextVectorization
   did (string ops have no TFLite builtins nor ONNX ops); speech runs take float waveforms in
-  TFLite. ONNX has no speech export yet (tf2onnx 1.17 converts the STFT only into a contrib op
+  TFLite and ONNX (whose STFT is a convolution: tf2onnx 1.17 turns the FFT into a contrib op
   that onnxruntime rejects).
 
 Every export is checked before it is reported: the exported model runs on a sample of the run's
@@ -35,10 +35,7 @@ FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 QUANTIZE = ("dynamic", "float16", "int8")
 SAMPLE = 256  # examples used for int8 calibration and the agreement check
 # Measured with TensorFlow 2.21 / tf2onnx 1.17 / onnxruntime 1.32: what keeps a task from a format.
-UNSUPPORTED = {
-    ("onnx", "speech-cls"): "tf2onnx converts the log-mel layer's STFT only into a contrib op that onnxruntime "
-                            "rejects (ComplexAbs/RFFT).",
-}
+UNSUPPORTED: dict = {}  # (format, task) -> why; none today
 # The layer whose output a token-id or fixed-size export starts from.
 CORE_INPUT = {"image-cls": "resize", "text-cls": "vectorize"}
 
@@ -187,12 +184,18 @@ def run_savedmodel(path: Path, x, cfg) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def write_onnx(core, path: Path, sample: np.ndarray) -> None:
-    """`core` as ONNX through tf2onnx. Adapted Normalization layers are replaced by the same
-    affine map as a Rescaling first: tf2onnx turns their statistics into missing graph inputs.
-    The model is called on `sample` first (Keras exports only a model that has been called)."""
+    """`core` as ONNX through tf2onnx. Two layers are swapped for equivalents first: adapted
+    Normalization layers for the same affine map as a Rescaling (tf2onnx turns their statistics
+    into missing graph inputs), and the log-mel layer for its convolution STFT (tf2onnx turns
+    the FFT into a contrib op that onnxruntime rejects). The model is called on `sample` first
+    (Keras exports only a model that has been called)."""
     import keras
 
+    from cnnkit.features.audio import LogMelSpectrogram
+
     def constants(layer):
+        if isinstance(layer, LogMelSpectrogram):
+            return LogMelSpectrogram.from_config({**layer.get_config(), "stft": "conv"})
         if isinstance(layer, keras.layers.Normalization):
             mean = keras.ops.convert_to_numpy(layer.mean)
             scale = 1.0 / np.sqrt(np.maximum(keras.ops.convert_to_numpy(layer.variance), keras.backend.epsilon()))

@@ -54,13 +54,15 @@ def test_tflite_speech_agrees_and_quantized_is_reported(runs_by_task, tmp_path):
 
 
 @pytest.mark.parametrize("task,fmt", [("image-cls", "tflite"), ("text-cls", "tflite"), ("image-cls", "onnx"),
-                                      ("text-cls", "onnx")])
+                                      ("text-cls", "onnx"), ("speech-cls", "onnx")])
 def test_token_id_and_fixed_size_exports_agree_end_to_end(runs_by_task, task, fmt, tmp_path):
     """TFLite and ONNX of image runs (fixed-size float images) and text runs (token ids from the
     Python tokenizer): the whole path from raw input agrees with the Keras model."""
     record = export(str(runs_by_task[task].run_dir), fmt, out=str(tmp_path / "export"))
     assert record["agreement"] >= 0.99 and record["max_abs_difference"] < 1e-3, record
     assert record["path"].endswith("model.tflite" if fmt == "tflite" else "model.onnx")
+    assert record["input"].startswith({"image-cls": "float32 images", "text-cls": "int64 token ids",
+                                       "speech-cls": "float32 waveforms"}[task])
     if task == "text-cls":
         spec = json.loads((tmp_path / "export" / "tokenizer.json").read_text())
         vocab = (tmp_path / "export" / "vocabulary.txt").read_text().split("\n")[:-1]
@@ -92,10 +94,10 @@ def test_savedmodel_of_an_image_run_serves_encoded_files(runs_by_task, tmp_path)
     np.testing.assert_allclose(served.max(axis=1), expected, atol=1e-4)
 
 
-def test_unsupported_formats_and_bad_flags_are_one_line_errors(runs_by_task, capsys):
-    with pytest.raises(CnnkitError, match="onnx does not support speech-cls runs yet.*STFT"):
-        export(str(runs_by_task["speech-cls"].run_dir), "onnx")
+def test_bad_formats_and_flags_are_one_line_errors(runs_by_task, capsys):
+    with pytest.raises(CnnkitError, match="--format must be one of"):
+        export(str(runs_by_task["speech-cls"].run_dir), "coreml")
     with pytest.raises(CnnkitError, match="--quantize applies to --format tflite"):
-        export(str(runs_by_task["speech-cls"].run_dir), "savedmodel", "int8")
-    assert cli.main(["export", str(runs_by_task["speech-cls"].run_dir), "--format", "onnx"]) == 2
-    assert "STFT" in capsys.readouterr().err
+        export(str(runs_by_task["speech-cls"].run_dir), "onnx", "int8")
+    assert cli.main(["export", str(runs_by_task["speech-cls"].run_dir), "--format", "onnx", "--quantize", "int8"]) == 2
+    assert "--quantize applies to --format tflite" in capsys.readouterr().err

@@ -77,11 +77,18 @@ class LogMelSpectrogram(layers.Layer):
         n_mels, fmin, fmax: the mel filter bank (fmax None: sample_rate / 2).
         top_db: dynamic range kept below each clip's maximum (None: no floor).
         n_mfcc: 0 for log-mel, else the number of MFCCs.
+        stft: "fft" (tf.signal.stft) or "conv": the same transform as a strided convolution
+            with windowed cosine and sine kernels (and the DCT as a matrix product), which
+            converts to ONNX and other runtimes without FFT ops; slower, equal within float
+            rounding. `cnnkit export --format onnx` uses it.
     """
 
     def __init__(self, sample_rate=16000, n_fft=512, hop_length=160, n_mels=40, fmin=0.0, fmax=None,
-                 top_db=80.0, n_mfcc=0, **kwargs):
+                 top_db=80.0, n_mfcc=0, stft="fft", **kwargs):
         super().__init__(**kwargs)
+        if stft not in ("fft", "conv"):
+            raise ValueError(f"stft must be 'fft' or 'conv'. Received: stft={stft!r}")
+        self.stft = stft
         self.sample_rate, self.n_fft, self.hop_length = int(sample_rate), int(n_fft), int(hop_length)
         self.n_mels, self.fmin, self.fmax = int(n_mels), float(fmin), None if fmax is None else float(fmax)
         self.top_db = None if top_db is None else float(top_db)
@@ -99,17 +106,42 @@ class LogMelSpectrogram(layers.Layer):
         waves = tf.cast(waves, "float32")
         pad = self.n_fft // 2
         waves = tf.pad(waves, [[0, 0], [pad, pad]])
-        stft = tf.signal.stft(waves, self.n_fft, self.hop_length, self.n_fft,
-                              window_fn=tf.signal.hann_window, pad_end=False)
-        power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
+        if self.stft == "conv":
+            bins = self.n_fft // 2 + 1
+            spec = tf.nn.conv1d(tf.expand_dims(waves, -1), tf.constant(self._dft_kernel()), self.hop_length, "VALID")
+            power = tf.math.square(spec[..., :bins]) + tf.math.square(spec[..., bins:])
+        else:
+            stft = tf.signal.stft(waves, self.n_fft, self.hop_length, self.n_fft,
+                                  window_fn=tf.signal.hann_window, pad_end=False)
+            power = tf.math.square(tf.math.real(stft)) + tf.math.square(tf.math.imag(stft))
         mel = tf.linalg.matmul(power, tf.constant(self._mel_matrix))  # (batch, frames, n_mels)
         db = 10.0 * tf.math.log(tf.maximum(mel, 1e-10)) / math.log(10.0)
         db = db - tf.reduce_max(db, axis=[1, 2], keepdims=True)
         if self.top_db is not None:
             db = tf.maximum(db, -self.top_db)
-        if self.n_mfcc:
+        if self.n_mfcc and self.stft == "conv":
+            db = tf.linalg.matmul(db, tf.constant(self._dct_matrix()))
+        elif self.n_mfcc:
             db = tf.signal.dct(db, type=2, norm="ortho")[..., :self.n_mfcc]
         return tf.expand_dims(db, -1)  # not db[..., None]: a new-axis slice is no TFLite builtin
+
+    def _dft_kernel(self) -> np.ndarray:
+        """(n_fft, 1, 2 * (n_fft/2 + 1)) conv kernels: periodic-Hann-windowed cos, then -sin,
+        so that the convolution gives the real and imaginary parts of the STFT."""
+        n = np.arange(self.n_fft)
+        k = np.arange(self.n_fft // 2 + 1)
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * n / self.n_fft)  # periodic, as tf.signal.hann_window
+        angle = 2 * np.pi * np.outer(n, k) / self.n_fft
+        kernel = np.concatenate([window[:, None] * np.cos(angle), -window[:, None] * np.sin(angle)], axis=1)
+        return kernel[:, None, :].astype("float32")
+
+    def _dct_matrix(self) -> np.ndarray:
+        """(n_mels, n_mfcc): orthonormal DCT-II, the first n_mfcc coefficients."""
+        m = self.n_mels
+        k = np.arange(self.n_mfcc)[None, :]
+        basis = np.cos(np.pi * k * (2 * np.arange(m)[:, None] + 1) / (2 * m)) * np.sqrt(2.0 / m)
+        basis[:, 0] /= np.sqrt(2.0)
+        return basis.astype("float32")
 
     def compute_output_shape(self, input_shape):
         frames = None if input_shape[1] is None else num_frames(input_shape[1], self.hop_length)
@@ -118,7 +150,7 @@ class LogMelSpectrogram(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "sample_rate": self.sample_rate, "n_fft": self.n_fft,
                 "hop_length": self.hop_length, "n_mels": self.n_mels, "fmin": self.fmin, "fmax": self.fmax,
-                "top_db": self.top_db, "n_mfcc": self.n_mfcc}
+                "top_db": self.top_db, "n_mfcc": self.n_mfcc, "stft": self.stft}
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")

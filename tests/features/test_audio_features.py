@@ -120,3 +120,17 @@ def test_clip_normalization_removes_each_bins_mean_over_loud_frames():
     out = keras.ops.convert_to_numpy(audio_features.ClipNormalization(floor_db=60.0, scale_db=20.0)(x))
     np.testing.assert_allclose(out[:, 2:6], 0.0, atol=1e-6)  # constant loud frames: nothing left
     np.testing.assert_allclose(out[0, 0, :, 0], (-80.0 - np.array([-10, -20, -30, -5])) / 20.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_mfcc", [0, 13])
+def test_conv_stft_equals_the_fft_one(n_mfcc):
+    """stft="conv" (what ONNX exports run) gives the FFT layer's features within float rounding."""
+    from cnnkit.features.audio import LogMelSpectrogram
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(2, 8000)) * np.linspace(0, 1, 8000)).astype("float32")
+    a = LogMelSpectrogram(8000, 256, 80, 32, n_mfcc=n_mfcc)(x).numpy()
+    b = LogMelSpectrogram(8000, 256, 80, 32, n_mfcc=n_mfcc, stft="conv")(x).numpy()
+    np.testing.assert_allclose(a, b, atol=2e-3)
+    with pytest.raises(ValueError, match="stft"):
+        LogMelSpectrogram(stft="dft")
