@@ -201,6 +201,12 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
 
             backbones.info(cfg.model.backbone)  # an unknown name fails before anything is written
         run_dir = runs.new_run_dir(cfg.task, out)
+    if cfg.train.strategy == "multiworker":
+        training.make_strategy("multiworker")  # before any other TensorFlow work (data loading)
+        chief, name = training.worker_role()
+        if not chief:  # every worker trains; only the chief's files are the run's
+            run_dir = runs.new_run_dir(cfg.task, str(run_dir / "workers" / name))
+            log(f"Worker {name}: training with the chief; this worker's files go to {run_dir}")
     task_obj = tasks.get(cfg.task)
     task_obj.custom_model = model
     # The source run's model: its weights start this one, and a text run extends its vocabulary.

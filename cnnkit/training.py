@@ -33,16 +33,34 @@ def set_precision(precision: str) -> None:
     keras.mixed_precision.set_dtype_policy(precision)
 
 
+_STRATEGIES: dict = {}
+
+
 def make_strategy(name: str) -> tf.distribute.Strategy:
     """auto: the default (one device); mirrored: every local GPU (or CPU device);
-    multiworker: the workers that TF_CONFIG describes."""
+    multiworker: the workers that TF_CONFIG describes. One per process and name: a
+    MultiWorkerMirroredStrategy must be made once, before TensorFlow runs anything else."""
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        return _STRATEGIES.setdefault(name, tf.distribute.MirroredStrategy())
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
             raise CnnkitError("--strategy multiworker needs TF_CONFIG set on every worker (see docs/SCALING.md).")
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        if name not in _STRATEGIES:
+            _STRATEGIES[name] = tf.distribute.MultiWorkerMirroredStrategy()
+        return _STRATEGIES[name]
     return tf.distribute.get_strategy()
+
+
+def worker_role() -> tuple[bool, str]:
+    """(is this process the chief, its name) from TF_CONFIG: the chief is the "chief" task, or
+    worker 0 when the cluster has none. Without TF_CONFIG: (True, "chief-0")."""
+    import json as _json
+
+    spec = _json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task = spec.get("task") or {}
+    kind, index = task.get("type", "chief"), int(task.get("index", 0))
+    has_chief = "chief" in (spec.get("cluster") or {})
+    return (kind == "chief" or (not has_chief and kind == "worker" and index == 0)), f"{kind}-{index}"
 
 
 # ------------------------------------------------------------------ schedules

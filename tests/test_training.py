@@ -79,3 +79,23 @@ def test_fit_writes_history_checkpoint_and_times(tmp_path):
     assert len(history["val_accuracy"]) == 3 and timer.epochs == 3 and timer.seconds > 0
     assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
     assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 4
+
+
+@pytest.mark.parametrize("tf_config,expected", [
+    (None, (True, "chief-0")),
+    ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 0}}, (True, "worker-0")),
+    ({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}, (False, "worker-1")),
+    ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "worker", "index": 0}}, (False, "worker-0")),
+    ({"cluster": {"chief": ["c:0"], "worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}, (True, "chief-0")),
+])
+def test_worker_role_picks_one_chief(tf_config, expected, monkeypatch):
+    """Only the chief writes the run directory of a multi-worker run; the others write under workers/."""
+    import json
+
+    from cnnkit import training
+
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
+    assert training.worker_role() == expected
