@@ -169,3 +169,21 @@ def test_wrong_starts_name_the_fix(image_source, tmp_path):
         cnnkit.finetune(str(tmp_path / "nowhere"), "builtin:digits")
     with pytest.raises(CnnkitError, match="train.unfreeze"):
         cnnkit.finetune(image_source.run_dir, "builtin:digits", unfreeze="top")
+
+
+def test_a_run_stopped_after_the_head_phase_resumes_in_the_second(image_source, tmp_path):
+    """Stopped between the phases (phase 2's backup, its history rows and the model gone, as a
+    kill leaves them): a resume skips the head phase and trains only the remaining epochs."""
+    import shutil
+
+    target = digits_npz(tmp_path / "d59.npz", [5, 6, 7, 8, 9])
+    out = tmp_path / "ft"
+    cnnkit.finetune(image_source.run_dir, target, out=str(out), epochs=4, freeze_epochs=2, **QUIET)
+    shutil.rmtree(out / "checkpoints" / "backup")
+    lines = (out / "history.csv").read_text().splitlines(keepends=True)
+    (out / "history.csv").write_text("".join(lines[:3]))  # header + the two head epochs
+    (out / "model.keras").unlink()
+    (out / "metrics.json").unlink()
+    resumed = api.train(None, resume=str(out))
+    assert resumed.metrics["epochs_run_this_call"] == 2
+    assert [int(r["epoch"]) for r in csv.DictReader(open(out / "history.csv"))] == [0, 1, 2, 3]
