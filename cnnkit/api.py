@@ -183,6 +183,7 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
     """
     import keras
 
+    start = time.time()  # a time budget counts from here: data loading included
     if isinstance(model, str):
         options["backbone"], model = model, None
     if resume:
@@ -216,14 +217,16 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
     try:
         loaded = load_data(cfg, task_obj)
         if cfg.data.cv:
-            return cross_validate(cfg, task_obj, loaded, run_dir)
-        return fit_and_save(cfg, task_obj, prepare(cfg, task_obj, loaded), run_dir)
+            return cross_validate(cfg, task_obj, loaded, run_dir, start)
+        deadline = start + cfg.train.time_budget if cfg.train.time_budget else None
+        return fit_and_save(cfg, task_obj, prepare(cfg, task_obj, loaded), run_dir, deadline)
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
 
 
-def fit_and_save(cfg, task_obj, prepared, run_dir: Path) -> RunResult:
-    """Builds, trains and evaluates one model on `prepared`; writes the run directory."""
+def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None = None) -> RunResult:
+    """Builds, trains and evaluates one model on `prepared`; writes the run directory.
+    `deadline`: a `time.time()` by which training ends (train.time_budget), or None."""
     x_train, y_train = prepared.splits["train"]
     n_classes = len(prepared.class_names)
     strategy = training.make_strategy(cfg.train.strategy)
@@ -243,7 +246,8 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path) -> RunResult:
     timer = training.TrainTimer()
     batches = lambda n: int(np.ceil(n / cfg.train.batch_size))  # noqa: E731
     steps = dict(steps_per_epoch=batches(len(y_train)),
-                 validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None)
+                 validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None,
+                 deadline=deadline)
 
     def compile_for(train_cfg):
         with strategy.scope():
@@ -267,6 +271,9 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path) -> RunResult:
                "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped)}
     if phases is not None:
         metrics["fine_tuning"] = phases
+    if cfg.train.time_budget:
+        metrics["time_budget_seconds"] = cfg.train.time_budget
+        metrics["epochs_in_budget"] = len(history.get("loss", []))
     for split in ("val", "test"):
         if split not in prepared.splits:
             continue
@@ -383,11 +390,12 @@ def merge_splits(loaded: LoadedData) -> Split:
     return Split(x, np.concatenate([s.y for s in parts]))
 
 
-def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path) -> RunResult:
+def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: float | None = None) -> RunResult:
     """Stratified K-fold cross-validation over all of the source's examples.
 
     Each fold trains on K-1 parts (minus the usual validation hold-out) and tests on the
-    remaining part, written as a full run directory RUN_DIR/fold-NN.
+    remaining part, written as a full run directory RUN_DIR/fold-NN. With a time budget, fold i
+    of K must end by start + budget * i / K.
     """
     import copy
 
@@ -410,7 +418,8 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path) -> RunResul
                           loaded.class_names, loaded.skipped, f"{loaded.origin} fold {i}/{k}",
                           multi_label=loaded.multi_label)
         fold_dir = runs.new_run_dir(cfg.task, str(run_dir / f"fold-{i:02d}"))
-        last = fit_and_save(fold_cfg, task_obj, prepare(fold_cfg, task_obj, fold), fold_dir)
+        deadline = (start or time.time()) + cfg.train.time_budget * i / k if cfg.train.time_budget else None
+        last = fit_and_save(fold_cfg, task_obj, prepare(fold_cfg, task_obj, fold), fold_dir, deadline)
         results.append(last.metrics)
     accs = np.asarray([m["test_accuracy"] for m in results])
     metrics = {"task": cfg.task, "backbone": results[0]["backbone"], "cv": k,

@@ -36,6 +36,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--embeddings", metavar="PATH", help="text: word2vec/GloVe/fastText vectors to initialise the embedding")
     p.add_argument("--cv", type=int, metavar="K", help="stratified K-fold cross-validation instead of one run")
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="end training in time: epochs and lr schedule shortened to fit (from the start of the command)")
     p.add_argument("--jit-compile", action="store_true", default=None, help="compile with XLA")
     p.add_argument("--deterministic", action="store_true", default=None, help="TF op determinism (same seed -> same metrics)")
     p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker"])
@@ -54,7 +56,7 @@ def _train_options(args) -> dict:
                 precision=args.precision, jit_compile=args.jit_compile, deterministic=args.deterministic,
                 strategy=args.strategy, strict=args.strict, embeddings=args.embeddings, cv=args.cv,
                 sample_rate=args.sample_rate, clip_seconds=args.clip_seconds, from_run=args.from_run,
-                freeze_epochs=args.freeze_epochs, head_lr=args.head_lr, unfreeze=args.unfreeze,
+                freeze_epochs=args.freeze_epochs, head_lr=args.head_lr, unfreeze=args.unfreeze, time_budget=args.time_budget,
                 finetune_lr=args.finetune_lr)
 
 

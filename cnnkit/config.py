@@ -60,6 +60,9 @@ class TrainConfig:
     jit_compile: bool = False  # XLA; measured slower for small CNNs on CPU (docs/PLATFORM)
     strategy: str = "auto"  # auto | mirrored | multiworker
     early_stopping: int = 0  # patience in epochs on the monitored metric (0: off)
+    # Seconds from the start of `train` to the saved model (0: off): the epochs and the lr schedule
+    # are shortened after each epoch so that training ends in time (epochs is the most it runs).
+    time_budget: float = 0.0
     # Pretrained starts (--from, --weights, cnnkit.finetune) train in two phases: the new head
     # alone for freeze_epochs (unset: a quarter of the epochs, or 100 steps if more, at most
     # half) at head_lr (unset: 10 x lr), then the top `unfreeze` layers (all | none | a number)
@@ -245,6 +248,8 @@ def validate(cfg: Config) -> None:
         raise CnnkitError(f"train.unfreeze must be all, none or a number of layers. Received: {t.unfreeze!r}")
     if t.freeze_epochs is not None and t.freeze_epochs < 0:
         raise CnnkitError(f"train.freeze_epochs must be >= 0. Received: {t.freeze_epochs}")
+    if t.time_budget < 0:
+        raise CnnkitError(f"train.time_budget must be >= 0 seconds (0: off). Received: {t.time_budget}")
     positives = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.lr": t.lr}
     for key in ("finetune_lr", "head_lr"):
         if getattr(t, key) is not None:

@@ -81,11 +81,17 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.total_steps = int(total_steps)
         self.warmup_steps = int(warmup_steps)
         self.decay = decay
+        # A variable, so that a time budget can shorten the schedule after the step is traced.
+        self._total = tf.Variable(float(self.total_steps), trainable=False, dtype=tf.float32)
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Ends the decay at `total_steps` instead (see TimeBudget)."""
+        self._total.assign(float(max(1, total_steps)))
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
         warm = float(max(1, self.warmup_steps))
-        decay_steps = float(max(1, self.total_steps - self.warmup_steps))
+        decay_steps = keras.ops.maximum(1.0, keras.ops.convert_to_tensor(self._total) - self.warmup_steps)
         progress = keras.ops.clip((step - self.warmup_steps) / decay_steps, 0.0, 1.0)
         if self.decay == "cosine":
             after = 0.5 * self.peak * (1.0 + keras.ops.cos(math.pi * progress))
@@ -111,11 +117,17 @@ class OneCycleSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.peak = float(peak)
         self.total_steps = int(total_steps)
         self.pct_start = float(pct_start)
+        self._total = tf.Variable(float(self.total_steps), trainable=False, dtype=tf.float32)
+
+    def set_total_steps(self, total_steps: int) -> None:
+        """Ends the cycle at `total_steps` instead (see TimeBudget)."""
+        self._total.assign(float(max(1, total_steps)))
 
     def __call__(self, step):
         step = keras.ops.cast(step, "float32")
-        up = max(1.0, self.total_steps * self.pct_start)
-        down = max(1.0, self.total_steps - up)
+        total = keras.ops.convert_to_tensor(self._total)
+        up = keras.ops.maximum(1.0, total * self.pct_start)
+        down = keras.ops.maximum(1.0, total - up)
         start, end = self.peak / 25.0, self.peak / 1e4
 
         def cos_interp(a, b, t):
@@ -309,13 +321,15 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
 
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig, run_dir: Path,
         timer: "TrainTimer | None" = None, steps_per_epoch: int | None = None,
-        validation_steps: int | None = None, initial_epoch: int = 0, backup: str = "backup") -> dict:
+        validation_steps: int | None = None, initial_epoch: int = 0, backup: str = "backup",
+        deadline: float | None = None) -> dict:
     """Trains a compiled `model` for `cfg.epochs` epochs after `initial_epoch`; resumes from
     `run_dir/checkpoints/<backup>` if one exists.
 
     Args:
         initial_epoch, backup: for a second phase of training (cnnkit.transfer): the epoch
             number it starts at, and a backup folder of its own.
+        deadline: a `time.time()` by which training ends (`TimeBudget`), or None.
         train_ds, val_ds: finite batched datasets (one pass = one epoch); val_ds may be None.
         steps_per_epoch, validation_steps: batches per pass. When given, the datasets are
             repeated and iterated once for the whole run: a new iterator per epoch costs up to
@@ -333,6 +347,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup)
     if timer is not None:
         callbacks.append(timer)
+    if deadline is not None and steps_per_epoch:
+        callbacks.append(TimeBudget(deadline, steps_per_epoch, initial_epoch, cfg.epochs))
     if steps_per_epoch:
         train_ds = train_ds.repeat()
     if val_ds is not None and validation_steps:
@@ -356,6 +372,46 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
             warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
             model.load_weights(str(best))
     return history.history
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Ends training by `deadline` (a `time.time()` value).
+
+    After each epoch, the epochs that still fit at the mean of the last three epoch times (keeping
+    a quarter of an epoch, at least `min_reserve` seconds, for the final evaluation and saving)
+    become the run's last epoch, and the learning-rate schedule is shortened to end there, so a
+    one-cycle or cosine schedule still anneals fully. It only shortens, never lengthens, a run.
+    """
+
+    def __init__(self, deadline: float, steps_per_epoch: int, initial_epoch: int, epochs: int, min_reserve: float = 10.0):
+        super().__init__()
+        self.deadline, self.steps_per_epoch = deadline, steps_per_epoch
+        self.initial_epoch, self.last_epoch = initial_epoch, initial_epoch + epochs
+        self.min_reserve = min_reserve
+        self.durations: list[float] = []
+        self._start = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        now = time.time()
+        self.durations.append(now - self._start)
+        per_epoch = float(np.mean(self.durations[-3:]))
+        reserve = max(self.min_reserve, 0.25 * per_epoch)
+        more = int((self.deadline - now - reserve) // per_epoch)
+        last = min(self.last_epoch, epoch + 1 + max(0, more))
+        if last < self.last_epoch:
+            self.last_epoch = last
+            schedule = getattr(self.model.optimizer, "_learning_rate", None)
+            if hasattr(schedule, "set_total_steps"):
+                schedule.set_total_steps((last - self.initial_epoch) * self.steps_per_epoch)
+        if epoch + 1 >= self.last_epoch:
+            self.model.stop_training = True
 
 
 class TrainTimer(keras.callbacks.Callback):

@@ -99,3 +99,39 @@ def test_worker_role_picks_one_chief(tf_config, expected, monkeypatch):
     else:
         monkeypatch.setenv("TF_CONFIG", json.dumps(tf_config))
     assert training.worker_role() == expected
+
+
+def test_time_budget_shortens_the_run_and_its_schedule(monkeypatch):
+    """After a 30 s epoch with 100 s to go (7.5 s kept for evaluation), two more epochs fit: the
+    run's last epoch becomes the third, and the one-cycle schedule now ends at its 15th step."""
+    import time
+
+    cfg = TrainConfig(epochs=10, schedule="onecycle", lr=1e-2)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    training.compile_model(model, cfg, steps_per_epoch=5, num_classes=2)
+    clock = iter([0.0, 30.0])
+    monkeypatch.setattr(time, "time", lambda: next(clock))
+    budget = training.TimeBudget(deadline=100.0, steps_per_epoch=5, initial_epoch=0, epochs=10, min_reserve=0.0)
+    budget.set_model(model)
+    budget.on_epoch_begin(0)
+    budget.on_epoch_end(0)
+    assert budget.last_epoch == 3 and not model.stop_training
+    schedule = model.optimizer._learning_rate
+    assert float(schedule._total.numpy()) == 15.0
+    assert float(schedule(15)) == pytest.approx(1e-2 / 1e4, rel=1e-3)  # annealed by the new end
+    assert float(schedule(14)) < float(schedule(8)) < 1e-2
+    clock2 = iter([60.0, 62.0, 90.0, 92.0])
+    monkeypatch.setattr(time, "time", lambda: next(clock2))
+    for epoch in (1, 2):
+        budget.on_epoch_begin(epoch)
+        budget.on_epoch_end(epoch)
+    assert model.stop_training  # the third epoch was the last
+
+
+def test_a_run_with_a_time_budget_ends_in_time(tmp_path):
+    import cnnkit
+
+    result = cnnkit.train("image-cls", out=str(tmp_path / "run"), epochs=200, time_budget=25, verbose=0)
+    assert result.metrics["epochs_in_budget"] < 200
+    assert result.metrics["train_seconds"] < 25
