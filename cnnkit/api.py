@@ -133,6 +133,10 @@ def load_data(cfg, task) -> LoadedData:
 
 def prepare(cfg, task, loaded: LoadedData):
     """Holds out the missing splits and runs the task's preparation (decoding, vocabulary, ...)."""
+    if cfg.data.cache not in task.cache_modes:
+        raise CnnkitError(f"data.cache {cfg.data.cache!r} is not available for {task.name}: choose one of "
+                          f"{', '.join(task.cache_modes)}" + (" (only image files stream from disk)"
+                                                              if task.cache_modes == ("memory",) else "") + ".")
     loaded = ensure_splits(loaded, cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
     start = time.perf_counter()
     prepared = task.prepare(cfg, loaded)

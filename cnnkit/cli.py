@@ -41,6 +41,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jit-compile", action="store_true", default=None, help="compile with XLA")
     p.add_argument("--deterministic", action="store_true", default=None, help="TF op determinism (same seed -> same metrics)")
     p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker"])
+    p.add_argument("--cache", choices=["memory", "disk", "none"],
+                   help="image files: keep decoded images in memory (default), in a disk cache file, or decode every epoch")
     p.add_argument("--strict", action="store_true", default=None, help="fail on unreadable inputs instead of skipping them")
     p.add_argument("--out", help="the run directory (default runs/<task>-<timestamp>)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE",
@@ -54,7 +56,7 @@ def _train_options(args) -> dict:
     return dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
                 seed=args.seed, backbone=args.backbone, weights=args.weights, image_size=size,
                 precision=args.precision, jit_compile=args.jit_compile, deterministic=args.deterministic,
-                strategy=args.strategy, strict=args.strict, embeddings=args.embeddings, cv=args.cv,
+                strategy=args.strategy, strict=args.strict, cache=args.cache, embeddings=args.embeddings, cv=args.cv,
                 sample_rate=args.sample_rate, clip_seconds=args.clip_seconds, from_run=args.from_run,
                 freeze_epochs=args.freeze_epochs, head_lr=args.head_lr, unfreeze=args.unfreeze, time_budget=args.time_budget,
                 finetune_lr=args.finetune_lr)

@@ -30,6 +30,7 @@ class DataConfig:
     strict: bool = False  # fail on an unreadable file instead of skipping it
     limit: int = 0  # use at most this many training examples (0: all); for quick trials
     cv: int = 0  # K > 1: stratified K-fold cross-validation over all examples instead of one run
+    cache: str = "memory"  # decoded image files: memory | disk (a tf.data cache file) | none (decoded every epoch)
 
 
 @dataclasses.dataclass

@@ -90,6 +90,23 @@ def test_image_folder_end_to_end(image_folder, tmp_path):
         api.evaluate(str(result.run_dir), "builtin:digits")
 
 
+def test_cache_modes_train_the_same_model(image_folder, tmp_path):
+    """--cache disk|none stream the files instead of holding them decoded; with the same seed
+    the shuffles match, so the run is the same as in memory."""
+    runs = {}
+    for cache in ("memory", "disk", "none"):
+        runs[cache] = api.train("image-cls", str(image_folder), out=str(tmp_path / cache), backbone="resnet8", epochs=2,
+                                batch_size=8, verbose=0, test_split=0.25, deterministic=True, cache=cache)
+    assert runs["disk"].config.data.cache == "disk"
+    for cache in ("disk", "none"):
+        assert runs[cache].metrics["num_train"] == runs["memory"].metrics["num_train"]
+        assert np.allclose(runs[cache].history["loss"], runs["memory"].history["loss"], rtol=1e-5)
+        assert runs[cache].metrics["test_accuracy"] == runs["memory"].metrics["test_accuracy"]
+    assert not any((tmp_path / "cnnkit-cache" / "decoded").glob("*/images*")), "disk caches are removed after the run"
+    with pytest.raises(CnnkitError, match="data.cache 'disk' is not available for text-cls: choose one of memory"):
+        api.train("text-cls", out=str(tmp_path / "t"), cache="disk", **FAST)
+
+
 def test_text_given_to_image_task(tmp_path):
     (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\nc,x\nd,y\n")
     with pytest.raises(CnnkitError, match="holds text, not images"):

@@ -1,13 +1,24 @@
 """Images -> uint8 arrays -> tf.data pipelines.
 
-Files are decoded once, in parallel, by TensorFlow (jpg, png, bmp, gif; grey, RGB, RGBA,
-palette, 16-bit), converted to the task's channels and size, and kept in memory as
-uint8 (N, h, w, c); files that fail to decode are skipped and counted. Training then
-streams batches from that array with shuffling and prefetch, no per-step Python.
+Files are decoded by TensorFlow (jpg, png, bmp, gif; grey, RGB, RGBA, palette, 16-bit), in
+parallel, and converted to the task's channels and size; files that fail to decode are
+skipped and counted. Where the decoded images live is `data.cache`:
+
+- memory (default): decoded once into a uint8 (N, h, w, c) array; training streams batches
+  from it with shuffling and prefetch, no per-step Python.
+- disk: decoded once into a `tf.data` cache file (under $CNNKIT_CACHE or ~/.cache/cnnkit,
+  removed when the data is released); each epoch reads it back, shuffled in a buffer of
+  at most SHUFFLE_BUFFER_BYTES. Memory no longer grows with the number of images.
+- none: decoded again every epoch from the files, whose list is shuffled in full.
+
+With disk and none the decoded images are an `ImageFiles`, which stands in for the array.
 """
 from __future__ import annotations
 
+import shutil
 import sys
+import uuid
+import weakref
 
 import numpy as np
 import tensorflow as tf
@@ -16,6 +27,8 @@ from cnnkit.errors import CnnkitError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 AUTOTUNE = tf.data.AUTOTUNE
+CACHE_MODES = ("memory", "disk", "none")
+SHUFFLE_BUFFER_BYTES = 256 << 20  # decoded images held for shuffling a disk-cached split
 
 
 def to_channels(image: tf.Tensor, channels: int) -> tf.Tensor:
@@ -74,19 +87,19 @@ def probe_images(paths: list[str], sample: int = 64, seed: int = 0):
     return int(np.median(heights)), int(np.median(widths)), 3 if colour else 1
 
 
-def read_image_files(paths: list[str], channels: int, size, strict: bool = False, verbose: bool = True):
-    """Decodes `paths` in parallel into uint8 (N', h, w, channels).
-
-    Returns:
-        (images, kept, skipped): `kept` indexes the decoded files in `paths`, `skipped`
-        lists (path, reason) for the others. With `strict`, the first failure raises.
-    """
-    n = len(paths)
-    ds = tf.data.Dataset.from_tensor_slices((np.arange(n), np.asarray(paths, dtype=object).astype(str)))
+def decode_files_dataset(paths: list[str], channels: int, size) -> tf.data.Dataset:
+    """Image files -> a dataset of (index in `paths`, uint8 (size[0], size[1], channels)), in
+    file order, decoded in parallel; files that fail to decode are dropped."""
+    ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), np.asarray(paths, dtype=object).astype(str)))
     ds = ds.map(lambda i, p: (i, decode_image_bytes(tf.io.read_file(p), channels, size)),
                 num_parallel_calls=AUTOTUNE, deterministic=True)
-    ds = ds.ignore_errors().batch(512).prefetch(AUTOTUNE)
-    images = np.empty((n, size[0], size[1], channels), dtype="uint8")
+    return ds.ignore_errors()
+
+
+def _drain(ds: tf.data.Dataset, n: int, size, channels: int, keep_images: bool, verbose: bool):
+    """Iterates a `decode_files_dataset` to its end -> (uint8 images or None, kept indices).
+    Shows a progress bar on stderr for n >= 2000."""
+    images = np.empty((n, size[0], size[1], channels), dtype="uint8") if keep_images else None
     kept = []
     progress = None
     if verbose and n >= 2000:
@@ -94,18 +107,142 @@ def read_image_files(paths: list[str], channels: int, size, strict: bool = False
 
         print(f"Decoding {n} images to {size[0]}x{size[1]}x{channels} ...", file=sys.stderr)
         progress = keras.utils.Progbar(n, stateful_metrics=None)
-    for idx, batch in ds:
+    for idx, batch in ds.batch(512).prefetch(AUTOTUNE):
         idx = idx.numpy()
-        images[len(kept):len(kept) + len(idx)] = batch.numpy()
+        if keep_images:
+            images[len(kept):len(kept) + len(idx)] = batch.numpy()
         kept.extend(idx.tolist())
         if progress:
             progress.add(len(idx))
     kept = np.asarray(kept, dtype="int64")
-    missing = np.setdiff1d(np.arange(n), kept)
+    return (images[: len(kept)] if keep_images else None), kept
+
+
+def _skipped(paths: list[str], kept: np.ndarray, strict: bool) -> list:
+    """(path, reason) for each file of `paths` not in `kept`; with `strict`, the first raises."""
+    missing = np.setdiff1d(np.arange(len(paths)), kept)
     skipped = [(paths[i], "cannot be decoded as an image") for i in missing]
     if skipped and strict:
         raise CnnkitError(f"{skipped[0][0]} cannot be decoded as an image; remove it or drop --strict to skip such files.")
-    return images[: len(kept)], kept, skipped
+    return skipped
+
+
+def read_image_files(paths: list[str], channels: int, size, strict: bool = False, verbose: bool = True):
+    """Decodes `paths` in parallel into uint8 (N', h, w, channels).
+
+    Returns:
+        (images, kept, skipped): `kept` indexes the decoded files in `paths`, `skipped`
+        lists (path, reason) for the others. With `strict`, the first failure raises.
+    """
+    images, kept = _drain(decode_files_dataset(paths, channels, size), len(paths), size, channels, True, verbose)
+    return images, kept, _skipped(paths, kept, strict)
+
+
+class ImageFiles:
+    """Image files standing in for their decoded uint8 (N, h, w, c) array (data.cache disk or
+    none): `len`, `shape`, `dtype` and indexing (which decodes the files picked) work as on
+    the array; `dataset` streams the images, decoded again or read from the cache file.
+
+    Build it with `scan_image_files`, which decodes every file once to find those that fail.
+    """
+
+    dtype = np.dtype("uint8")
+
+    def __init__(self, paths: list[str], channels: int, size, cache: str = "none",
+                 source_paths: list[str] | None = None, cache_file: str | None = None):
+        self.paths = list(paths)
+        self.channels, self.size, self.cache = channels, tuple(size), cache
+        # The cache file was written from `source_paths` (which includes skipped files); it is
+        # read back through the same pipeline, which tf.data requires.
+        self.source_paths, self.cache_file = source_paths, cache_file
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self.paths), *self.size, self.channels)
+
+    @property
+    def nbytes_per_image(self) -> int:
+        return int(np.prod(self.shape[1:]))
+
+    def __getitem__(self, index) -> np.ndarray:
+        """Decodes the files at `index` (an int, a slice or an index array) -> uint8 images."""
+        if isinstance(index, (int, np.integer)):
+            return self[[int(index)]][0]
+        picked = self.paths[index] if isinstance(index, slice) else [self.paths[i] for i in np.asarray(index)]
+        images, kept, _ = read_image_files(picked, self.channels, self.size, verbose=False)
+        if len(kept) != len(picked):
+            raise CnnkitError(f"{picked[int(np.setdiff1d(np.arange(len(picked)), kept)[0])]} could no longer be "
+                              "decoded: was it changed during training?")
+        return images
+
+    def images(self) -> tf.data.Dataset:
+        """A dataset of the uint8 images (h, w, c), in order: read from the disk cache, or decoded."""
+        if self.cache_file is not None:
+            ds = decode_files_dataset(self.source_paths, self.channels, self.size).cache(self.cache_file)
+            # The scan counted the decodable files; with the count known, Keras starts each
+            # epoch afresh instead of running into the end of the data.
+            return ds.map(lambda i, image: image).apply(tf.data.experimental.assert_cardinality(len(self)))
+        ds = tf.data.Dataset.from_tensor_slices(np.asarray(self.paths, dtype=object).astype(str))
+        return ds.map(lambda p: decode_image_bytes(tf.io.read_file(p), self.channels, self.size),
+                      num_parallel_calls=AUTOTUNE, deterministic=True)
+
+    def with_labels(self, y: np.ndarray, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
+        """A dataset of (uint8 image, label), the label of image i being y[i]; with `shuffle`, a
+        new order each epoch: of all files for cache none, within a buffer of at most
+        SHUFFLE_BUFFER_BYTES of images for the disk cache."""
+        if self.cache_file is None:
+            # Shuffle paths and labels together, before decoding.
+            ds = tf.data.Dataset.from_tensor_slices((np.asarray(self.paths, dtype=object).astype(str), y))
+            if shuffle:
+                ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
+            return ds.map(lambda p, label: (decode_image_bytes(tf.io.read_file(p), self.channels, self.size), label),
+                          num_parallel_calls=AUTOTUNE, deterministic=not shuffle)
+        ds = tf.data.Dataset.zip((self.images(), tf.data.Dataset.from_tensor_slices(y)))
+        if shuffle:
+            buffer = min(len(self), max(1024, SHUFFLE_BUFFER_BYTES // self.nbytes_per_image))
+            ds = ds.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
+        return ds
+
+
+def new_cache_file() -> tuple[str, str]:
+    """(folder, file prefix) for a `tf.data` cache under $CNNKIT_CACHE/decoded (or
+    ~/.cache/cnnkit/decoded), a folder of its own."""
+    from cnnkit.datasets.sources import cache_root
+
+    folder = cache_root() / "decoded" / uuid.uuid4().hex
+    folder.mkdir(parents=True, exist_ok=True)
+    return str(folder), str(folder / "images")
+
+
+def scan_image_files(paths: list[str], channels: int, size, cache: str, strict: bool = False, verbose: bool = True):
+    """Decodes every file of `paths` once, without keeping the images in memory: to find the
+    files that fail, and for cache "disk" to write the cache file.
+
+    Returns:
+        (ImageFiles of the decodable files, kept indices into `paths`, skipped (path, reason)).
+        A disk cache is removed when the ImageFiles is garbage-collected or at exit.
+    """
+    if cache not in ("disk", "none"):
+        raise CnnkitError(f"data.cache must be one of {', '.join(CACHE_MODES)}. Received: {cache}")
+    ds = decode_files_dataset(paths, channels, size)
+    folder = cache_file = None
+    if cache == "disk":
+        folder, cache_file = new_cache_file()
+        ds = ds.cache(cache_file)
+    try:
+        _, kept = _drain(ds, len(paths), size, channels, False, verbose)
+        skipped = _skipped(paths, kept, strict)
+    except BaseException:
+        if folder:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
+    files = ImageFiles([paths[i] for i in kept], channels, size, cache, source_paths=list(paths), cache_file=cache_file)
+    if folder:
+        weakref.finalize(files, shutil.rmtree, folder, True)
+    return files, kept, skipped
 
 
 def arrays_to_images(x: np.ndarray, channels: int | None = None, size=None) -> np.ndarray:
@@ -187,15 +324,18 @@ def mix_batch(images: tf.Tensor, labels: tf.Tensor, mixup: float, cutmix: float,
 
 def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, seed: int = 0,
                  num_classes: int | None = None, mixup: float = 0.0, cutmix: float = 0.0) -> tf.data.Dataset:
-    """(x uint8 (N, h, w, c), y (N,)) -> batches of (images, labels), shuffled each epoch when
-    `training`, prefetched.
+    """(x uint8 (N, h, w, c) or ImageFiles, y (N,)) -> batches of (images, labels), shuffled
+    each epoch when `training`, prefetched.
 
     Images stay uint8 and labels integers, unless `num_classes` is given: then labels are
     one-hot float32 (for MixUp/CutMix), images float32, and training batches are mixed.
     """
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if training:
-        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    if isinstance(x, ImageFiles):
+        ds = x.with_labels(y, shuffle=training, seed=seed)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        if training:
+            ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if num_classes:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, num_classes)), num_parallel_calls=AUTOTUNE)

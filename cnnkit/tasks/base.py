@@ -55,6 +55,7 @@ class Task(abc.ABC):
     defaults: dict = {}  # {section: {key: value}} on top of the config dataclass defaults
     default_source: str = ""
     extensions: tuple = ()
+    cache_modes: tuple = ("memory",)  # data.cache values the task supports (image files stream: disk, none)
 
     @abc.abstractmethod
     def prepare(self, cfg, data) -> Prepared:

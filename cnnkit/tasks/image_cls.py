@@ -56,6 +56,7 @@ class ImageClassification(Task):
     preprocess_cls = ImagePreprocessConfig
     default_source = "builtin:digits"
     extensions = image_data.IMAGE_EXTENSIONS
+    cache_modes = image_data.CACHE_MODES
     defaults = {
         "train": {"epochs": 30, "batch_size": 64, "lr": 2e-3, "optimizer": "adamw", "weight_decay": 5e-4,
                   "schedule": "onecycle"},
@@ -77,7 +78,11 @@ class ImageClassification(Task):
                 p.channels = p.channels or c
             size = self._size(p)
             for name, split in data.splits.items():
-                x, kept, skip = image_data.read_image_files(split.x, p.channels, size, strict=cfg.data.strict)
+                if cfg.data.cache == "memory":
+                    x, kept, skip = image_data.read_image_files(split.x, p.channels, size, strict=cfg.data.strict)
+                else:
+                    x, kept, skip = image_data.scan_image_files(split.x, p.channels, size, cfg.data.cache,
+                                                                strict=cfg.data.strict)
                 splits[name] = (x, split.y[kept])
                 ids[name] = [split.x[i] for i in kept]
                 skipped += skip
@@ -165,6 +170,11 @@ class ImageClassification(Task):
     def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
         """[to float, normalisation]: uint8 images (batch, h, w, c) -> normalised float images."""
         return [image_features.cast_to_float(), self._normalization(prepared, {})]
+
+    def inference_dataset(self, x, cfg, batch_size: int | None = None):
+        if isinstance(x, image_data.ImageFiles):
+            return x.images().batch(batch_size or cfg.train.batch_size).prefetch(2)
+        return super().inference_dataset(x, cfg, batch_size)
 
     # ------------------------------------------------------------ prediction inputs
     def read_inputs(self, inputs: list[str], cfg):

@@ -1,4 +1,6 @@
 """Image decoding: every mode and format, broken files skipped, conversion to the task's channels and size."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,43 @@ def test_cutmix_label_share_matches_pasted_area():
     frac = float(tf.reduce_mean(mixed[0]))
     if frac > 0:
         assert float(soft[0, 1]) == pytest.approx(frac, abs=1e-5)
+
+
+@pytest.mark.parametrize("cache", ["disk", "none"])
+def test_streamed_files_equal_the_decoded_array(tmp_path, zoo, cache):
+    """data.cache disk/none: the same images, labels and skipped files as in memory, without the array."""
+    (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
+    paths = [str(p) for p in zoo.values()] + [str(tmp_path / "corrupt.jpg")]
+    x, kept, skipped = image.read_image_files(paths, 3, (16, 16))
+    files, kept2, skipped2 = image.scan_image_files(paths, 3, (16, 16), cache)
+    assert kept2.tolist() == kept.tolist() and skipped2 == skipped
+    assert len(files) == len(x) and files.shape == x.shape and files.dtype == x.dtype
+    assert np.array_equal(files[[0, 2]], x[[0, 2]]) and np.array_equal(files[1], x[1])
+    y = np.arange(len(x))
+    for epoch in range(2):  # the second epoch reads the disk cache back
+        streamed = np.concatenate([b.numpy() for b in files.images().batch(3)])
+        assert np.array_equal(streamed, x)
+    batches = list(image.make_dataset(files, y, 4, training=True, seed=1))
+    images = np.concatenate([b[0].numpy() for b in batches])
+    labels = np.concatenate([b[1].numpy() for b in batches])
+    assert sorted(labels.tolist()) == y.tolist()
+    assert all(np.array_equal(img, x[label]) for img, label in zip(images, labels))
+    if cache == "disk":
+        folder = Path(files.cache_file).parent
+        assert any(folder.iterdir())
+        del files, batches
+        import gc
+
+        gc.collect()
+        assert not folder.exists(), "the disk cache is removed with the data"
+
+
+def test_scan_with_strict_fails_and_leaves_no_cache(tmp_path, zoo, monkeypatch):
+    monkeypatch.setenv("CNNKIT_CACHE", str(tmp_path / "cache"))
+    (tmp_path / "empty.png").write_bytes(b"")
+    paths = [str(zoo["rgb.jpg"]), str(tmp_path / "empty.png")]
+    with pytest.raises(CnnkitError, match="empty.png cannot be decoded.*--strict"):
+        image.scan_image_files(paths, 3, (8, 8), "disk", strict=True)
+    assert not any((tmp_path / "cache" / "decoded").iterdir())
+    with pytest.raises(CnnkitError, match="data.cache must be one of memory, disk, none"):
+        image.scan_image_files(paths, 3, (8, 8), "ram")
