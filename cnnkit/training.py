@@ -379,14 +379,16 @@ class TimeBudget(keras.callbacks.Callback):
 
     After each epoch, the epochs that still fit at the mean of the last three epoch times (keeping
     a quarter of an epoch, at least `min_reserve` seconds, for the final evaluation and saving)
-    become the run's last epoch, and the learning-rate schedule is shortened to end there, so a
-    one-cycle or cosine schedule still anneals fully. It only shortens, never lengthens, a run.
+    become the run's last epoch, and the learning-rate schedule is moved to end there, so a
+    one-cycle or cosine schedule still anneals fully. A run shortened by slow epochs is lengthened
+    again when later epochs are faster, up to the epochs asked for, never beyond.
     """
 
     def __init__(self, deadline: float, steps_per_epoch: int, initial_epoch: int, epochs: int, min_reserve: float = 10.0):
         super().__init__()
         self.deadline, self.steps_per_epoch = deadline, steps_per_epoch
         self.initial_epoch, self.last_epoch = initial_epoch, initial_epoch + epochs
+        self.planned_last = self.last_epoch
         self.min_reserve = min_reserve
         self.durations: list[float] = []
         self._start = None
@@ -404,8 +406,8 @@ class TimeBudget(keras.callbacks.Callback):
         per_epoch = float(np.mean(self.durations[-3:]))
         reserve = max(self.min_reserve, 0.25 * per_epoch)
         more = int((self.deadline - now - reserve) // per_epoch)
-        last = min(self.last_epoch, epoch + 1 + max(0, more))
-        if last < self.last_epoch:
+        last = min(self.planned_last, epoch + 1 + max(0, more))
+        if last != self.last_epoch:
             self.last_epoch = last
             schedule = getattr(self.model.optimizer, "_learning_rate", None)
             if hasattr(schedule, "set_total_steps"):

@@ -129,6 +129,31 @@ def test_time_budget_shortens_the_run_and_its_schedule(monkeypatch):
     assert model.stop_training  # the third epoch was the last
 
 
+def test_time_budget_lengthens_again_after_slow_epochs(monkeypatch):
+    """40 s epochs with a 200 s budget: 4 epochs fit (10 s kept for evaluation); then 10 s epochs:
+    the run is lengthened again, but never beyond the 6 epochs asked for."""
+    import time
+
+    cfg = TrainConfig(epochs=6, schedule="cosine", lr=1e-2)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    training.compile_model(model, cfg, steps_per_epoch=5, num_classes=2)
+    budget = training.TimeBudget(deadline=200.0, steps_per_epoch=5, initial_epoch=0, epochs=6, min_reserve=0.0)
+    budget.set_model(model)
+    schedule = model.optimizer._learning_rate
+    ends = []
+    for epoch, (start, end) in enumerate([(0.0, 40.0), (40.0, 80.0), (80.0, 90.0), (90.0, 100.0), (100.0, 110.0)]):
+        clock = iter([start, end])
+        monkeypatch.setattr(time, "time", lambda: next(clock))
+        budget.on_epoch_begin(epoch)
+        budget.on_epoch_end(epoch)
+        ends.append(budget.last_epoch)
+    # after epochs 1 and 2: 40 s each, 160 s then 120 s left -> the 4th is the last; after the
+    # 3rd: mean 30 s, 110 s left -> 3 more: 6; then capped at 6.
+    assert ends == [4, 4, 6, 6, 6]
+    assert float(schedule._total.numpy()) == 30.0 and not model.stop_training
+
+
 def test_a_run_with_a_time_budget_ends_in_time(tmp_path):
     import cnnkit
 
