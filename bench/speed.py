@@ -5,8 +5,8 @@ matmul peak; and the input pipeline alone.
 
 - image-cls: ResNet-20 + head, CIFAR-10 (32x32, the recipe's flips and 4-pixel shifts), batch 128.
 - text-cls: Kim's CNN (embedding 128, widths 3/4/5 x 100, dropout 0.5) + head, SST-2, batch 50.
-- speech-cls: the spectrogram CNN with its log-mel front end, FSDD, batch 16 (PyTorch: not
-  written; its front end would need torchaudio).
+- speech-cls: the spectrogram CNN with its log-mel front end, FSDD, batch 16 (PyTorch: the same
+  front end with torch.stft and cnnkit's mel matrix and statistics, the same stretch and masks).
 
 PyTorch runs in its own environment (`--torch-python`, default /work/torchenv/bin/python, made
 with `python -m venv ENV && ENV/bin/pip install torch==2.13.0 numpy`); it is never a cnnkit
@@ -179,8 +179,22 @@ def speech_setup():
     return cfg, x, y, steps, ours, ours_ds, plain, plain_ds, task.dataset(x, y, cfg, training=True)
 
 
+def save_front_end(model, folder: Path) -> None:
+    """The log-mel layer's settings and mel matrix and the per-bin statistics of `model`, for the
+    PyTorch copy: audio.json, mel.npy, mean.npy, variance.npy in `folder`."""
+    import keras
+
+    logmel = next(l for l in model.layers if l.name == "logmel")
+    norm = next(l for l in model.layers if l.name == "normalize")
+    (folder / "audio.json").write_text(json.dumps({"n_fft": logmel.n_fft, "hop_length": logmel.hop_length,
+                                                   "top_db": logmel.top_db}))
+    np.save(folder / "mel.npy", logmel._mel_matrix)
+    np.save(folder / "mean.npy", keras.ops.convert_to_numpy(norm.mean).reshape(-1))
+    np.save(folder / "variance.npy", keras.ops.convert_to_numpy(norm.variance).reshape(-1))
+
+
 def bench(task: str, args, peak: float) -> dict:
-    torch_ok = Path(args.torch_python).exists() and task in ("image", "text")
+    torch_ok = Path(args.torch_python).exists()
     with tempfile.TemporaryDirectory(prefix="cnnkit-speed-") as tmp:
         if task == "image":
             cfg, x, y, steps, ours, ours_ds, plain, plain_ds, pipeline = image_setup(args.images)
@@ -191,6 +205,8 @@ def bench(task: str, args, peak: float) -> dict:
             (Path(tmp) / "vocab.txt").write_text(str(vocab))
         else:
             cfg, x, y, steps, ours, ours_ds, plain, plain_ds, pipeline = speech_setup()
+            np.save(Path(tmp) / "x.npy", x.astype("float32"))
+            save_front_end(ours, Path(tmp))
         np.save(Path(tmp) / "y.npy", y)
         n = len(y)
         epoch_seconds(ours, ours_ds, steps)  # warm-up: tracing
