@@ -195,7 +195,9 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
                                   f"rename it to one of: {', '.join(class_names)}.")
             files = sorted(f for f in class_dir.rglob("*") if f.is_file() and not f.name.startswith("."))
             kept = [f for f in files if not extensions or f.suffix.lower() in extensions]
-            skipped += [(str(f), "not a " + "/".join(extensions) + " file") for f in files if f not in set(kept)]
+            if len(kept) < len(files):
+                kept_set = set(kept)  # built once: a class folder can hold 100 000 files
+                skipped += [(str(f), "not a " + "/".join(extensions) + " file") for f in files if f not in kept_set]
             if not kept and split == "train":
                 others = sorted({f.suffix.lower() for f in files if f.suffix})
                 hint = (f" It holds {', '.join(others[:4])} files: is this data for another task?" if others else "")
