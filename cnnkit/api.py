@@ -272,7 +272,8 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
                "prepare_seconds": round(prepared.prepare_seconds, 2),
                "prepare_samples_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
                                                    / max(prepared.prepare_seconds, 1e-9), 1),
-               "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped)}
+               "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped),
+               "replicas": int(strategy.num_replicas_in_sync)}
     if phases is not None:
         metrics["fine_tuning"] = phases
     if cfg.train.time_budget:

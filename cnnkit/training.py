@@ -319,6 +319,40 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
     return callbacks, nan
 
 
+def adapt_for_multiworker(model: keras.Model, train_ds: tf.data.Dataset) -> None:
+    """Works around two Keras 3.15 / TensorFlow 2.21 failures of `fit` under a
+    MultiWorkerMirroredStrategy (other strategies are left alone). Changes this `model` only.
+
+    1. `fit` builds the model from the first batch of the distributed iterator after averaging
+       it over the workers with `strategy.reduce`, which TensorFlow refuses ("Attempt to convert
+       a value (PerReplica...) to a Tensor"). The model (layers, loss, metrics, optimizer) is
+       built here from `train_ds.element_spec` (the same shapes and dtypes) and Keras' step is
+       turned off.
+    2. Each step's logs (scalars) are averaged over the workers with
+       `strategy.reduce("MEAN", value, axis=0)`, which fails on a scalar ("Invalid reduction
+       dimension 0 for input with 0 dimensions"). The train and test steps here return each
+       scalar as a vector of one, whose axis-0 mean over all replicas is the same scalar.
+    """
+    strategy = getattr(model, "_distribute_strategy", None)
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    with strategy.scope():
+        model._symbolic_build(data_batch=train_ds.element_spec)
+    # object.__setattr__: instance attributes that Keras' layer tracking must not wrap.
+    object.__setattr__(model, "_maybe_symbolic_build", lambda iterator=None, data_batch=None: None)
+
+    def as_vectors(step):
+        def wrapped(data):
+            return tf.nest.map_structure(lambda v: tf.reshape(v, [1]) if v.shape.rank == 0 else v, step(data))
+        return wrapped
+
+    for name in ("train_step", "test_step"):
+        if not getattr(getattr(model, name), "_cnnkit_vectors", False):
+            step = as_vectors(getattr(model, name))
+            step._cnnkit_vectors = True
+            object.__setattr__(model, name, step)
+
+
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig, run_dir: Path,
         timer: "TrainTimer | None" = None, steps_per_epoch: int | None = None,
         validation_steps: int | None = None, initial_epoch: int = 0, backup: str = "backup",
@@ -353,6 +387,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         train_ds = train_ds.repeat()
     if val_ds is not None and validation_steps:
         val_ds = val_ds.repeat()
+    adapt_for_multiworker(model, train_ds)
     model._initial_epoch = None  # set by an earlier phase's backup restore; this phase's own is read anew
     history = model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + cfg.epochs, callbacks=callbacks,
                         initial_epoch=initial_epoch,

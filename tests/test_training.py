@@ -160,3 +160,75 @@ def test_a_run_with_a_time_budget_ends_in_time(tmp_path):
     result = cnnkit.train("image-cls", out=str(tmp_path / "run"), epochs=200, time_budget=25, verbose=0)
     assert result.metrics["epochs_in_budget"] < 200
     assert result.metrics["train_seconds"] < 25
+
+
+# Splits the CPU into N logical devices (argv[1]) before TensorFlow starts, then runs cnnkit's CLI
+# with the remaining arguments.
+LAUNCHER = """
+import sys
+import tensorflow as tf
+n = int(sys.argv[1])
+if n > 1:
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * n)
+from cnnkit.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+DIGITS_RUN = ["train", "image-cls", "--backbone", "resnet8", "--epochs", "8", "--set", "train.verbose=0"]
+
+
+@pytest.fixture(scope="module")
+def one_device_accuracy(tmp_path_factory):
+    """Test accuracy of resnet8 on builtin:digits (8 epochs) on one device, in this process."""
+    from cnnkit import api
+
+    result = api.train("image-cls", out=str(tmp_path_factory.mktemp("one") / "run"), backbone="resnet8", epochs=8,
+                       verbose=0)
+    assert result.metrics["replicas"] == 1
+    return result.metrics["test_accuracy"]
+
+
+def _launch(cpus, args, env_extra=None):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", TF_CPP_MIN_LOG_LEVEL="2", **(env_extra or {}))
+    return subprocess.Popen([sys.executable, "-c", LAUNCHER, str(cpus), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, one_device_accuracy):
+    import json
+
+    proc = _launch(2, [*DIGITS_RUN, "--strategy", "mirrored", "--out", str(tmp_path / "run")])
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["replicas"] == 2
+    assert metrics["test_accuracy"] >= 0.9 and abs(metrics["test_accuracy"] - one_device_accuracy) <= 0.05
+
+
+def test_two_workers_on_localhost_match_one_device(tmp_path, one_device_accuracy):
+    """`--strategy multiworker` with TF_CONFIG, two processes: both train in step (the same final
+    weights, hence the same test accuracy), only the chief writes the run directory."""
+    import json
+    import socket
+
+    socks = [socket.socket() for _ in range(2)]
+    for s in socks:
+        s.bind(("localhost", 0))
+    hosts = [f"localhost:{s.getsockname()[1]}" for s in socks]
+    for s in socks:
+        s.close()
+    run = tmp_path / "run"
+    procs = [_launch(1, [*DIGITS_RUN, "--strategy", "multiworker", "--out", str(run)],
+                     {"TF_CONFIG": json.dumps({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})})
+             for i in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], "\n".join(o[-3000:] for o in outs)
+    chief = json.loads((run / "metrics.json").read_text())
+    worker = json.loads((run / "workers" / "worker-1" / "metrics.json").read_text())
+    assert chief["replicas"] == worker["replicas"] == 2
+    assert chief["test_accuracy"] == worker["test_accuracy"]
+    assert chief["test_accuracy"] >= 0.9 and abs(chief["test_accuracy"] - one_device_accuracy) <= 0.05
