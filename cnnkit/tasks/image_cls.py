@@ -78,13 +78,21 @@ class ImageClassification(Task):
                 p.channels = p.channels or c
             size = self._size(p)
             for name, split in data.splits.items():
+                paths, labels = split.x, split.y
+                if name == "train":
+                    # Folders are listed class by class, and a disk cache is read back in the order
+                    # it was written, shuffled only within a buffer (SHUFFLE_BUFFER_BYTES): written
+                    # in a random order, its batches still mix the classes. Every cache mode uses
+                    # the same order, so that they train the same model.
+                    order = np.random.default_rng(cfg.train.seed).permutation(len(paths))
+                    paths, labels = [paths[i] for i in order], labels[order]
                 if cfg.data.cache == "memory":
-                    x, kept, skip = image_data.read_image_files(split.x, p.channels, size, strict=cfg.data.strict)
+                    x, kept, skip = image_data.read_image_files(paths, p.channels, size, strict=cfg.data.strict)
                 else:
-                    x, kept, skip = image_data.scan_image_files(split.x, p.channels, size, cfg.data.cache,
+                    x, kept, skip = image_data.scan_image_files(paths, p.channels, size, cfg.data.cache,
                                                                 strict=cfg.data.strict)
-                splits[name] = (x, split.y[kept])
-                ids[name] = [split.x[i] for i in kept]
+                splits[name] = (x, labels[kept])
+                ids[name] = [paths[i] for i in kept]
                 skipped += skip
         else:
             first = np.asarray(data.splits["train"].x[:1])
