@@ -417,36 +417,67 @@ class TimeBudget(keras.callbacks.Callback):
     become the run's last epoch, and the learning-rate schedule is moved to end there, so a
     one-cycle or cosine schedule still anneals fully. A run shortened by slow epochs is lengthened
     again when later epochs are faster, up to the epochs asked for, never beyond.
+
+    The first plan is made early in the first epoch: once a tenth of its steps (at least
+    `probe_steps`) have run after the first (which traces the graph), the epoch time is estimated
+    from their rate. Without it, a budget that holds only a few long epochs would spend the first
+    of them warming up a schedule planned for all the epochs asked for.
     """
 
-    def __init__(self, deadline: float, steps_per_epoch: int, initial_epoch: int, epochs: int, min_reserve: float = 10.0):
+    def __init__(self, deadline: float, steps_per_epoch: int, initial_epoch: int, epochs: int, min_reserve: float = 10.0,
+                 probe_steps: int = 5):
         super().__init__()
         self.deadline, self.steps_per_epoch = deadline, steps_per_epoch
         self.initial_epoch, self.last_epoch = initial_epoch, initial_epoch + epochs
         self.planned_last = self.last_epoch
         self.min_reserve = min_reserve
+        self.probe = max(probe_steps, steps_per_epoch // 10)
         self.durations: list[float] = []
         self._start = None
+        self._epoch = initial_epoch
+        self._first_step_end = None
+        self._probed = False
 
-    def on_epoch_begin(self, epoch, logs=None):
-        import time
-
-        self._start = time.time()
-
-    def on_epoch_end(self, epoch, logs=None):
-        import time
-
-        now = time.time()
-        self.durations.append(now - self._start)
-        per_epoch = float(np.mean(self.durations[-3:]))
+    def _replan(self, epoch: int, now: float, per_epoch: float, left_in_epoch: float) -> None:
+        """Makes the last epoch the last that fits after `epoch` (which ends in `left_in_epoch` s)."""
         reserve = max(self.min_reserve, 0.25 * per_epoch)
-        more = int((self.deadline - now - reserve) // per_epoch)
+        more = int((self.deadline - now - left_in_epoch - reserve) // per_epoch)
         last = min(self.planned_last, epoch + 1 + max(0, more))
         if last != self.last_epoch:
             self.last_epoch = last
             schedule = getattr(self.model.optimizer, "_learning_rate", None)
             if hasattr(schedule, "set_total_steps"):
                 schedule.set_total_steps((last - self.initial_epoch) * self.steps_per_epoch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        import time
+
+        self._start = time.time()
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.durations or self._probed:
+            return
+        import time
+
+        now = time.time()
+        if self._first_step_end is None:
+            self._first_step_end = now
+            self._first_batch = batch
+            return
+        done = batch - self._first_batch  # steps timed since the first one ended
+        if done >= self.probe and batch + 1 < self.steps_per_epoch:
+            self._probed = True
+            per_step = (now - self._first_step_end) / done
+            self._replan(self._epoch, now, per_step * self.steps_per_epoch,
+                         per_step * (self.steps_per_epoch - batch - 1))
+
+    def on_epoch_end(self, epoch, logs=None):
+        import time
+
+        now = time.time()
+        self.durations.append(now - self._start)
+        self._replan(epoch, now, float(np.mean(self.durations[-3:])), 0.0)
         if epoch + 1 >= self.last_epoch:
             self.model.stop_training = True
 

@@ -154,6 +154,33 @@ def test_time_budget_lengthens_again_after_slow_epochs(monkeypatch):
     assert float(schedule._total.numpy()) == 30.0 and not model.stop_training
 
 
+def test_time_budget_plans_from_the_first_steps(monkeypatch):
+    """100 steps an epoch, the first (tracing) ends at 5 s, then 0.1 s a step: after 10 timed
+    steps (at 6 s) an epoch is estimated at 10 s, so with 100 s and 10 s kept for evaluation the
+    8th epoch becomes the last, while the first epoch is still running."""
+    import time
+
+    cfg = TrainConfig(epochs=20, schedule="onecycle", lr=1e-2)
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    training.compile_model(model, cfg, steps_per_epoch=100, num_classes=2)
+    budget = training.TimeBudget(deadline=100.0, steps_per_epoch=100, initial_epoch=0, epochs=20, min_reserve=10.0)
+    budget.set_model(model)
+    now = [0.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    budget.on_epoch_begin(0)
+    now[0] = 5.0
+    budget.on_train_batch_end(0)
+    for batch in range(1, 11):
+        now[0] = 5.0 + 0.1 * batch
+        budget.on_train_batch_end(batch)
+        assert budget.last_epoch == (20 if batch < 10 else 8)
+    assert float(model.optimizer._learning_rate._total.numpy()) == 800.0
+    now[0] = 50.0
+    budget.on_train_batch_end(11)  # planned once per run from the steps; then from whole epochs
+    assert budget.last_epoch == 8
+
+
 def test_a_run_with_a_time_budget_ends_in_time(tmp_path):
     import cnnkit
 

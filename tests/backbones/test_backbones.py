@@ -50,6 +50,16 @@ def test_cifar_resnet_depths():
         assert len(blocks) == 3 * n
 
 
+def test_airbench_groups_pool_before_their_second_conv():
+    model = backbones.get("airbench", (32, 32, 3), widths=(8, 16, 32))
+    out = {l.name: tuple(l.output.shape[1:]) for l in model.layers}
+    # conv1 of each group pools, conv2 runs at the pooled size: 32 -> 16 -> 8 -> 4
+    assert out["group1_conv1"] == out["group1_conv2"] == (16, 16, 8)
+    assert out["group3_conv2"] == (4, 4, 32)
+    # an 8x8 input stops pooling at 2 pixels instead of failing
+    assert tuple(backbones.get("airbench", (8, 8, 1), widths=(4, 4, 4)).output.shape[1:]) == (2, 2, 4)
+
+
 def test_alexnet_has_both_layouts():
     small = backbones.get("alexnet", (32, 32, 3))
     large = backbones.get("alexnet", (224, 224, 3), width=0.25)
