@@ -106,7 +106,9 @@ def image_setup(n: int):
     from cnnkit import api, tasks, training
     from cnnkit.features import image as image_features
 
-    cfg = api.resolve_config("cifar10", str(DATA / "image" / "cifar10-jpg.tar.gz"), limit=n, val_split=0.0)
+    # The image task's default network for small images (backbone auto), with the recipe's data settings.
+    cfg = api.resolve_config("cifar10", str(DATA / "image" / "cifar10-jpg.tar.gz"), limit=n, val_split=0.0,
+                             backbone="resnet20", backbone_args={}, head_pooling="avg")
     task = tasks.get(cfg.task)
     prepared = api.load_prepared(cfg, task)
     x, y = prepared.splits["train"]

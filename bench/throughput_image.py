@@ -48,6 +48,28 @@ def plain_simple_cnn(input_shape, num_classes, filters, dropout, head_dropout, a
     return keras.Model(inputs, outputs)
 
 
+def plain_airbench(input_shape, num_classes, widths, stem_filters, head_dropout, aug):
+    """airbench + global max-pooling head, written with plain Keras layers."""
+    inputs = keras.Input(input_shape)
+    x = layers.Rescaling(1.0)(inputs)
+    for layer in aug:
+        x = layer(x)
+    x = layers.Normalization(mean=[0.0] * input_shape[-1], variance=[1.0] * input_shape[-1])(x)
+    cbr = lambda x, f: layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(f, 3, padding="same", use_bias=False)(x)))  # noqa: E731
+    x = cbr(x, stem_filters)
+    size = input_shape[0]
+    for f in widths:
+        x = cbr(x, f)
+        if size >= 4:
+            x = layers.MaxPooling2D()(x)
+            size //= 2
+        x = cbr(x, f)
+    x = layers.GlobalMaxPooling2D()(x)
+    if head_dropout:
+        x = layers.Dropout(head_dropout)(x)
+    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
+
+
 def plain_resnet(input_shape, num_classes, blocks, head_dropout, aug):
     """A CIFAR ResNet (16/32/64 widths, `blocks` basic blocks per stage) + head in plain Keras."""
     inputs = keras.Input(input_shape)
@@ -108,6 +130,9 @@ def main():
     if cfg.model.backbone == "simple_cnn":
         plain = plain_simple_cnn(x.shape[1:], num_classes, args_.get("filters", (32, 64, 128)), args_.get("dropout", 0.1),
                                  cfg.model.head_dropout, aug)
+    elif cfg.model.backbone == "airbench":
+        plain = plain_airbench(x.shape[1:], num_classes, args_.get("widths", (64, 256, 256)), args_.get("stem_filters", 24),
+                               cfg.model.head_dropout, aug)
     else:
         blocks = {"resnet8": 1, "resnet20": 3, "resnet56": 9}[cfg.model.backbone]
         plain = plain_resnet(x.shape[1:], num_classes, blocks, cfg.model.head_dropout, aug)

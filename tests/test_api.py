@@ -90,6 +90,7 @@ def test_image_folder_end_to_end(image_folder, tmp_path):
         api.evaluate(str(result.run_dir), "builtin:digits")
 
 
+@pytest.mark.slow  # about a minute on a 2-core CPU: run with --runslow
 def test_cache_modes_train_the_same_model(image_folder, tmp_path):
     """--cache disk|none stream the files instead of holding them decoded; with the same seed
     the shuffles match, so the run is the same as in memory."""

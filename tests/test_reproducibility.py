@@ -27,9 +27,10 @@ def scores(run_dir) -> tuple[dict, list]:
 
 
 @pytest.mark.parametrize("task,options", [
-    ("image-cls", dict(epochs=2, limit=400)),
+    # image and speech take about a minute each on a 2-core CPU: run with --runslow
+    pytest.param("image-cls", dict(epochs=2, limit=400), marks=pytest.mark.slow),
     ("text-cls", dict(epochs=2, limit=600)),
-    ("speech-cls", dict(epochs=2, batch_size=32)),
+    pytest.param("speech-cls", dict(epochs=2, batch_size=32), marks=pytest.mark.slow),
 ])
 def test_same_seed_deterministic_gives_identical_metrics(task, options, tmp_path):
     runs = [api.train(task, out=str(tmp_path / f"run{i}"), verbose=0, seed=7, deterministic=True, **options)

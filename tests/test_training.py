@@ -225,6 +225,7 @@ def _launch(cpus, args, env_extra=None):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
+@pytest.mark.slow  # about a minute on a 2-core CPU: run with --runslow
 def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, one_device_accuracy):
     import json
 
@@ -236,6 +237,7 @@ def test_mirrored_on_two_logical_cpus_matches_one_device(tmp_path, one_device_ac
     assert metrics["test_accuracy"] >= 0.9 and abs(metrics["test_accuracy"] - one_device_accuracy) <= 0.05
 
 
+@pytest.mark.slow  # about a minute on a 2-core CPU: run with --runslow
 def test_two_workers_on_localhost_match_one_device(tmp_path, one_device_accuracy):
     """`--strategy multiworker` with TF_CONFIG, two processes: both train in step (the same final
     weights, hence the same test accuracy), only the chief writes the run directory."""

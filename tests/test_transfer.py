@@ -144,6 +144,7 @@ def test_finetune_of_a_keras_model_drops_its_classifier(tmp_path):
         cnnkit.finetune(model, "builtin:digits")
 
 
+@pytest.mark.slow  # about a minute on a 2-core CPU: run with --runslow
 def test_weights_file_starts_two_phases(tmp_path):
     """--weights PATH of a keras.applications backbone is a pretrained start."""
     from cnnkit import backbones
@@ -171,6 +172,7 @@ def test_wrong_starts_name_the_fix(image_source, tmp_path):
         cnnkit.finetune(image_source.run_dir, "builtin:digits", unfreeze="top")
 
 
+@pytest.mark.slow  # about a minute on a 2-core CPU: run with --runslow
 def test_a_run_stopped_after_the_head_phase_resumes_in_the_second(image_source, tmp_path):
     """Stopped between the phases (phase 2's backup, its history rows and the model gone, as a
     kill leaves them): a resume skips the head phase and trains only the remaining epochs."""

@@ -56,6 +56,7 @@ def test_tones_learn_and_saved_model_takes_waveforms_of_any_length(tones, tmp_pa
         assert probs[0].argmax() == 1 and probs[1].argmax() == 0
 
 
+@pytest.mark.slow  # about a minute on a 2-core CPU: run with --runslow
 def test_predict_files_and_sliding_over_a_long_recording(tones, tmp_path, capsys):
     result = api.train("speech-cls", str(tones), out=str(tmp_path / "run"), epochs=12, batch_size=8, verbose=0, val_split=0.2,
                        test_split=0.0, sample_rate=8000, clip_seconds=0.5, sets=QUICK)
