@@ -10,6 +10,7 @@ import json
 import warnings
 import math
 import os
+import sys
 from pathlib import Path
 
 import keras
@@ -381,8 +382,10 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup)
     if timer is not None:
         callbacks.append(timer)
+    budget = None
     if deadline is not None and steps_per_epoch:
-        callbacks.append(TimeBudget(deadline, steps_per_epoch, initial_epoch, cfg.epochs))
+        budget = TimeBudget(deadline, steps_per_epoch, initial_epoch, cfg.epochs)
+        callbacks.append(budget)
     if steps_per_epoch:
         train_ds = train_ds.repeat()
     if val_ds is not None and validation_steps:
@@ -393,6 +396,9 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
                         initial_epoch=initial_epoch,
                         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps if val_ds is not None else None,
                         verbose=cfg.verbose, shuffle=False)  # the tf.data pipeline shuffles
+    if budget is not None:
+        print(f"Time budget: trained {budget.step - initial_epoch * steps_per_epoch} steps "
+              f"({budget.step / steps_per_epoch - initial_epoch:.2f} epochs of {steps_per_epoch} steps)", file=sys.stderr)
     if nan.where is not None:
         epoch, batch = nan.where
         raise CnnkitError(
@@ -412,42 +418,52 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
 class TimeBudget(keras.callbacks.Callback):
     """Ends training by `deadline` (a `time.time()` value).
 
-    After each epoch, the epochs that still fit at the mean of the last three epoch times (keeping
-    a quarter of an epoch, at least `min_reserve` seconds, for the final evaluation and saving)
-    become the run's last epoch, and the learning-rate schedule is moved to end there, so a
-    one-cycle or cosine schedule still anneals fully. A run shortened by slow epochs is lengthened
-    again when later epochs are faster, up to the epochs asked for, never beyond.
+    The run is planned in steps. After each epoch, the steps that still fit at the mean time per
+    step of the last three epochs (their validation included; a quarter of an epoch, at least
+    `min_reserve` seconds, is kept for the final evaluation and saving) set the run's last step,
+    and the learning-rate schedule is moved to end there, so a one-cycle or cosine schedule still
+    anneals fully. The last step may fall inside an epoch: training stops there and that epoch is
+    validated like any other, so a budget of a few long epochs is not left partly unused. A run
+    shortened by slow epochs is lengthened again when later epochs are faster, up to the epochs
+    asked for, never beyond.
 
     The first plan is made early in the first epoch: once a tenth of its steps (at least
-    `probe_steps`) have run after the first (which traces the graph), the epoch time is estimated
-    from their rate. Without it, a budget that holds only a few long epochs would spend the first
-    of them warming up a schedule planned for all the epochs asked for.
+    `probe_steps`) have run after the first (which traces the graph), the time per step is
+    estimated from their rate. Without it, a budget that holds only a few long epochs would
+    spend the first of them warming up a schedule planned for all the epochs asked for.
     """
 
     def __init__(self, deadline: float, steps_per_epoch: int, initial_epoch: int, epochs: int, min_reserve: float = 10.0,
                  probe_steps: int = 5):
         super().__init__()
         self.deadline, self.steps_per_epoch = deadline, steps_per_epoch
-        self.initial_epoch, self.last_epoch = initial_epoch, initial_epoch + epochs
-        self.planned_last = self.last_epoch
+        self.initial_epoch = initial_epoch
+        self.planned_last_step = (initial_epoch + epochs) * steps_per_epoch
+        self.last_step = self.planned_last_step
         self.min_reserve = min_reserve
         self.probe = max(probe_steps, steps_per_epoch // 10)
         self.durations: list[float] = []
+        self.step = initial_epoch * steps_per_epoch  # steps done, counted from the run's first epoch
         self._start = None
         self._epoch = initial_epoch
         self._first_step_end = None
         self._probed = False
 
-    def _replan(self, epoch: int, now: float, per_epoch: float, left_in_epoch: float) -> None:
-        """Makes the last epoch the last that fits after `epoch` (which ends in `left_in_epoch` s)."""
-        reserve = max(self.min_reserve, 0.25 * per_epoch)
-        more = int((self.deadline - now - left_in_epoch - reserve) // per_epoch)
-        last = min(self.planned_last, epoch + 1 + max(0, more))
-        if last != self.last_epoch:
-            self.last_epoch = last
+    @property
+    def last_epoch(self) -> int:
+        """The epoch (counted from 1) in which the run's last step falls."""
+        return -(-self.last_step // self.steps_per_epoch)
+
+    def _replan(self, now: float, per_step: float) -> None:
+        """Makes the last step the last that fits by the deadline at `per_step` seconds a step."""
+        reserve = max(self.min_reserve, 0.25 * per_step * self.steps_per_epoch)
+        more = int((self.deadline - now - reserve) // per_step)
+        last = min(self.planned_last_step, self.step + max(0, more))
+        if last != self.last_step:
+            self.last_step = last
             schedule = getattr(self.model.optimizer, "_learning_rate", None)
             if hasattr(schedule, "set_total_steps"):
-                schedule.set_total_steps((last - self.initial_epoch) * self.steps_per_epoch)
+                schedule.set_total_steps(max(1, last - self.initial_epoch * self.steps_per_epoch))
 
     def on_epoch_begin(self, epoch, logs=None):
         import time
@@ -456,29 +472,32 @@ class TimeBudget(keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
-        if self.durations or self._probed:
-            return
         import time
 
         now = time.time()
+        self.step = self._epoch * self.steps_per_epoch + batch + 1
+        if self.step >= self.last_step:
+            self.model.stop_training = True
+            return
+        if self.durations or self._probed:
+            return
         if self._first_step_end is None:
-            self._first_step_end = now
-            self._first_batch = batch
+            self._first_step_end, self._first_batch = now, batch
             return
         done = batch - self._first_batch  # steps timed since the first one ended
-        if done >= self.probe and batch + 1 < self.steps_per_epoch:
+        if done >= self.probe:
             self._probed = True
-            per_step = (now - self._first_step_end) / done
-            self._replan(self._epoch, now, per_step * self.steps_per_epoch,
-                         per_step * (self.steps_per_epoch - batch - 1))
+            self._replan(now, (now - self._first_step_end) / done)
 
     def on_epoch_end(self, epoch, logs=None):
         import time
 
         now = time.time()
         self.durations.append(now - self._start)
-        self._replan(epoch, now, float(np.mean(self.durations[-3:])), 0.0)
-        if epoch + 1 >= self.last_epoch:
+        self.step = max(self.step, (epoch + 1) * self.steps_per_epoch) if not self.model.stop_training else self.step
+        if self.step < self.last_step:
+            self._replan(now, float(np.mean(self.durations[-3:])) / self.steps_per_epoch)
+        if self.step >= self.last_step:
             self.model.stop_training = True
 
 

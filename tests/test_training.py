@@ -126,12 +126,20 @@ def test_time_budget_shortens_the_run_and_its_schedule(monkeypatch):
     for epoch in (1, 2):
         budget.on_epoch_begin(epoch)
         budget.on_epoch_end(epoch)
-    assert model.stop_training  # the third epoch was the last
+    # 11.3 s an epoch (2.27 s a step) with 8 s to go, 2.8 s kept: two steps of a fourth epoch fit
+    assert budget.last_step == 17 and budget.last_epoch == 4 and not model.stop_training
+    monkeypatch.setattr(time, "time", lambda: 95.0)
+    budget.on_epoch_begin(3)
+    budget.on_train_batch_end(0)
+    assert not model.stop_training
+    budget.on_train_batch_end(1)
+    assert model.stop_training  # inside the fourth epoch, at the 17th step
 
 
 def test_time_budget_lengthens_again_after_slow_epochs(monkeypatch):
-    """40 s epochs with a 200 s budget: 4 epochs fit (10 s kept for evaluation); then 10 s epochs:
-    the run is lengthened again, but never beyond the 6 epochs asked for."""
+    """40 s epochs (8 s a step) with a 200 s budget: 18 more steps fit after the first epoch (10 s
+    kept for evaluation), so the run ends 3 steps into the 5th; then 10 s epochs: the run is
+    lengthened again, but never beyond the 6 epochs asked for."""
     import time
 
     cfg = TrainConfig(epochs=6, schedule="cosine", lr=1e-2)
@@ -148,16 +156,16 @@ def test_time_budget_lengthens_again_after_slow_epochs(monkeypatch):
         budget.on_epoch_begin(epoch)
         budget.on_epoch_end(epoch)
         ends.append(budget.last_epoch)
-    # after epochs 1 and 2: 40 s each, 160 s then 120 s left -> the 4th is the last; after the
-    # 3rd: mean 30 s, 110 s left -> 3 more: 6; then capped at 6.
-    assert ends == [4, 4, 6, 6, 6]
+    # after epochs 1 and 2: 8 s a step, 150 s then 110 s usable -> step 23 (in the 5th); after the
+    # 3rd: mean 30 s, 100 s usable at 6 s a step -> 16 more: past 30, capped at the 6th epoch.
+    assert ends == [5, 5, 6, 6, 6]
     assert float(schedule._total.numpy()) == 30.0 and not model.stop_training
 
 
 def test_time_budget_plans_from_the_first_steps(monkeypatch):
-    """100 steps an epoch, the first (tracing) ends at 5 s, then 0.1 s a step: after 10 timed
-    steps (at 6 s) an epoch is estimated at 10 s, so with 100 s and 10 s kept for evaluation the
-    8th epoch becomes the last, while the first epoch is still running."""
+    """100 steps an epoch, the first (tracing) ends at 5 s, then 0.125 s a step: after 10 timed
+    steps (at 6.25 s) 670 more steps fit into the 100 s (10 s kept for evaluation), so the run
+    ends at step 681, in the 7th epoch, planned while the first epoch is still running."""
     import time
 
     cfg = TrainConfig(epochs=20, schedule="onecycle", lr=1e-2)
@@ -172,13 +180,14 @@ def test_time_budget_plans_from_the_first_steps(monkeypatch):
     now[0] = 5.0
     budget.on_train_batch_end(0)
     for batch in range(1, 11):
-        now[0] = 5.0 + 0.1 * batch
+        now[0] = 5.0 + 0.125 * batch
         budget.on_train_batch_end(batch)
-        assert budget.last_epoch == (20 if batch < 10 else 8)
-    assert float(model.optimizer._learning_rate._total.numpy()) == 800.0
+        assert budget.last_epoch == (20 if batch < 10 else 7)
+    assert budget.last_step == 681
+    assert float(model.optimizer._learning_rate._total.numpy()) == 681.0
     now[0] = 50.0
     budget.on_train_batch_end(11)  # planned once per run from the steps; then from whole epochs
-    assert budget.last_epoch == 8
+    assert budget.last_step == 681
 
 
 def test_a_run_with_a_time_budget_ends_in_time(tmp_path):
