@@ -61,7 +61,7 @@ def run_row(name: str, data: Path, cache: str, out_root: Path) -> dict:
     run_dir = out_root / f"{name}-{cache}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     cmd = ["/usr/bin/time", "-f", "PEAK_RSS_KB %M", str(Path(sys.executable).parent / "cnnkit"), "train",
            str(ROOT / "recipes" / "cifar10.yaml"), "--data", str(data), "--epochs", "1", "--cache", cache,
-           "--out", str(run_dir)]
+           "--out", str(run_dir), "--backbone", "resnet20", "--set", "model.backbone_args={}", "--set", "model.head_pooling=avg", "--time-budget", "0"]  # ResNet-20, as in the BENCHMARKS rows
     print("$", " ".join(cmd[3:]), flush=True)
     start = time.perf_counter()
     proc = subprocess.run(cmd, stderr=subprocess.PIPE, text=True)

@@ -102,8 +102,10 @@ def bench_images(work: Path, seeds: list[int], source_epochs: int, extra: list[s
     for split in ("train", "test"):
         for c in source_classes:
             link_files(sorted((root / split / c).glob("*.jpg")), src / split / c)
+    # The source of the BENCHMARKS rows: the recipe's data and training settings with ResNet-20 (the
+    # recipe's network before 2026-12-01) and no time budget.
     source = cnnkit(["train", str(ROOT / "recipes" / "cifar10.yaml"), "--data", str(src),
-                     "--epochs", str(source_epochs)], RUNS / f"transfer-img-source-{dt.datetime.now():%Y%m%d-%H%M%S}")
+                     "--epochs", str(source_epochs), "--backbone", "resnet20", "--set", "model.backbone_args={}", "--set", "model.head_pooling=avg", "--time-budget", "0"], RUNS / f"transfer-img-source-{dt.datetime.now():%Y%m%d-%H%M%S}")
     targets = []
     for seed in seeds:
         tgt = work / f"img-target-{seed}"
