@@ -95,9 +95,9 @@ def airbench(input_shape, widths=(64, 256, 256), stem_filters=24, activation="re
 
     Differences from the original: the stem is a trainable 3x3 convolution (not a frozen 2x2
     patch-whitening one), batch norm keeps its scale, and the activation is ReLU (GELU trained
-    at 0.44x the images/s on a 2-core AVX2 CPU: 125 against 284 for widths 32/64/128). Groups stop pooling once the feature
-    map is 2 pixels wide, so 8x8 inputs work. `widths=(32, 64, 128)` is the CPU-sized variant
-    of `recipes/cifar10.yaml`.
+    at 0.44x the images/s on a 2-core AVX2 CPU: 125 against 284 for widths 32/64/128). Groups
+    stop pooling once the feature map is 2 pixels wide, so 8x8 inputs work. `widths=(32, 64,
+    128)` is the CPU-sized variant of `recipes/cifar10.yaml`.
 
     Input (batch, h, w, c); returns feature maps (batch, ~h/8, ~w/8, widths[-1]).
     """
