@@ -494,7 +494,8 @@ class TimeBudget(keras.callbacks.Callback):
 
         now = time.time()
         self.durations.append(now - self._start)
-        self.step = max(self.step, (epoch + 1) * self.steps_per_epoch) if not self.model.stop_training else self.step
+        if not self.model.stop_training:  # a whole epoch ran (without batch callbacks too)
+            self.step = max(self.step, (epoch + 1) * self.steps_per_epoch)
         if self.step < self.last_step:
             self._replan(now, float(np.mean(self.durations[-3:])) / self.steps_per_epoch)
         if self.step >= self.last_step:
