@@ -58,6 +58,44 @@ def test_nan_loss_stops_with_a_clear_message(tmp_path):
         training.fit(model, ds, None, TrainConfig(epochs=3, verbose=0), tmp_path)
 
 
+class CountingBackup(training.ThrottledBackup):
+    """ThrottledBackup that records the epoch count of each backup it writes."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.saved = []
+
+    def _save_model(self):
+        super()._save_model()
+        self.saved.append(self._current_epoch)
+
+
+@pytest.mark.parametrize("ratio,expected", [(0.0, [1, 2, 3, 4, 5]), (1e9, [1, 5])])
+def test_throttled_backup_skips_epochs_but_keeps_the_first_and_last(tmp_path, ratio, expected):
+    model = _tiny_model()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    ds = tf.data.Dataset.from_tensor_slices((np.ones((16, 4), "float32"), np.zeros(16, "int64"))).batch(8)
+    backup = CountingBackup(str(tmp_path / "backup"), ratio=ratio, delete_checkpoint=False)
+    model.fit(ds, epochs=5, callbacks=[backup], verbose=0)
+    assert backup.saved == expected
+    meta = (tmp_path / "backup" / "training_metadata.json").read_text()
+    assert '"epoch": 5' in meta
+
+
+def test_throttled_backup_saves_the_epoch_an_early_stop_ends_on(tmp_path):
+    model = _tiny_model()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    ds = tf.data.Dataset.from_tensor_slices((np.ones((16, 4), "float32"), np.zeros(16, "int64"))).batch(8)
+    backup = CountingBackup(str(tmp_path / "backup"), ratio=1e9, delete_checkpoint=False)
+
+    class StopAtThree(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            self.model.stop_training = epoch == 2
+
+    model.fit(ds, epochs=10, callbacks=[backup, StopAtThree()], verbose=0)
+    assert backup.saved == [1, 3]
+
+
 def test_label_smoothing_loss_matches_keras():
     loss = training.SmoothedSparseCrossentropy(3, 0.1)
     y = np.array([0, 2])
