@@ -44,7 +44,8 @@ def run(name, v, seed=0, fold=0):
     vec = layers.TextVectorization(max_tokens=30000, standardize=std, output_sequence_length=L)
     vec.adapt(xtr)
     V = len(vec.get_vocabulary())
-    ids = keras.Input((L,), dtype="int64")
+    raw = keras.Input((), dtype="string")
+    ids = vec(raw)
     outs = []
     for e in range(v.get("ens", 1)):
         emb = layers.Embedding(V, v.get("dim", 128))(ids)
@@ -55,22 +56,87 @@ def run(name, v, seed=0, fold=0):
             c = layers.Conv1D(v.get("filters", 100), w, padding="same", activation="relu")(emb)
             br.append(layers.GlobalMaxPooling1D()(c))
         h = layers.Concatenate()(br)
+        if v.get("fastcat"):
+            # a fastText-style bag (mean of unigram + hashed bigram vectors) beside the CNN features
+            D, B = v["fastcat"], v.get("buckets", 100000)
+            class BagCat(layers.Layer):
+                def build(self, s):
+                    init = keras.initializers.RandomUniform(-0.05, 0.05)
+                    self.uni = self.add_weight(shape=(V, D), initializer=init, name="uni")
+                    self.bi = self.add_weight(shape=(B, D), initializer=init, name="bi")
+                def call(self, t):
+                    t = tf.cast(t, "int64")
+                    m = tf.cast(t > 0, "float32")[..., None]
+                    hsh = (t[:, :-1] * V + t[:, 1:]) % B
+                    mb = m[:, :-1] * m[:, 1:]
+                    tot = tf.reduce_sum(tf.gather(self.uni, t) * m, 1) + tf.reduce_sum(tf.gather(self.bi, hsh) * mb, 1)
+                    return tot / tf.maximum(tf.reduce_sum(m, 1) + tf.reduce_sum(mb, 1), 1.0)
+            h = layers.Concatenate()([h, BagCat()(ids)])
         h = layers.Dropout(v.get("drop", 0.5))(h)
         kc = keras.constraints.MaxNorm(3) if v.get("maxnorm") else None
         outs.append(layers.Dense(K, kernel_constraint=kc)(h))
     logits = outs[0] if len(outs) == 1 else layers.Average()(outs)
+    if v.get("wide"):
+        # wide branch: a linear model on bag-of-n-grams, its logits added to the CNN's
+        bag = layers.TextVectorization(max_tokens=v["wide"], standardize=std, ngrams=v.get("ngrams", 2),
+                                       output_mode=v.get("bag", "tf_idf"))
+        bag.adapt(xtr)
+        b = bag(raw)
+        if v.get("wdrop"): b = layers.Dropout(v["wdrop"])(b)
+        wl = layers.Dense(K, kernel_regularizer=keras.regularizers.l2(v["wl2"]) if v.get("wl2") else None)(b)
+        logits = layers.Add()([logits, wl])
+    if v.get("fast"):
+        # fastText-style linear branch on the token ids: unigrams + hashed bigrams, summed
+        B = v["fast"]
+        class Bag(layers.Layer):
+            def build(self, s):
+                self.uni = self.add_weight(shape=(V, K), initializer="zeros", name="uni")
+                self.bi = self.add_weight(shape=(B, K), initializer="zeros", name="bi")
+            def call(self, t):
+                t = tf.cast(t, "int64")
+                m = tf.cast(t > 0, "float32")[..., None]
+                u = tf.reduce_sum(tf.gather(self.uni, t) * m, 1)
+                h = (t[:, :-1] * V + t[:, 1:]) % B
+                mb = m[:, :-1] * m[:, 1:]
+                b = tf.reduce_sum(tf.gather(self.bi, h) * mb, 1)
+                return u + b
+        logits = layers.Add()([logits, Bag()(ids)])
+    if v.get("idsbag"):
+        # the wide branch on token ids: tf-idf of unigrams + hashed bigrams, idf from the training ids
+        B = v["idsbag"]
+        tr_ids = vec(xtr).numpy()
+        def grams(t):
+            h = (t[:, :-1] * V + t[:, 1:]) % B + V
+            h = np.where((t[:, :-1] > 0) & (t[:, 1:] > 0), h, 0)
+            return np.concatenate([t, h], 1)
+        g = grams(tr_ids.astype("int64"))
+        df = np.zeros(V + B)
+        for row in g:
+            df[np.unique(row)] += 1
+        idf = np.log1p(len(g) / (1 + df)).astype("float32"); idf[0] = 0.0
+        class IdsBag(layers.Layer):
+            def build(self, s):
+                self.w = self.add_weight(shape=(V + B, K), initializer="zeros", name="w")
+                self.idf = self.add_weight(shape=(V + B,), initializer=keras.initializers.Constant(idf), trainable=False, name="idf")
+            def call(self, t):
+                t = tf.cast(t, "int64")
+                h = (t[:, :-1] * V + t[:, 1:]) % B + V
+                h = tf.where((t[:, :-1] > 0) & (t[:, 1:] > 0), h, 0)
+                gg = tf.concat([t, h], 1)
+                return tf.reduce_sum(tf.gather(self.w, gg) * tf.gather(self.idf, gg)[..., None], 1)
+        logits = layers.Add()([logits, IdsBag()(ids)])
     out = layers.Activation("softmax")(logits)
-    model = keras.Model(ids, out)
+    model = keras.Model(raw, out)
     ls = v.get("ls", 0.0)
     model.compile(keras.optimizers.get({"class_name": v.get("opt", "adam"), "config": {"learning_rate": v.get("lr", 1e-3)}}),
                   keras.losses.CategoricalCrossentropy(label_smoothing=ls), metrics=["accuracy"])
     oh = lambda y: keras.utils.to_categorical(y, K)
-    dtr = tf.data.Dataset.from_tensor_slices((vec(xtr), oh(ytr))).shuffle(len(ytr), seed=seed).batch(v.get("bs", 50)).prefetch(4)
-    dva = tf.data.Dataset.from_tensor_slices((vec(xva), oh(yva))).batch(500)
+    dtr = tf.data.Dataset.from_tensor_slices((xtr, oh(ytr))).shuffle(len(ytr), seed=seed).batch(v.get("bs", 50)).prefetch(4)
+    dva = tf.data.Dataset.from_tensor_slices((xva, oh(yva))).batch(500)
     t0 = time.time()
     cb = [keras.callbacks.EarlyStopping("val_accuracy", patience=v.get("pat", 3), mode="max", restore_best_weights=True)]
     h = model.fit(dtr, validation_data=dva, epochs=v.get("epochs", 10), callbacks=cb, verbose=0)
-    acc = float((model.predict(vec(xte), verbose=0, batch_size=500).argmax(1) == yte).mean())
+    acc = float((model.predict(tf.constant(xte), verbose=0, batch_size=500).argmax(1) == yte).mean())
     return acc * 100, time.time() - t0, len(h.history["loss"])
 
 if __name__ == "__main__":
