@@ -32,9 +32,11 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.lay
     if "head" not in names:
         raise CnnkitError("This run's model has no cnnkit head (a custom model with its own classifier): "
                           "explain and featuremaps need the task's head after a backbone.")
-    backbone = model.layers[names.index("head") - 1]
-    if not isinstance(backbone, keras.Model):
-        raise CnnkitError(f"The layer before the head ({backbone.name}) is not a backbone model.")
+    # The backbone is the last model before the head (a text model's n-gram branch may sit between).
+    before = model.layers[: names.index("head")]
+    backbone = next((layer for layer in reversed(before) if isinstance(layer, keras.Model)), None)
+    if backbone is None:
+        raise CnnkitError(f"No backbone model before the head of {model.name} (layers: {', '.join(names)}).")
     # backbone.input is the nested model's own input; the tensor fed to it in this model's graph
     # is on the node of the call.
     for node in backbone._inbound_nodes:
@@ -89,7 +91,8 @@ def grad_cam(model: keras.Model, x: np.ndarray, class_index: int | None = None) 
 
 
 def token_saliency(model: keras.Model, text: str, class_index: int | None = None):
-    """Gradient x input saliency of each token of `text` for a text-cls model.
+    """Gradient x input saliency of each token of `text` for a text-cls model: of the CNN's
+    embedded input, the n-gram branch's logits (if any) held fixed.
 
     Returns:
         (tokens (list of str, padding dropped), scores in [0, 1] per token, probabilities).
@@ -99,9 +102,11 @@ def token_saliency(model: keras.Model, text: str, class_index: int | None = None
     ids = model.get_layer("vectorize")(x).numpy()[0]
     vocab = model.get_layer("vectorize").get_vocabulary()
     embedded = front(x, training=False)
+    # The n-gram branch's logits (a constant here: the saliency is the CNN's share).
+    extra = model.get_layer("ngram_logits")(ids[None]) if "ngram_logits" in [l.name for l in model.layers] else None
     with tf.GradientTape() as tape:
         tape.watch(embedded)
-        probs = head(backbone(embedded, training=False), training=False)
+        probs = head(backbone(embedded, training=False), extra_logits=extra, training=False)
         c = int(np.argmax(probs[0])) if class_index is None else class_index
         score = probs[:, c]
     grads = tape.gradient(score, embedded)[0].numpy()

@@ -26,6 +26,9 @@ import numpy as np
 from cnnkit.errors import CnnkitError
 
 HEAD_NAME = "head"  # the name every task gives its ClassifierHead
+# Layers with one weight column per class, trained and replaced with the head: the head and the
+# n-gram branch of text-cls, whose logits the head adds.
+CLASSIFIER_NAMES = (HEAD_NAME, "ngram_logits")
 
 
 @dataclasses.dataclass
@@ -82,12 +85,14 @@ def load_source(run_dir: str | Path) -> Source:
 
 
 def weighted_layers(model: keras.Model) -> list:
-    """The top-level layers of `model` that hold weights, in order, except the head."""
-    return [layer for layer in model.layers if layer.weights and layer.name != HEAD_NAME]
+    """The top-level layers of `model` that hold weights, in order, except the classifier's
+    (`CLASSIFIER_NAMES`)."""
+    return [layer for layer in model.layers if layer.weights and layer.name not in CLASSIFIER_NAMES]
 
 
 def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
-    """Copies every weight of `source` to `target` except the classifier head's.
+    """Copies every weight of `source` to `target` except the classifier's (the head, and the
+    n-gram branch of a text model).
 
     Both are end-to-end models of the same task built from the same config, so their weighted
     top-level layers (normalisation, embedding, backbone) pair up in order. An embedding of the
@@ -135,7 +140,7 @@ def body_layers(model: keras.Model) -> list:
     what `--unfreeze N` counts from the top."""
     out = []
     for layer in model.layers:
-        if layer.name == HEAD_NAME:
+        if layer.name in CLASSIFIER_NAMES:
             continue
         if isinstance(layer, keras.Model):
             out += [l for l in layer._flatten_layers(include_self=False, recursive=True)
@@ -148,7 +153,7 @@ def body_layers(model: keras.Model) -> list:
 def freeze_body(model: keras.Model) -> None:
     """Phase 1: everything but the head frozen. Frozen batch norm runs in inference mode (Keras 3)."""
     for layer in model.layers:
-        layer.trainable = layer.name == HEAD_NAME
+        layer.trainable = layer.name in CLASSIFIER_NAMES
 
 
 def unfreeze(model: keras.Model, spec: str | int) -> int:

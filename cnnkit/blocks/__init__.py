@@ -1,6 +1,8 @@
-"""Building blocks: convolution and residual blocks (1D and 2D), the classifier head, shape formulas."""
+"""Building blocks: convolution and residual blocks (1D and 2D), the classifier head, the n-gram
+linear branch of text models, shape formulas."""
 from cnnkit.blocks.conv import ConvBlock, SqueezeExcite
 from cnnkit.blocks.heads import ClassifierHead
+from cnnkit.blocks.ngrams import NgramLogits
 from cnnkit.blocks.residual import ResidualBlock
 from cnnkit.blocks.shapes import conv_output_size, pool_output_size
 
@@ -9,6 +11,7 @@ __all__ = [
     "SqueezeExcite",
     "ResidualBlock",
     "ClassifierHead",
+    "NgramLogits",
     "conv_output_size",
     "pool_output_size",
 ]

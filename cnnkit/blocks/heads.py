@@ -22,6 +22,8 @@ class ClassifierHead(layers.Layer):
 
     Call arguments:
         inputs: (batch, features), (batch, steps, channels) or (batch, h, w, channels).
+        extra_logits: optional (batch, num_classes) added to the output layer's logits before
+            the activation: another model's logits (the n-gram branch of text-cls, `NgramLogits`).
         Returns float32 probabilities of shape (batch, num_classes), also under mixed precision.
 
     Example:
@@ -62,15 +64,17 @@ class ClassifierHead(layers.Layer):
             raise ValueError(f"ClassifierHead takes inputs of rank 2, 3 or 4. Received: shape={input_shape}")
         build_chain([l for l in (self.pool, self.drop, self.hidden, self.dense, self.out) if l is not None], input_shape)
 
-    def call(self, inputs):
+    def call(self, inputs, extra_logits=None):
         x = inputs
-        for layer in (self.pool, self.drop, self.hidden, self.dense, self.out):
+        for layer in (self.pool, self.drop, self.hidden, self.dense):
             if layer is not None:
                 x = layer(x)
-        return x
+        if extra_logits is not None:
+            x = x + keras.ops.cast(extra_logits, x.dtype)
+        return self.out(x)
 
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.num_classes)
+    def compute_output_shape(self, inputs_shape, extra_logits_shape=None):
+        return (inputs_shape[0], self.num_classes)
 
     def get_config(self):
         config = {

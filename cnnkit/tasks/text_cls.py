@@ -35,6 +35,10 @@ class TextPreprocessConfig:
     embed_dim: int = 128  # width of a random embedding (a vectors file sets its own)
     embeddings: Optional[str] = None  # word2vec/GloVe/fastText text file to initialise the embedding
     embeddings_mode: str = "non-static"  # static (frozen) | non-static (fine-tuned) | multichannel (both)
+    # A linear model on the tf-idf bag of the token ids' unigrams and hashed bigrams beside the CNN,
+    # its logits added to the head's (wide and deep; cnnkit.blocks.NgramLogits). 0 buckets: unigrams only.
+    ngram_branch: bool = True
+    ngram_buckets: int = 100_000
 
 
 def read_text_file(path: str) -> str:
@@ -102,18 +106,34 @@ class TextClassification(Task):
         width = sum(e.output_dim for e in embed)
         backbone = self.make_backbone(m.backbone, (p.sequence_length, width), len(prepared.class_names), **m.backbone_args)
         head = self.head(cfg, prepared, backbone)
+        ngram = self._ngram_branch(p, prepared, len(vocab)) if head is not None and p.ngram_branch else None
 
         def tail(ids):
             vectors = [e(ids) for e in embed]
             x = layers.Concatenate(name="channels")(vectors) if len(vectors) > 1 else vectors[0]
             x = backbone(x)
-            return head(x) if head is not None else x
+            if head is None:
+                return x
+            return head(x, extra_logits=ngram(ids)) if ngram is not None else head(x)
 
         ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
         train_model = keras.Model(ids, tail(ids), name=f"{self.name}_train")
         raw = keras.Input((), dtype="string", name="text")
         infer_model = keras.Model(raw, tail(self._vectorizer(raw)), name=self.name)
         return train_model, infer_model
+
+    def _ngram_branch(self, p, prepared: Prepared, vocabulary_size: int):
+        """`NgramLogits` over the vectorizer's ids, its idf adapted on the training texts' ids."""
+        from cnnkit.blocks import NgramLogits
+
+        if p.ngram_buckets < 0:
+            raise CnnkitError(f"preprocess.ngram_buckets must be >= 0 (0: unigrams only). Received: {p.ngram_buckets}")
+        layer = NgramLogits(vocabulary_size, len(prepared.class_names), buckets=p.ngram_buckets, dtype="float32",
+                            name="ngram_logits")
+        texts = np.asarray(prepared.splits["train"][0], dtype=object).astype(str)
+        ids = np.concatenate([self._vectorizer(texts[i:i + 4096]).numpy() for i in range(0, len(texts), 4096)])
+        layer.adapt(ids)
+        return layer
 
     def _embedding_layers(self, p, vocab: list[str], seed: int) -> list[layers.Embedding]:
         """One embedding, or two (static + fine-tuned) for the multichannel model."""

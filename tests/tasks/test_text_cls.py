@@ -55,6 +55,23 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path):
                                                                          ("really awful acting", "neg")]
 
 
+def test_ngram_branch_is_on_by_default_and_can_be_turned_off(reviews_csv, tmp_path):
+    """The default model adds NgramLogits (idf from the training ids) to the head; ngram_branch=false drops it."""
+    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), epochs=3, verbose=0)
+    branch = result.model.get_layer("ngram_logits")
+    vocab = result.model.get_layer("vectorize").get_vocabulary()
+    idf = branch.idf.numpy()
+    assert branch.vocabulary_size == len(vocab) and idf[0] == 0.0
+    assert idf[vocab.index("the")] < idf[vocab.index("great")]  # a filler word is in more texts
+    assert np.abs(branch.class_weights.numpy()).max() > 0  # trained
+    off = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "off"), sets=["preprocess.ngram_branch=false"],
+                    **FAST)
+    assert "ngram_logits" not in [layer.name for layer in off.model.layers]
+    with pytest.raises(CnnkitError, match="ngram_buckets must be >= 0"):
+        api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "bad"), sets=["preprocess.ngram_buckets=-1"],
+                  **FAST)
+
+
 def test_vocabulary_from_train_only_and_auto_length(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\n" + "\n".join(
         f"{'alpha ' * (i % 10 + 1)}x,{'a' if i % 2 else 'b'}" for i in range(40)) + "\n")

@@ -1,0 +1,97 @@
+"""A linear classifier on the tf-idf bag of word n-grams: the "wide" part of a wide-and-deep text model.
+
+A CNN over word embeddings sees n-grams only through what it learns; a linear model on the
+bag of unigrams and bigrams (the TF-IDF + logistic regression baseline of every text
+benchmark) is a strong, complementary signal. `NgramLogits` computes such a model's logits
+from the token ids the CNN reads, so one id input feeds both and exports stay token-id based.
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+
+def hashed_ngrams(ids, vocabulary_size: int, buckets: int):
+    """Unigram ids followed by hashed bigram ids, of int token ids (batch, steps) with 0 = padding.
+
+    Returns int64 (batch, 2 * steps - 1): the ids themselves, then for each pair of adjacent
+    non-padding tokens (a, b) the id `vocabulary_size + (a * vocabulary_size + b) % buckets`,
+    or 0 where either token is padding. Works on NumPy arrays and tensors alike (keras.ops).
+    """
+    ids = ops.cast(ids, "int64")
+    first, second = ids[:, :-1], ids[:, 1:]
+    pairs = vocabulary_size + (first * vocabulary_size + second) % buckets
+    pairs = ops.where(ops.logical_and(first > 0, second > 0), pairs, ops.zeros_like(pairs))
+    return ops.concatenate([ids, pairs], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class NgramLogits(layers.Layer):
+    """Token ids -> logits of a linear model on their tf-idf bag of unigrams and hashed bigrams.
+
+    Equal to a Dense layer on the tf-idf vector (term count x idf) of the text's
+    `vocabulary_size` unigrams and `buckets` hashed bigram buckets, computed by gathering one
+    weight row per n-gram instead of building that vector. The idf weights come from `adapt`
+    (the training split's token ids) and are saved with the model; the class weights start at
+    zero, so the branch adds nothing until training gives it weight; it has no bias (the
+    head's dense layer, to whose logits these are added, has one).
+
+    Args:
+        vocabulary_size: number of token ids (the vectorizer's vocabulary, padding and OOV included).
+        num_classes: number of logits.
+        buckets: hash buckets for word bigrams (0: unigrams only).
+
+    Call arguments:
+        inputs: int token ids (batch, steps), 0 = padding.
+        Returns float32 logits (batch, num_classes).
+
+    Example:
+        >>> layer = NgramLogits(100, 3, buckets=50)
+        >>> layer.adapt(np.array([[5, 6, 7, 0], [5, 9, 0, 0]]))
+        >>> layer(np.array([[5, 6, 0, 0]])).shape
+        (1, 3)
+    """
+
+    def __init__(self, vocabulary_size, num_classes, buckets=100_000, **kwargs):
+        super().__init__(**kwargs)
+        if vocabulary_size < 2 or num_classes < 1 or buckets < 0:
+            raise ValueError(f"NgramLogits needs vocabulary_size >= 2, num_classes >= 1, buckets >= 0. Received: "
+                             f"vocabulary_size={vocabulary_size}, num_classes={num_classes}, buckets={buckets}")
+        self.vocabulary_size = int(vocabulary_size)
+        self.num_classes = int(num_classes)
+        self.buckets = int(buckets)
+        self.size = self.vocabulary_size + self.buckets
+
+    def build(self, input_shape):
+        self.class_weights = self.add_weight(shape=(self.size, self.num_classes), initializer="zeros", name="weights")
+        # Not trained: set by adapt(), saved with the model.
+        self.idf = self.add_weight(shape=(self.size,), initializer="ones", trainable=False, name="idf")
+
+    def _grams(self, ids):
+        return hashed_ngrams(ids, self.vocabulary_size, self.buckets) if self.buckets else ops.cast(ids, "int64")
+
+    def adapt(self, ids: np.ndarray) -> None:
+        """Sets the idf weights from training token ids (N, steps): log(1 + N / (1 + df)) per n-gram,
+        df being the number of texts it occurs in (Keras' TextVectorization tf_idf formula); padding 0."""
+        if not self.built:
+            self.build(ids.shape)
+        grams = np.asarray(self._grams(np.asarray(ids)))
+        df = np.zeros(self.size, dtype="float64")
+        for row in grams:
+            df[np.unique(row)] += 1
+        idf = np.log1p(len(grams) / (1.0 + df)).astype("float32")
+        idf[0] = 0.0
+        self.idf.assign(idf)
+
+    def call(self, inputs):
+        grams = self._grams(inputs)  # (batch, n-grams)
+        weights = ops.take(self.class_weights, grams, axis=0) * ops.expand_dims(ops.take(self.idf, grams, axis=0), -1)
+        return ops.sum(weights, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "num_classes": self.num_classes,
+                "buckets": self.buckets}

@@ -1,0 +1,74 @@
+"""NgramLogits: equal to a dense layer on the explicit tf-idf vector; idf from adapt; reload."""
+import keras
+import numpy as np
+import pytest
+
+from cnnkit.blocks import ClassifierHead, NgramLogits
+from cnnkit.blocks.ngrams import hashed_ngrams
+
+V, B, K = 12, 7, 3
+IDS = np.array([[2, 3, 4, 2, 0, 0], [2, 5, 0, 0, 0, 0], [6, 6, 6, 7, 8, 1]], dtype="int64")
+
+
+def explicit_tfidf(ids, idf):
+    """The tf-idf vector (N, V + B) written out: counts of each unigram and hashed bigram, times idf."""
+    out = np.zeros((len(ids), V + B), dtype="float64")
+    for row, t in enumerate(ids):
+        for a in t:
+            if a > 0:
+                out[row, a] += 1
+        for a, b in zip(t[:-1], t[1:]):
+            if a > 0 and b > 0:
+                out[row, V + (a * V + b) % B] += 1
+    return out * idf
+
+
+def test_hashed_ngrams_pads_pairs_with_padding():
+    grams = np.asarray(hashed_ngrams(IDS[1:2], V, B))
+    assert grams.tolist() == [[2, 5, 0, 0, 0, 0, V + (2 * V + 5) % B, 0, 0, 0, 0]]
+
+
+def test_adapt_sets_the_tf_idf_formula_of_keras():
+    layer = NgramLogits(V, K, buckets=B)
+    layer.adapt(IDS)
+    idf = layer.idf.numpy()
+    assert idf[0] == 0.0
+    assert idf[2] == pytest.approx(np.log1p(3 / (1 + 2)))  # token 2 occurs in two of three texts
+    assert idf[9] == pytest.approx(np.log1p(3 / 1))  # token 9 in none
+
+
+def test_logits_equal_a_dense_layer_on_the_explicit_tf_idf_vector(tmp_path):
+    layer = NgramLogits(V, K, buckets=B, name="ngram_logits")
+    layer.adapt(IDS)
+    w = np.random.default_rng(0).normal(size=(V + B, K)).astype("float32")
+    layer.class_weights.assign(w)
+    got = np.asarray(layer(IDS))
+    want = explicit_tfidf(IDS, layer.idf.numpy()) @ w
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    # the idf (not trained) is saved with the model; config round trip
+    inputs = keras.Input((IDS.shape[1],), dtype="int64")
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(IDS, verbose=0), got, rtol=1e-6)
+    assert NgramLogits.from_config(layer.get_config()).get_config() == layer.get_config()
+    assert [v.name for v in layer.trainable_weights] == ["weights"]
+
+
+def test_unigrams_only_and_bad_arguments():
+    layer = NgramLogits(V, K, buckets=0)
+    layer.adapt(IDS)
+    assert layer.idf.shape == (V,)
+    with pytest.raises(ValueError, match="vocabulary_size >= 2"):
+        NgramLogits(1, K)
+
+
+def test_head_adds_extra_logits_before_the_activation():
+    head = ClassifierHead(K, pooling="avg")
+    x = np.random.default_rng(0).normal(size=(2, 5, 4)).astype("float32")
+    extra = np.array([[0.0, 0.0, 0.0], [5.0, -5.0, 0.0]], dtype="float32")
+    plain = np.asarray(head(x))
+    shifted = np.asarray(head(x, extra_logits=extra))
+    np.testing.assert_allclose(shifted[0], plain[0], rtol=1e-6)
+    logits = np.log(plain[1]) + extra[1]
+    np.testing.assert_allclose(shifted[1], np.exp(logits) / np.exp(logits).sum(), rtol=1e-5)
