@@ -116,7 +116,8 @@ def run(name, v, seed=0, fold=0):
         idf = np.log1p(len(g) / (1 + df)).astype("float32"); idf[0] = 0.0
         class IdsBag(layers.Layer):
             def build(self, s):
-                self.w = self.add_weight(shape=(V + B, K), initializer="zeros", name="w")
+                self.w = self.add_weight(shape=(V + B, K), initializer="zeros", name="w",
+                                         regularizer=keras.regularizers.l2(v["ibl2"]) if v.get("ibl2") else None)
                 self.idf = self.add_weight(shape=(V + B,), initializer=keras.initializers.Constant(idf), trainable=False, name="idf")
             def call(self, t):
                 t = tf.cast(t, "int64")
@@ -124,7 +125,10 @@ def run(name, v, seed=0, fold=0):
                 h = tf.where((t[:, :-1] > 0) & (t[:, 1:] > 0), h, 0)
                 gg = tf.concat([t, h], 1)
                 return tf.reduce_sum(tf.gather(self.w, gg) * tf.gather(self.idf, gg)[..., None], 1)
-        logits = layers.Add()([logits, IdsBag()(ids)])
+        bl = IdsBag()(ids)
+        if v.get("ibdrop"):  # the whole branch dropped for a share of the training texts
+            bl = layers.Dropout(v["ibdrop"], noise_shape=(None, 1))(bl)
+        logits = layers.Add()([logits, bl])
     out = layers.Activation("softmax")(logits)
     model = keras.Model(raw, out)
     ls = v.get("ls", 0.0)

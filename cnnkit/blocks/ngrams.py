@@ -41,6 +41,8 @@ class NgramLogits(layers.Layer):
         vocabulary_size: number of token ids (the vectorizer's vocabulary, padding and OOV included).
         num_classes: number of logits.
         buckets: hash buckets for word bigrams (0: unigrams only).
+        l2: L2 penalty on the class weights (added to the training loss; 0: none). Without
+            one the branch can fit the training split alone and leave the CNN little to learn.
 
     Call arguments:
         inputs: int token ids (batch, steps), 0 = padding.
@@ -53,7 +55,7 @@ class NgramLogits(layers.Layer):
         (1, 3)
     """
 
-    def __init__(self, vocabulary_size, num_classes, buckets=100_000, **kwargs):
+    def __init__(self, vocabulary_size, num_classes, buckets=100_000, l2=0.0, **kwargs):
         super().__init__(**kwargs)
         if vocabulary_size < 2 or num_classes < 1 or buckets < 0:
             raise ValueError(f"NgramLogits needs vocabulary_size >= 2, num_classes >= 1, buckets >= 0. Received: "
@@ -61,10 +63,12 @@ class NgramLogits(layers.Layer):
         self.vocabulary_size = int(vocabulary_size)
         self.num_classes = int(num_classes)
         self.buckets = int(buckets)
+        self.l2 = float(l2)
         self.size = self.vocabulary_size + self.buckets
 
     def build(self, input_shape):
-        self.class_weights = self.add_weight(shape=(self.size, self.num_classes), initializer="zeros", name="weights")
+        self.class_weights = self.add_weight(shape=(self.size, self.num_classes), initializer="zeros", name="weights",
+                                             regularizer=keras.regularizers.L2(self.l2) if self.l2 else None)
         # Not trained: set by adapt(), saved with the model.
         self.idf = self.add_weight(shape=(self.size,), initializer="ones", trainable=False, name="idf")
 
@@ -94,4 +98,4 @@ class NgramLogits(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "num_classes": self.num_classes,
-                "buckets": self.buckets}
+                "buckets": self.buckets, "l2": self.l2}

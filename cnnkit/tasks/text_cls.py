@@ -37,7 +37,8 @@ class TextPreprocessConfig:
     embeddings_mode: str = "non-static"  # static (frozen) | non-static (fine-tuned) | multichannel (both)
     # A linear model on the tf-idf bag of the token ids' unigrams and hashed bigrams beside the CNN,
     # its logits added to the head's (wide and deep; cnnkit.blocks.NgramLogits). 0 buckets: unigrams only.
-    ngram_branch: bool = True
+    # Off by default: it helped MR and SST-2 but cost SST-5 and a 2 700-sentence sample (BENCHMARKS.md).
+    ngram_branch: bool = False
     ngram_buckets: int = 100_000
 
 

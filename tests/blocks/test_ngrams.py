@@ -55,10 +55,15 @@ def test_logits_equal_a_dense_layer_on_the_explicit_tf_idf_vector(tmp_path):
     assert [v.name for v in layer.trainable_weights] == ["weights"]
 
 
-def test_unigrams_only_and_bad_arguments():
+def test_unigrams_only_l2_and_bad_arguments():
     layer = NgramLogits(V, K, buckets=0)
     layer.adapt(IDS)
-    assert layer.idf.shape == (V,)
+    assert layer.idf.shape == (V,) and not layer.losses
+    penalised = NgramLogits(V, K, buckets=B, l2=0.5)
+    penalised.build(IDS.shape)
+    penalised.class_weights.assign(np.ones((V + B, K), "float32"))
+    assert float(sum(penalised.losses)) == pytest.approx(0.5 * (V + B) * K)
+    assert NgramLogits.from_config(penalised.get_config()).l2 == 0.5
     with pytest.raises(ValueError, match="vocabulary_size >= 2"):
         NgramLogits(1, K)
 

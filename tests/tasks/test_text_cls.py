@@ -55,20 +55,28 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path):
                                                                          ("really awful acting", "neg")]
 
 
-def test_ngram_branch_is_on_by_default_and_can_be_turned_off(reviews_csv, tmp_path):
-    """The default model adds NgramLogits (idf from the training ids) to the head; ngram_branch=false drops it."""
-    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), epochs=3, verbose=0)
+def test_ngram_branch_is_an_option(reviews_csv, tmp_path):
+    """ngram_branch=true adds NgramLogits (idf from the training ids) to the head; the default has none."""
+    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), epochs=3, verbose=0,
+                       sets=["preprocess.ngram_branch=true"])
     branch = result.model.get_layer("ngram_logits")
     vocab = result.model.get_layer("vectorize").get_vocabulary()
     idf = branch.idf.numpy()
     assert branch.vocabulary_size == len(vocab) and idf[0] == 0.0
     assert idf[vocab.index("the")] < idf[vocab.index("great")]  # a filler word is in more texts
     assert np.abs(branch.class_weights.numpy()).max() > 0  # trained
-    off = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "off"), sets=["preprocess.ngram_branch=false"],
-                    **FAST)
+    # explain holds the branch's logits fixed: its probabilities are the model's
+    from cnnkit import explain
+
+    tokens, scores, probs = explain.token_saliency(result.model, "the movie was great")
+    np.testing.assert_allclose(probs, result.model.predict(np.array(["the movie was great"], dtype=object), verbose=0)[0],
+                               atol=1e-5)
+    reloaded = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(reloaded.get_layer("ngram_logits").idf.numpy(), idf)
+    off = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "off"), **FAST)
     assert "ngram_logits" not in [layer.name for layer in off.model.layers]
     with pytest.raises(CnnkitError, match="ngram_buckets must be >= 0"):
-        api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "bad"), sets=["preprocess.ngram_buckets=-1"],
+        api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "bad"), sets=["preprocess.ngram_branch=true", "preprocess.ngram_buckets=-1"],
                   **FAST)
 
 
