@@ -3,6 +3,13 @@ defaults (Kim CNN, TextVectorization, Adam 1e-3, batch 50, early stopping 3) wit
 time, on TREC / SST-2 / SST-5 / one MR fold, mean over seeds. Needs pandas.
 
     python bench/text_explore.py '{"split": {"std": "split"}, "ens4": {"ens": 4}}' trec,sst2,mr:0 0,1
+
+Variant keys: std ("split": punctuation as tokens), pct (length percentile), dim, sdrop, edrop,
+widths, filters, drop, maxnorm, ens (CNNs averaged), ls, opt, lr, bs, pat, epochs; n-gram branches
+whose logits are added to the CNN's: wide (max tokens of a TextVectorization tf-idf 1-2-gram bag on
+the strings; with ngrams, bag, wdrop, wl2), fast (hashed unigram+bigram sums on the ids, no idf),
+fastcat (a mean n-gram vector beside the CNN features), idsbag (tf-idf of ids and hashed bigrams,
+as cnnkit.blocks.NgramLogits; with ibl2 for an L2 penalty and ibdrop to drop the branch per text).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
