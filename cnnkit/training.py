@@ -332,6 +332,7 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if self._saved_epoch is not None and self._saved_epoch != self._current_epoch:
             self._backup()
+        super().on_train_end(logs)  # removes the backup when delete_checkpoint is set
 
 
 def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = "backup") -> tuple[list, StopOnNaN]:
