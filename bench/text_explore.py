@@ -9,7 +9,8 @@ widths, filters, drop, maxnorm, ens (CNNs averaged), ls, opt, lr, bs, pat, epoch
 whose logits are added to the CNN's: wide (max tokens of a TextVectorization tf-idf 1-2-gram bag on
 the strings; with ngrams, bag, wdrop, wl2), fast (hashed unigram+bigram sums on the ids, no idf),
 fastcat (a mean n-gram vector beside the CNN features), idsbag (tf-idf of ids and hashed bigrams,
-as cnnkit.blocks.NgramLogits; with ibl2 for an L2 penalty and ibdrop to drop the branch per text).
+as cnnkit.blocks.NgramLogits; with ibl2 for an L2 penalty, ibdrop to drop the branch per text,
+ibnorm to divide by the tf-idf vector's L2 norm).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -131,7 +132,11 @@ def run(name, v, seed=0, fold=0):
                 h = (t[:, :-1] * V + t[:, 1:]) % B + V
                 h = tf.where((t[:, :-1] > 0) & (t[:, 1:] > 0), h, 0)
                 gg = tf.concat([t, h], 1)
-                return tf.reduce_sum(tf.gather(self.w, gg) * tf.gather(self.idf, gg)[..., None], 1)
+                wi = tf.gather(self.idf, gg)
+                out = tf.reduce_sum(tf.gather(self.w, gg) * wi[..., None], 1)
+                if v.get("ibnorm"):  # divided by the tf-idf vector's L2 norm (exact without repeated n-grams)
+                    out = out / tf.maximum(tf.sqrt(tf.reduce_sum(wi * wi, 1, keepdims=True)), 1e-6)
+                return out
         bl = IdsBag()(ids)
         if v.get("ibdrop"):  # the whole branch dropped for a share of the training texts
             bl = layers.Dropout(v["ibdrop"], noise_shape=(None, 1))(bl)
