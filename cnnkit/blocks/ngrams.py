@@ -41,8 +41,10 @@ class NgramLogits(layers.Layer):
         vocabulary_size: number of token ids (the vectorizer's vocabulary, padding and OOV included).
         num_classes: number of logits.
         buckets: hash buckets for word bigrams (0: unigrams only).
-        l2: L2 penalty on the class weights (added to the training loss; 0: none). Without
-            one the branch can fit the training split alone and leave the CNN little to learn.
+        l2: L2 penalty on the class weights (added to the training loss; 0: none).
+        normalize: divide the logits by the L2 norm of the text's tf-idf vector (as scikit-learn's
+            TfidfVectorizer does; exact when no n-gram repeats, else the norm counts each
+            occurrence once), so a text's logits no longer grow with its length.
 
     Call arguments:
         inputs: int token ids (batch, steps), 0 = padding.
@@ -55,7 +57,7 @@ class NgramLogits(layers.Layer):
         (1, 3)
     """
 
-    def __init__(self, vocabulary_size, num_classes, buckets=100_000, l2=0.0, **kwargs):
+    def __init__(self, vocabulary_size, num_classes, buckets=100_000, l2=0.0, normalize=False, **kwargs):
         super().__init__(**kwargs)
         if vocabulary_size < 2 or num_classes < 1 or buckets < 0:
             raise ValueError(f"NgramLogits needs vocabulary_size >= 2, num_classes >= 1, buckets >= 0. Received: "
@@ -64,6 +66,7 @@ class NgramLogits(layers.Layer):
         self.num_classes = int(num_classes)
         self.buckets = int(buckets)
         self.l2 = float(l2)
+        self.normalize = bool(normalize)
         self.size = self.vocabulary_size + self.buckets
 
     def build(self, input_shape):
@@ -90,12 +93,15 @@ class NgramLogits(layers.Layer):
 
     def call(self, inputs):
         grams = self._grams(inputs)  # (batch, n-grams)
-        weights = ops.take(self.class_weights, grams, axis=0) * ops.expand_dims(ops.take(self.idf, grams, axis=0), -1)
-        return ops.sum(weights, axis=1)
+        idf = ops.take(self.idf, grams, axis=0)  # (batch, n-grams), 0 for padding
+        logits = ops.sum(ops.take(self.class_weights, grams, axis=0) * ops.expand_dims(idf, -1), axis=1)
+        if self.normalize:
+            logits = logits / ops.maximum(ops.sqrt(ops.sum(idf * idf, axis=1, keepdims=True)), 1e-6)
+        return logits
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_classes)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "num_classes": self.num_classes,
-                "buckets": self.buckets, "l2": self.l2}
+                "buckets": self.buckets, "l2": self.l2, "normalize": self.normalize}

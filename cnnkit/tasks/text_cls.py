@@ -40,6 +40,7 @@ class TextPreprocessConfig:
     # Off by default: it helped MR and SST-2 but cost SST-5 and a 2 700-sentence sample (BENCHMARKS.md).
     ngram_branch: bool = False
     ngram_buckets: int = 100_000
+    ngram_normalize: bool = False  # divide the branch's logits by the text's tf-idf L2 norm
 
 
 def read_text_file(path: str) -> str:
@@ -129,8 +130,8 @@ class TextClassification(Task):
 
         if p.ngram_buckets < 0:
             raise CnnkitError(f"preprocess.ngram_buckets must be >= 0 (0: unigrams only). Received: {p.ngram_buckets}")
-        layer = NgramLogits(vocabulary_size, len(prepared.class_names), buckets=p.ngram_buckets, dtype="float32",
-                            name="ngram_logits")
+        layer = NgramLogits(vocabulary_size, len(prepared.class_names), buckets=p.ngram_buckets,
+                            normalize=p.ngram_normalize, dtype="float32", name="ngram_logits")
         texts = np.asarray(prepared.splits["train"][0], dtype=object).astype(str)
         ids = np.concatenate([self._vectorizer(texts[i:i + 4096]).numpy() for i in range(0, len(texts), 4096)])
         layer.adapt(ids)

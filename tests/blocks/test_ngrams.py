@@ -55,6 +55,18 @@ def test_logits_equal_a_dense_layer_on_the_explicit_tf_idf_vector(tmp_path):
     assert [v.name for v in layer.trainable_weights] == ["weights"]
 
 
+def test_normalize_divides_by_the_l2_norm_of_the_tf_idf_vector():
+    ids = np.array([[2, 3, 4, 0, 0, 0], [2, 5, 7, 0, 0, 0]], dtype="int64")  # no n-gram or bucket repeats
+    layer = NgramLogits(V, K, buckets=B, normalize=True)
+    layer.adapt(IDS)
+    w = np.random.default_rng(0).normal(size=(V + B, K)).astype("float32")
+    layer.class_weights.assign(w)
+    tfidf = explicit_tfidf(ids, layer.idf.numpy())
+    want = (tfidf / np.linalg.norm(tfidf, axis=1, keepdims=True)) @ w
+    np.testing.assert_allclose(np.asarray(layer(ids)), want, rtol=1e-5, atol=1e-5)
+    assert NgramLogits.from_config(layer.get_config()).normalize is True
+
+
 def test_unigrams_only_l2_and_bad_arguments():
     layer = NgramLogits(V, K, buckets=0)
     layer.adapt(IDS)

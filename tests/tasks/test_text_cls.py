@@ -73,6 +73,9 @@ def test_ngram_branch_is_an_option(reviews_csv, tmp_path):
                                atol=1e-5)
     reloaded = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     np.testing.assert_allclose(reloaded.get_layer("ngram_logits").idf.numpy(), idf)
+    normed = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "normed"), **FAST,
+                       sets=["preprocess.ngram_branch=true", "preprocess.ngram_normalize=true"])
+    assert normed.model.get_layer("ngram_logits").normalize is True
     off = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "off"), **FAST)
     assert "ngram_logits" not in [layer.name for layer in off.model.layers]
     with pytest.raises(CnnkitError, match="ngram_buckets must be >= 0"):
