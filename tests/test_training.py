@@ -308,3 +308,11 @@ def test_two_workers_on_localhost_match_one_device(tmp_path, one_device_accuracy
     assert chief["replicas"] == worker["replicas"] == 2
     assert chief["test_accuracy"] == worker["test_accuracy"]
     assert chief["test_accuracy"] >= 0.9 and abs(chief["test_accuracy"] - one_device_accuracy) <= 0.05
+
+
+def test_without_autotune_thread_keeps_elements():
+    ds = tf.data.Dataset.range(10).map(lambda i: i * 2, num_parallel_calls=tf.data.AUTOTUNE).batch(4)
+    quiet = training.without_autotune_thread(ds)
+    assert ds.options().autotune.enabled is not False
+    assert quiet.options().autotune.enabled is False
+    assert [b.tolist() for b in quiet.as_numpy_iterator()] == [b.tolist() for b in ds.as_numpy_iterator()]

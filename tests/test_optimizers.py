@@ -1,0 +1,118 @@
+"""cnnkit.optimizers: the fused Adam/AdamW give Keras' results with fewer graph ops."""
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from cnnkit import optimizers
+from cnnkit.training import OneCycleSchedule
+
+
+def _model(seed=0):
+    """Conv (no bias: before batch norm its gradient is rounding noise, which Adam amplifies),
+    batch norm, dense: (4, 6, 6, 2) -> (4, 3)."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(4, 3, use_bias=False), keras.layers.BatchNormalization(),
+                             keras.layers.Flatten(), keras.layers.Dense(3)])
+
+
+def _train(model, optimizer, steps=6, graph=True):
+    """`steps` SGD steps of `optimizer` on fixed data; returns the weights."""
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(4, 6, 6, 2)), tf.float32)
+    y = tf.constant(rng.normal(size=(4, 3)), tf.float32)
+
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean((model(x, training=True) - y) ** 2)
+        optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+
+    step = tf.function(step) if graph else step
+    for _ in range(steps):
+        step()
+    return [w.numpy() for w in model.weights]
+
+
+@pytest.mark.parametrize("fused, plain, kwargs", [
+    (optimizers.FusedAdam, keras.optimizers.Adam, {}),
+    (optimizers.FusedAdam, keras.optimizers.Adam, {"weight_decay": 0.1}),
+    (optimizers.FusedAdamW, keras.optimizers.AdamW, {"weight_decay": 0.05, "beta_1": 0.8, "epsilon": 1e-3}),
+    (optimizers.SGD, keras.optimizers.SGD, {"weight_decay": 0.1, "momentum": 0.9}),
+    (optimizers.RMSprop, keras.optimizers.RMSprop, {"weight_decay": 0.1}),
+])
+@pytest.mark.parametrize("graph", [True, False])
+def test_same_weights_as_keras(fused, plain, kwargs, graph):
+    lr = lambda: OneCycleSchedule(0.05, 6)  # noqa: E731  (a schedule: the decay reads it)
+    ours = _train(_model(), fused(lr(), **kwargs), graph=graph)
+    theirs = _train(_model(), plain(lr(), **kwargs), graph=graph)
+    assert not np.allclose(ours[0], _model().weights[0].numpy())  # it trained
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def _op_types(optimizer, model):
+    """The op types of one traced `apply` of `optimizer` on `model`'s variables."""
+    grads = [tf.ones_like(v) for v in model.trainable_variables]
+    optimizer.build(model.trainable_variables)
+    fn = tf.function(lambda: optimizer.apply(grads, model.trainable_variables))
+    return [op.type for op in fn.get_concrete_function().graph.get_operations()]
+
+
+def test_one_fused_op_per_variable_and_fewer_ops():
+    model = _model()
+    n = len(model.trainable_variables)
+    ours = _op_types(optimizers.FusedAdamW(OneCycleSchedule(1e-3, 100), weight_decay=1e-4), model)
+    theirs = _op_types(keras.optimizers.AdamW(OneCycleSchedule(1e-3, 100), weight_decay=1e-4), model)
+    assert ours.count("ResourceApplyAdam") == n
+    assert len(ours) < len(theirs) / 2, (len(ours), len(theirs))
+
+
+def test_sparse_gradients_use_keras_update():
+    """Embedding rows arrive as tf.IndexedSlices: Keras' sparse update, same result."""
+    def model():
+        keras.utils.set_random_seed(0)
+        return keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.Embedding(20, 4),
+                                 keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
+
+    def train(m, opt):
+        ids = tf.constant([[1, 2, 3, 4, 5], [5, 6, 7, 1, 1]])
+
+        @tf.function
+        def step():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(m(ids) ** 2)
+            grads = tape.gradient(loss, m.trainable_variables)
+            assert isinstance(grads[0], tf.IndexedSlices)
+            opt.apply(grads, m.trainable_variables)
+
+        for _ in range(3):
+            step()
+        return [w.numpy() for w in m.weights]
+
+    ours, theirs = train(model(), optimizers.FusedAdamW(0.1, weight_decay=0.01)), train(model(), keras.optimizers.AdamW(0.1, weight_decay=0.01))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_under_a_strategy_keras_update():
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+        m, opt = _model(), optimizers.FusedAdam(0.05, weight_decay=0.1)
+        grads = [tf.ones_like(v) for v in m.trainable_variables]
+        before = m.weights[0].numpy()
+
+    @tf.function
+    def step():
+        strategy.run(lambda: opt.apply(grads, m.trainable_variables))
+
+    step()
+    assert not np.allclose(m.weights[0].numpy(), before)
+    types = [op.type for op in step.get_concrete_function().graph.get_operations()]
+    assert "ResourceApplyAdam" not in types
+
+
+def test_config_round_trip():
+    opt = optimizers.FusedAdamW(OneCycleSchedule(2e-3, 50), weight_decay=5e-4)
+    again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
+    assert type(again) is optimizers.FusedAdamW
+    assert again.get_config()["weight_decay"] == pytest.approx(5e-4)
