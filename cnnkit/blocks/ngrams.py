@@ -83,10 +83,10 @@ class NgramLogits(layers.Layer):
         df being the number of texts it occurs in (Keras' TextVectorization tf_idf formula); padding 0."""
         if not self.built:
             self.build(ids.shape)
-        grams = np.asarray(self._grams(np.asarray(ids)))
-        df = np.zeros(self.size, dtype="float64")
-        for row in grams:
-            df[np.unique(row)] += 1
+        grams = np.asarray(self._grams(np.asarray(ids))).astype("int64")
+        # Document frequency without a loop over texts: each (text, n-gram) pair counted once.
+        pairs = np.unique(np.arange(len(grams), dtype="int64")[:, None] * self.size + grams)
+        df = np.bincount(pairs % self.size, minlength=self.size).astype("float64")
         idf = np.log1p(len(grams) / (1.0 + df)).astype("float32")
         idf[0] = 0.0
         self.idf.assign(idf)
