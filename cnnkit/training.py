@@ -307,9 +307,10 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
     `trim_history` drops their history rows.
     """
 
-    def __init__(self, *args, ratio: float = 10.0, **kwargs):
+    def __init__(self, *args, ratio: float = 10.0, before_backup=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.ratio = ratio
+        self.before_backup = before_backup  # called first in each backup (BestWeights.flush)
         self._saved_epoch = None
         self._last_end = 0.0
         self._cost = 0.0
@@ -320,6 +321,8 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
 
     def _backup(self) -> None:
         start = time.monotonic()
+        if self.before_backup is not None:
+            self.before_backup()
         self._save_model()
         self._last_end = time.monotonic()
         self._cost = self._last_end - start
@@ -337,25 +340,63 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
         super().on_train_end(logs)  # removes the backup when delete_checkpoint is set
 
 
+class BestWeights(keras.callbacks.Callback):
+    """The weights of the best epoch so far (highest `monitor`), kept in memory and written to
+    `path` (a `.weights.h5` file) only by `flush()`: before each backup (ThrottledBackup's
+    `before_backup`) and at the end of training.
+
+    Why not `ModelCheckpoint(save_best_only=True)`: it writes the file at every improvement,
+    which in the default image run is every other epoch of about one second. Flushed with the
+    backups, the file always holds the best weights up to the last backup, which is what a
+    resumed run starts from. `best`: the value to beat (a resumed run's best so far).
+    """
+
+    def __init__(self, path, monitor: str, best: float | None = None):
+        super().__init__()
+        self.path, self.monitor, self.best = Path(path), monitor, best
+        self._weights = None  # the best weights not yet written
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is not None and (self.best is None or float(value) > self.best):
+            self.best = float(value)
+            self._weights = self.model.get_weights()
+
+    def flush(self) -> None:
+        """Writes the best weights kept since the last flush, if any (the model's own are kept)."""
+        if self._weights is None:
+            return
+        current = self.model.get_weights()
+        self.model.set_weights(self._weights)
+        partial = self.path.with_name(self.path.name.replace(".weights.h5", ".partial.weights.h5"))
+        try:
+            self.model.save_weights(str(partial))
+            os.replace(partial, self.path)  # a kill during the write leaves the last good file
+        finally:
+            self.model.set_weights(current)
+        self._weights = None
+
+    def on_train_end(self, logs=None):
+        self.flush()
+
+
 def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = "backup") -> tuple[list, StopOnNaN]:
     """CSV history, backup (resume) into checkpoints/`backup`, best checkpoint, NaN stop,
     TensorBoard, early stopping."""
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     trim_history(run_dir)
-    best = keras.callbacks.ModelCheckpoint(
-        str(ckpt_dir / "best.weights.h5"), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True
-    )
-    previous = best_so_far(run_dir / "history.csv", monitor)
-    if previous is not None:
-        best.best = previous  # a resumed run keeps the best of its earlier epochs
+    # A resumed run keeps the best of its earlier epochs.
+    best = BestWeights(ckpt_dir / "best.weights.h5", monitor, best=best_so_far(run_dir / "history.csv", monitor))
     nan = StopOnNaN()
     callbacks = [
-        # The history row is written before the backup, so a backed-up epoch always has its row.
+        # The history row is written before the backup, so a backed-up epoch always has its row;
+        # the best weights are taken before it too, so a backup flushes this epoch's if it is the best.
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
-        # double_checkpoint keeps the previous backup, in case a kill lands during a write.
-        ThrottledBackup(str(ckpt_dir / backup), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False),
         best,
+        # double_checkpoint keeps the previous backup, in case a kill lands during a write.
+        ThrottledBackup(str(ckpt_dir / backup), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False,
+                        before_backup=best.flush),
         nan,
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, update_freq="epoch"),
     ]

@@ -96,6 +96,31 @@ def test_throttled_backup_saves_the_epoch_an_early_stop_ends_on(tmp_path):
     assert backup.saved == [1, 3]
 
 
+def test_best_weights_are_written_only_on_flush_and_are_the_best_epochs(tmp_path):
+    model = _tiny_model()
+    path = tmp_path / "best.weights.h5"
+    best = training.BestWeights(path, "val_accuracy", best=0.5)
+    best.set_model(model)
+
+    def mark(value):  # every weight of the model set to `value`
+        model.set_weights([np.full(w.shape, value, "float32") for w in model.get_weights()])
+
+    for epoch, acc in enumerate([0.4, 0.7, 0.6, 0.9, 0.8]):  # 0.4 does not beat the resumed 0.5
+        mark(epoch)
+        best.on_epoch_end(epoch, {"val_accuracy": acc})
+        if epoch == 1:
+            assert not path.exists()
+            best.flush()  # a backup after epoch 1
+            assert path.exists()
+    assert best.best == pytest.approx(0.9)
+    best.on_train_end()
+    assert all((w == 4).all() for w in model.get_weights())  # flushing keeps the model's own weights
+    again = _tiny_model()
+    again.load_weights(str(path))
+    assert all((w == 3).all() for w in again.get_weights())  # epoch 3: accuracy 0.9
+    assert not list(tmp_path.glob("*partial*"))
+
+
 def test_label_smoothing_loss_matches_keras():
     loss = training.SmoothedSparseCrossentropy(3, 0.1)
     y = np.array([0, 2])
