@@ -443,9 +443,12 @@ def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
     """`ds` with tf.data's autotuning model thread turned off (same elements).
 
     Why: with it on, deleting the run's iterator when `model.fit` returns waited 3-41 s in
-    about half of the default image runs (2-core CPU, TensorFlow 2.21; py-spy and gdb showed
-    the iterator's destructor waiting for `Model::OptimizeLoop`, asleep until its next
-    optimisation period of up to a minute). Maps with `num_parallel_calls=AUTOTUNE` still run in
+    about half of the default image runs (2-core CPU, TensorFlow 2.21). py-spy and gdb showed
+    the iterator's destructor waiting for the thread (`Model::OptimizeLoop`), which sleeps
+    until its next optimisation tick: the period doubles from 10 ms, so the ticks fall
+    10 ms x (2^k - 1) after the iterator starts, and `fit` calls measured in
+    bench/throughput_image.py ended exactly 40.95 s after their start (k = 12) instead of after
+    their 21-23 s epoch. Maps with `num_parallel_calls=AUTOTUNE` still run in
     parallel at TensorFlow's default parallelism: 3 000 matmul maps took 5.0 s without the
     thread, 5.3 s with it and 9.9 s sequentially on 2 cores.
     """
