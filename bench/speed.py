@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from timing import epoch_seconds  # bench/timing.py: the epoch's steps, not fit's teardown
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results" / "speed.jsonl"
@@ -80,12 +82,6 @@ def forward_flops(model, sample) -> float:
         fan_in = float(np.prod(layer.kernel.shape[:-1]))  # kernel taps x input channels (Dense: inputs)
         total += 2.0 * float(np.prod(out[1:])) * fan_in
     return total
-
-
-def epoch_seconds(model, ds, steps: int) -> float:
-    start = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)
-    return time.perf_counter() - start
 
 
 def torch_round(task: str, data_dir: Path, torch_python: str, batch: int) -> float:

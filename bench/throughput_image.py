@@ -19,6 +19,7 @@ import tensorflow as tf
 from keras import layers
 
 from cnnkit import api, tasks, training
+from timing import epoch_seconds  # bench/timing.py
 
 
 def plain_simple_cnn(input_shape, num_classes, filters, dropout, head_dropout, aug):
@@ -93,28 +94,6 @@ def plain_resnet(input_shape, num_classes, blocks, head_dropout, aug):
     return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
 
 
-class EpochClock(keras.callbacks.Callback):
-    """Seconds from the start to the end of the epoch: the training steps only. What `fit` spends
-    after the epoch (deleting its iterator, which waited up to 41 s for tf.data's autotuning
-    thread on TensorFlow 2.21, see cnnkit.training.without_autotune_thread) is not throughput."""
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds = time.perf_counter() - self.start
-
-
-def epoch_seconds(model, ds, fit_seconds=None):
-    """One epoch of `model.fit` on `ds`: the epoch's seconds; `fit_seconds` (a list) gets the
-    whole call's."""
-    clock, t0 = EpochClock(), time.perf_counter()
-    model.fit(ds, epochs=1, verbose=0, callbacks=[clock])
-    if fit_seconds is not None:
-        fit_seconds.append(round(time.perf_counter() - t0, 2))
-    return clock.seconds
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--recipe", default="recipes/cifar10.yaml")
@@ -163,8 +142,8 @@ def main():
     times = {"cnnkit": [], "plain_keras": []}
     fit_calls = {"cnnkit": [], "plain_keras": []}
     for _ in range(args.rounds):
-        times["cnnkit"].append(epoch_seconds(ours, our_ds, fit_calls["cnnkit"]))
-        times["plain_keras"].append(epoch_seconds(plain, plain_ds, fit_calls["plain_keras"]))
+        times["cnnkit"].append(epoch_seconds(ours, our_ds, fit_seconds=fit_calls["cnnkit"]))
+        times["plain_keras"].append(epoch_seconds(plain, plain_ds, fit_seconds=fit_calls["plain_keras"]))
     rates = {k: round(n / statistics.median(v), 1) for k, v in times.items()}
 
     # The input pipeline alone (model removed).
