@@ -116,3 +116,23 @@ def test_config_round_trip():
     again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert type(again) is optimizers.FusedAdamW
     assert again.get_config()["weight_decay"] == pytest.approx(5e-4)
+
+
+def test_mixed_float16_loss_scaling_gives_keras_results():
+    """Under mixed_float16 Keras wraps the optimizer in a LossScaleOptimizer: same losses."""
+    losses = []
+    try:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        for cls in (optimizers.FusedAdamW, keras.optimizers.AdamW):
+            keras.utils.set_random_seed(0)
+            m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3),
+                                  keras.layers.Activation("softmax", dtype="float32")])
+            m.compile(cls(1e-2, weight_decay=1e-3), "sparse_categorical_crossentropy")
+            assert isinstance(m.optimizer, keras.optimizers.LossScaleOptimizer)
+            x = np.random.RandomState(0).rand(64, 8).astype("float32")
+            y = (x[:, 0] * 3).astype("int64").clip(0, 2)
+            losses.append(m.fit(x, y, epochs=3, batch_size=16, verbose=0).history["loss"])
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert losses[0][-1] < losses[0][0]
+    np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
