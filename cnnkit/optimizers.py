@@ -1,10 +1,12 @@
 """Adam and AdamW on TensorFlow's fused update kernel.
 
-Keras 3's Adam builds about twenty graph ops per variable and step (the bias-corrected step
-size, both moments, the update), and its weight decay runs the learning-rate schedule again
-for every variable. For the small CNNs cnnkit trains on a CPU most of a step is then the
-optimizer's op overhead, not arithmetic: ResNet-20 has 62 variables, so about 2 000 ops a
-step. `FusedAdam` and `FusedAdamW` compute the step size, the bias corrections and the decay
+Keras 3's Adam builds a dozen graph ops per variable and step (the bias-corrected step size,
+both moments, the update), and its weight decay runs the learning-rate schedule again for
+every variable. For the small CNNs cnnkit trains on a CPU much of a step is then the
+optimizer's op overhead, not arithmetic: one traced AdamW `apply` with a one-cycle schedule on
+the 63 trainable variables of `backbones.get("resnet20", (32, 32, 3))` has 5 531 ops, the
+FusedAdamW one 733 (counted with `len(tf.function(...).get_concrete_function().graph
+.get_operations())`, 2026-12-02). `FusedAdam` and `FusedAdamW` compute the step size, the bias corrections and the decay
 factor once per step and update each variable with one `ResourceApplyAdam` op: the same
 arithmetic (results equal to Keras' to float rounding, tests/test_optimizers.py), fewer ops,
 and a shorter first step (the graph is traced faster).
