@@ -449,8 +449,8 @@ def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
     10 ms x (2^k - 1) after the iterator starts, and `fit` calls measured in
     bench/throughput_image.py ended exactly 40.95 s after their start (k = 12) instead of after
     their 21-23 s epoch. Maps with `num_parallel_calls=AUTOTUNE` still run in
-    parallel at TensorFlow's default parallelism: 3 000 matmul maps took 5.0 s without the
-    thread, 5.3 s with it and 9.9 s sequentially on 2 cores.
+    parallel at TensorFlow's default parallelism: 3 000 matmul maps took 4.9-5.0 s without the
+    thread, 5.1 s with it and 10.0 s sequentially on 2 cores (`python bench/autotune_parallelism.py`).
     """
     options = tf.data.Options()
     options.autotune.enabled = False
