@@ -154,9 +154,16 @@ def load_prepared(cfg, task):
     return prepare(cfg, task, load_data(cfg, task))
 
 
-def predict_probs(model, task_obj, x, cfg) -> np.ndarray:
-    """Class probabilities (N, num_classes) of the end-to-end `model` for raw inputs `x`."""
-    return model.predict(task_obj.inference_dataset(x, cfg), verbose=0)
+def predict_probs(model, task_obj, x, cfg, batch_size: int | None = None, verbose: int = 0) -> np.ndarray:
+    """Class probabilities (N, num_classes) of the end-to-end `model` for raw inputs `x` (N inputs
+    as the task's `inference_dataset` takes them), in batches of `batch_size` (default: the run's).
+
+    The dataset runs without tf.data's autotuning thread, as in training
+    (`training.without_autotune_thread`): deleting the iterator at the end of `predict` otherwise
+    waits for that thread's next tick, which can double a prediction's time.
+    """
+    ds = training.without_autotune_thread(task_obj.inference_dataset(x, cfg, batch_size))
+    return model.predict(ds, verbose=verbose)
 
 
 # ------------------------------------------------------------------ train
@@ -264,10 +271,12 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
     else:
         compile_for(cfg.train)
         history = training.fit(train_model, train_ds, val_ds, cfg.train, run_dir, timer, **steps)
+    # Epochs of training data seen: an epoch that the time budget ended early counts in part.
+    epochs_trained = timer.steps / steps["steps_per_epoch"] if steps["steps_per_epoch"] else timer.epochs
     metrics = {"task": cfg.task, "backbone": cfg.model.backbone, "epochs": cfg.train.epochs,
                "epochs_run_this_call": timer.epochs,
                "train_seconds": round(timer.seconds, 2),
-               "train_samples_per_second": round(timer.epochs * len(y_train) / timer.seconds, 1) if timer.seconds else None,
+               "train_samples_per_second": round(epochs_trained * len(y_train) / timer.seconds, 1) if timer.seconds else None,
                "epoch_train_seconds": timer.per_epoch,
                "prepare_seconds": round(prepared.prepare_seconds, 2),
                "prepare_samples_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
@@ -278,7 +287,7 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
         metrics["fine_tuning"] = phases
     if cfg.train.time_budget:
         metrics["time_budget_seconds"] = cfg.train.time_budget
-        metrics["epochs_in_budget"] = len(history.get("loss", []))
+        metrics["epochs_in_budget"] = round(epochs_trained, 2)
     for split in ("val", "test"):
         if split not in prepared.splits:
             continue
@@ -593,8 +602,7 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     # A progress bar past ten batches, on stderr: Keras draws it on stdout, where the results
     # (and `--json`) go.
     with contextlib.redirect_stdout(sys.stderr):
-        probs = model.predict(task_obj.inference_dataset(x, cfg, batch_size),
-                              verbose=1 if len(names) > 10 * batch_size else 0)
+        probs = predict_probs(model, task_obj, x, cfg, batch_size, verbose=1 if len(names) > 10 * batch_size else 0)
     if cfg.data.multi_label:  # every label with probability >= 0.5, then the top k
         return [{"input": name, "labels": [c for c, q in zip(class_names, p) if q >= 0.5],
                  "predictions": top_k_labels(p, class_names, k)} for name, p in zip(names, probs)]
@@ -604,7 +612,7 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
 def sliding_predict(model, task_obj, path: str, cfg, class_names, k: int, hop, batch_size: int) -> dict:
     """Windows over one long recording and the words they spell (see `predict`)."""
     windows, starts, speech = task_obj.read_windows(path, cfg, hop)
-    probs = model.predict(task_obj.inference_dataset(windows, cfg, batch_size), verbose=0)
+    probs = predict_probs(model, task_obj, windows, cfg, batch_size)
     length = cfg.preprocess.clip_seconds
     out = {"input": path, "windows": [], "words": []}
     previous_speech = False

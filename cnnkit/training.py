@@ -608,19 +608,28 @@ class TimeBudget(keras.callbacks.Callback):
 
 
 class TrainTimer(keras.callbacks.Callback):
-    """Seconds spent in the training part of each epoch (validation excluded)."""
+    """Seconds spent in the training part of each epoch (validation excluded), and the
+    training steps run: `steps` counts those of an epoch that a time budget ended early too,
+    so `steps / steps_per_epoch` is the (fractional) number of epochs trained."""
 
     def __init__(self):
         super().__init__()
         self.seconds = 0.0
         self.epochs = 0
+        self.steps = 0
         self.per_epoch: list[float] = []
         self._start = None
+        self._epoch_steps = 0
 
     def on_epoch_begin(self, epoch, logs=None):
         import time
 
         self._start = time.perf_counter()
+        self._epoch_steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        # `batch` is the index of the epoch's last step run so far (also with steps_per_execution > 1).
+        self._epoch_steps = batch + 1
 
     def _stop(self):
         import time
@@ -637,3 +646,5 @@ class TrainTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._stop()
+        self.steps += self._epoch_steps
+        self._epoch_steps = 0

@@ -183,3 +183,25 @@ def test_mixup_training_and_reload(tmp_path):
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     assert model.predict(np.zeros((1, 8, 8, 1), "float32"), verbose=0).shape == (1, 10)
     assert "test_accuracy" in result.metrics
+
+
+def test_predict_probs_runs_without_the_autotune_thread():
+    """Prediction runs its dataset as training does, without tf.data's autotuning thread, whose
+    next tick the iterator's deletion would otherwise wait for (cnnkit.training.without_autotune_thread)."""
+    import tensorflow as tf
+
+    from cnnkit import api
+
+    class Task:
+        def inference_dataset(self, x, cfg, batch_size=None):
+            return tf.data.Dataset.from_tensor_slices(x).batch(batch_size or 2)
+
+    class Model:
+        def predict(self, ds, verbose=0):
+            self.options, self.batches = ds.options(), [b.shape[0] for b in ds]
+            return np.zeros((5, 2))
+
+    model = Model()
+    api.predict_probs(model, Task(), np.zeros((5, 3), "float32"), cfg=None, batch_size=2)
+    assert model.options.autotune.enabled is False
+    assert model.batches == [2, 2, 1]

@@ -140,6 +140,7 @@ def test_fit_writes_history_checkpoint_and_times(tmp_path):
     timer = training.TrainTimer()
     history = training.fit(model, ds, ds, cfg, tmp_path, timer)
     assert len(history["val_accuracy"]) == 3 and timer.epochs == 3 and timer.seconds > 0
+    assert timer.steps == 3 * 4  # 64 examples in batches of 16, three epochs
     assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
     assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 4
 
@@ -259,6 +260,24 @@ def test_a_run_with_a_time_budget_ends_in_time(tmp_path):
     result = cnnkit.train("image-cls", out=str(tmp_path / "run"), epochs=200, time_budget=25, verbose=0)
     assert result.metrics["epochs_in_budget"] < 200
     assert result.metrics["train_seconds"] < 25
+    # The epochs trained, the last one in part where the budget ended it: at most the epochs
+    # of the history (which lists that last epoch), more than one fewer.
+    started = len(result.history["loss"])
+    assert started - 1 < result.metrics["epochs_in_budget"] <= started
+
+
+def test_train_timer_counts_the_steps_of_a_shortened_epoch():
+    timer = training.TrainTimer()
+    timer.on_epoch_begin(0)
+    for batch in range(5):
+        timer.on_train_batch_end(batch)
+    timer.on_test_begin()  # validation is not training time, and adds no steps
+    timer.on_epoch_end(0)
+    timer.on_epoch_begin(1)
+    for batch in (2, 5):  # steps_per_execution=3: one call per three steps, an early end after six
+        timer.on_train_batch_end(batch)
+    timer.on_epoch_end(1)
+    assert (timer.epochs, timer.steps) == (2, 11)
 
 
 # Splits the CPU into N logical devices (argv[1]) before TensorFlow starts, then runs cnnkit's CLI
