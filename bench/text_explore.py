@@ -43,6 +43,9 @@ def split_punct(s):
     s = tf.strings.regex_replace(s, r"([^\w\s'])", r" \1 ")
     return s
 
+LAST = {}  # the last run's test probabilities and labels
+
+
 def run(name, v, seed=0, fold=0):
     keras.utils.set_random_seed(seed)
     xtr, ytr, xva, yva, xte, yte, K = load(name, fold)
@@ -152,7 +155,9 @@ def run(name, v, seed=0, fold=0):
     t0 = time.time()
     cb = [keras.callbacks.EarlyStopping("val_accuracy", patience=v.get("pat", 3), mode="max", restore_best_weights=True)]
     h = model.fit(dtr, validation_data=dva, epochs=v.get("epochs", 10), callbacks=cb, verbose=0)
-    acc = float((model.predict(tf.constant(xte), verbose=0, batch_size=500).argmax(1) == yte).mean())
+    probs = model.predict(tf.constant(xte), verbose=0, batch_size=500)
+    LAST.update(probs=probs, labels=yte)  # for ensembles of runs (bench/text_ensemble.py)
+    acc = float((probs.argmax(1) == yte).mean())
     return acc * 100, time.time() - t0, len(h.history["loss"])
 
 if __name__ == "__main__":
