@@ -220,6 +220,9 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
             run_dir = runs.new_run_dir(cfg.task, str(run_dir / "workers" / name))
             log(f"Worker {name}: training with the chief; this worker's files go to {run_dir}")
     task_obj = tasks.get(cfg.task)
+    if cfg.model.members > 1 and not task_obj.ensembles:
+        raise CnnkitError(f"model.members={cfg.model.members}: {cfg.task} trains one network; several members in one "
+                          f"model are a text-cls option. Set model.members=1.")
     task_obj.custom_model = model
     # The source run's model: its weights start this one, and a text run extends its vocabulary.
     task_obj.source_model = transfer.load_source(cfg.model.from_run).model if cfg.model.from_run else None

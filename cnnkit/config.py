@@ -42,6 +42,9 @@ class ModelConfig:
     head_pooling: str = "avg"  # avg | max | flatten (ignored when the backbone gives vectors)
     head_dropout: float = 0.0  # dropout before the classifier's dense layer
     head_hidden: int = 0  # units of an extra dense layer before the output (0: none)
+    # text-cls: N > 1 trains N networks (embedding, backbone, head) side by side, each on its own
+    # loss, and the saved model averages their probabilities (an ensemble in one model).
+    members: int = 1
 
 
 @dataclasses.dataclass
@@ -251,7 +254,8 @@ def validate(cfg: Config) -> None:
         raise CnnkitError(f"train.freeze_epochs must be >= 0. Received: {t.freeze_epochs}")
     if t.time_budget < 0:
         raise CnnkitError(f"train.time_budget must be >= 0 seconds (0: off). Received: {t.time_budget}")
-    positives = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.lr": t.lr}
+    positives = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.lr": t.lr,
+                 "model.members": cfg.model.members}
     for key in ("finetune_lr", "head_lr"):
         if getattr(t, key) is not None:
             positives[f"train.{key}"] = getattr(t, key)

@@ -26,9 +26,12 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.lay
     tokens (B, steps, width) or normalised spectrograms (B, frames, bins, 1)).
     Raises:
         CnnkitError: for a model without cnnkit's "head" layer (a custom model with its own
-            classifier) or whose backbone is not one layer.
+            classifier), whose backbone is not one layer, or that averages several members.
     """
     names = [layer.name for layer in model.layers]
+    if "members_average" in names:
+        raise CnnkitError("This run's model averages several networks (model.members > 1): explain and featuremaps "
+                          "need one backbone and head. Train with model.members=1 to explain its predictions.")
     if "head" not in names:
         raise CnnkitError("This run's model has no cnnkit head (a custom model with its own classifier): "
                           "explain and featuremaps need the task's head after a backbone.")

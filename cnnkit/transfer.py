@@ -70,6 +70,9 @@ def inherited_overrides(source_cfg: dict, task_name: str) -> dict:
     if str(model.get("backbone", "")).startswith("custom:"):
         raise CnnkitError("The run to start from was trained with a model from Python; fine-tune it with "
                           "cnnkit.finetune(keras.saving.load_model(RUN_DIR/model.keras), data, task=...).")
+    if int(model.get("members", 1)) > 1:
+        raise CnnkitError(f"The run to start from is an ensemble of {model['members']} networks (model.members); "
+                          f"start from a run of one network (model.members=1).")
     return {"preprocess": dict(source_cfg["preprocess"]),
             "model": {"backbone": model["backbone"], "backbone_args": model.get("backbone_args", {}),
                       "weights": None}}

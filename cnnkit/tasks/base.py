@@ -56,6 +56,7 @@ class Task(abc.ABC):
     default_source: str = ""
     extensions: tuple = ()
     cache_modes: tuple = ("memory",)  # data.cache values the task supports (image files stream: disk, none)
+    ensembles: bool = False  # whether `model.members > 1` (several networks in one model) is supported
 
     @abc.abstractmethod
     def prepare(self, cfg, data) -> Prepared:

@@ -56,6 +56,7 @@ class TextClassification(Task):
     preprocess_cls = TextPreprocessConfig
     default_source = "builtin:sentences"
     extensions = TEXT_EXTENSIONS
+    ensembles = True
     defaults = {
         "train": {"epochs": 10, "batch_size": 50, "lr": 1e-3, "optimizer": "adam", "schedule": "constant",
                   "early_stopping": 3},
@@ -82,13 +83,21 @@ class TextClassification(Task):
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
 
     def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
-        """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data, once."""
+        """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data, once.
+
+        With `model.members` N > 1 the labels of a batch are repeated N times ((N * B,) or
+        (N * B, classes)), one copy per member: the training model stacks the members'
+        probabilities on the batch axis (see `build`)."""
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=object).astype(str), y))
         ds = ds.batch(1024).map(lambda t, l: (self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         ds = ds.cache()
         if training:
             ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
-        return ds.batch(cfg.train.batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(cfg.train.batch_size)
+        n = cfg.model.members
+        if n > 1:
+            ds = ds.map(lambda t, l: (t, tf.tile(l, [n] + [1] * (len(l.shape) - 1))))
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     def inference_dataset(self, x, cfg, batch_size: int | None = None):
         texts = np.asarray(x, dtype=object).astype(str)
@@ -104,25 +113,51 @@ class TextClassification(Task):
         if m.backbone == "auto":
             m.backbone = "kim_cnn"
         self.backbone_info(m.backbone)
-        embed = self._embedding_layers(p, vocab, cfg.train.seed)
+        if m.members > 1 and (self.custom_model is not None or self.source_model is not None or p.ngram_branch):
+            raise CnnkitError("model.members > 1 trains the task's own networks from scratch: it cannot be combined "
+                              "with a model from Python, --from/finetune or preprocess.ngram_branch. Set model.members=1.")
+        towers = [self._tower(cfg, prepared, vocab, i) for i in range(m.members)]
+
+        def tail(ids, training_model: bool):
+            outputs = [tower(ids) for tower in towers]
+            if len(outputs) == 1:
+                return outputs[0]
+            if training_model:  # each member is trained on its own loss: stacked on the batch axis
+                return layers.Concatenate(axis=0, name="members")(outputs)
+            return layers.Average(name="members_average")(outputs)
+
+        ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
+        train_model = keras.Model(ids, tail(ids, True), name=f"{self.name}_train")
+        raw = keras.Input((), dtype="string", name="text")
+        infer_model = keras.Model(raw, tail(self._vectorizer(raw), False), name=self.name)
+        return train_model, infer_model
+
+    def _tower(self, cfg, prepared: Prepared, vocab: list[str], member: int):
+        """Member `member`'s network as a function of token ids (B, sequence_length) -> its
+        probabilities (B, classes) (or the backbone's features when a custom model has its own
+        classifier). Member 0 keeps the single model's layer names; member i > 0 gets a
+        `_i` suffix, its own random initial weights, and the seed `train.seed + i` for the random
+        vectors of the words a vectors file (`--embeddings`) lacks."""
+        p, m = cfg.preprocess, cfg.model
+        suffix = f"_{member}" if member else ""
+        embed = self._embedding_layers(p, vocab, cfg.train.seed + member, suffix)
         width = sum(e.output_dim for e in embed)
         backbone = self.make_backbone(m.backbone, (p.sequence_length, width), len(prepared.class_names), **m.backbone_args)
         head = self.head(cfg, prepared, backbone)
+        if member:
+            backbone.name = f"{backbone.name}{suffix}"
+            head.name = f"head{suffix}"
         ngram = self._ngram_branch(p, prepared, len(vocab)) if head is not None and p.ngram_branch else None
 
-        def tail(ids):
+        def tower(ids):
             vectors = [e(ids) for e in embed]
-            x = layers.Concatenate(name="channels")(vectors) if len(vectors) > 1 else vectors[0]
+            x = layers.Concatenate(name=f"channels{suffix}")(vectors) if len(vectors) > 1 else vectors[0]
             x = backbone(x)
             if head is None:
                 return x
             return head(x, extra_logits=ngram(ids)) if ngram is not None else head(x)
 
-        ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
-        train_model = keras.Model(ids, tail(ids), name=f"{self.name}_train")
-        raw = keras.Input((), dtype="string", name="text")
-        infer_model = keras.Model(raw, tail(self._vectorizer(raw)), name=self.name)
-        return train_model, infer_model
+        return tower
 
     def _ngram_branch(self, p, prepared: Prepared, vocabulary_size: int):
         """`NgramLogits` over the vectorizer's ids, its idf adapted on the training texts' ids."""
@@ -137,10 +172,11 @@ class TextClassification(Task):
         layer.adapt(ids)
         return layer
 
-    def _embedding_layers(self, p, vocab: list[str], seed: int) -> list[layers.Embedding]:
-        """One embedding, or two (static + fine-tuned) for the multichannel model."""
+    def _embedding_layers(self, p, vocab: list[str], seed: int, suffix: str = "") -> list[layers.Embedding]:
+        """One embedding, or two (static + fine-tuned) for the multichannel model; `suffix` ends
+        their names (a member of an ensemble)."""
         if not p.embeddings:
-            return [layers.Embedding(len(vocab), p.embed_dim, name="embedding")]
+            return [layers.Embedding(len(vocab), p.embed_dim, name=f"embedding{suffix}")]
         matrix, hits = text_features.read_word_vectors(p.embeddings, vocab, seed=seed)
         print(f"Word vectors {Path(p.embeddings).name}: {hits} of {len(vocab)} vocabulary tokens found, "
               f"dimension {matrix.shape[1]}, mode {p.embeddings_mode}", file=sys.stderr)
@@ -148,10 +184,10 @@ class TextClassification(Task):
         make = lambda name, trainable: layers.Embedding(len(vocab), matrix.shape[1], embeddings_initializer=init,  # noqa: E731
                                                          trainable=trainable, name=name)
         if p.embeddings_mode == "static":
-            return [make("embedding_static", False)]
+            return [make(f"embedding_static{suffix}", False)]
         if p.embeddings_mode == "non-static":
-            return [make("embedding", True)]
-        return [make("embedding_static", False), make("embedding", True)]
+            return [make(f"embedding{suffix}", True)]
+        return [make(f"embedding_static{suffix}", False), make(f"embedding{suffix}", True)]
 
     def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
         """[TextVectorization adapted on the training texts]: strings (batch,) -> token ids

@@ -208,3 +208,49 @@ def test_multi_label_csv_trains_a_sigmoid_head_and_predicts_label_sets(tagged_cs
 def test_multi_label_cross_validation_uses_plain_folds(tagged_csv, tmp_path):
     result = api.train("text-cls", str(tagged_csv), out=str(tmp_path / "cv"), epochs=1, verbose=0, cv=2)
     assert len(result.metrics["folds"]) == 2 and 0.0 <= result.metrics["cv_accuracy_mean"] <= 1.0
+
+
+def test_members_train_side_by_side_and_the_saved_model_averages_them(reviews_csv, tmp_path):
+    """model.members=3: three networks, each trained on its own loss (the training model stacks
+    their probabilities on the batch axis, the labels are repeated), and a saved model that
+    averages their probabilities."""
+    single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0)
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), epochs=15, verbose=0, val_split=0.2,
+                       early_stopping=0, sets=["model.members=3"])
+    assert result.model.count_params() == 3 * single.model.count_params()
+    assert result.metrics["val_accuracy"] >= 0.9
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    texts = np.array(["the movie was superb fun", "dull and boring acting", "the plot"], dtype=object)
+    heads = keras.Model(model.inputs, [model.get_layer(name).output for name in ("head", "head_1", "head_2")])
+    members = np.stack([np.asarray(p) for p in heads.predict(texts, verbose=0)])
+    assert members.shape == (3, 3, 2)
+    assert not np.allclose(members[0], members[1], atol=1e-3)  # initialised and trained apart
+    np.testing.assert_allclose(model.predict(texts, verbose=0), members.mean(0), atol=1e-5)
+
+    from cnnkit import tasks
+
+    task = tasks.get("text-cls")
+    cfg = result.config
+    prepared = api.load_prepared(cfg, task)
+    train_model, _ = task.build(cfg, prepared)
+    ids, labels = next(iter(task.dataset(*prepared.splits["train"], cfg, training=True)))
+    assert labels.shape[0] == 3 * ids.shape[0]
+    np.testing.assert_array_equal(labels[: ids.shape[0]], labels[ids.shape[0]: 2 * ids.shape[0]])
+    assert train_model(ids).shape == (3 * ids.shape[0], 2)
+
+
+def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
+    with pytest.raises(CnnkitError, match="text-cls option"):
+        api.train("image-cls", out=str(tmp_path / "img"), sets=["model.members=2"], **FAST)
+    with pytest.raises(CnnkitError, match="ngram_branch"):
+        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "ngram"),
+                  sets=["model.members=2", "preprocess.ngram_branch=true"], **FAST)
+    with pytest.raises(CnnkitError, match="model.members must be > 0"):
+        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "zero"), sets=["model.members=0"], **FAST)
+    run = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "two"), sets=["model.members=2"], **FAST)
+    from cnnkit import explain
+
+    with pytest.raises(CnnkitError, match="model.members"):
+        explain.explain(str(run.run_dir), ["the movie was fun"])
+    with pytest.raises(CnnkitError, match="ensemble"):
+        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "from"), from_run=str(run.run_dir), **FAST)
