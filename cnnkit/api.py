@@ -266,7 +266,8 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
     def compile_for(train_cfg):
         with strategy.scope():
             training.compile_model(train_model, train_cfg, steps["steps_per_epoch"], n_classes,
-                                   soft_labels=task_obj.soft_labels(cfg), multi_label=prepared.multi_label)
+                                   soft_labels=task_obj.soft_labels(cfg), multi_label=prepared.multi_label,
+                                   members=cfg.model.members)
 
     phases = None
     if transfer.is_pretrained(cfg):

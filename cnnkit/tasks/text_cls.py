@@ -116,7 +116,8 @@ class TextClassification(Task):
         if m.members > 1 and (self.custom_model is not None or self.source_model is not None or p.ngram_branch):
             raise CnnkitError("model.members > 1 trains the task's own networks from scratch: it cannot be combined "
                               "with a model from Python, --from/finetune or preprocess.ngram_branch. Set model.members=1.")
-        towers = [self._tower(cfg, prepared, vocab, i) for i in range(m.members)]
+        vectors = self._word_vectors(p, vocab, cfg.train.seed)  # read once for all the members
+        towers = [self._tower(cfg, prepared, vocab, vectors, i) for i in range(m.members)]
 
         def tail(ids, training_model: bool):
             outputs = [tower(ids) for tower in towers]
@@ -132,15 +133,15 @@ class TextClassification(Task):
         infer_model = keras.Model(raw, tail(self._vectorizer(raw), False), name=self.name)
         return train_model, infer_model
 
-    def _tower(self, cfg, prepared: Prepared, vocab: list[str], member: int):
+    def _tower(self, cfg, prepared: Prepared, vocab: list[str], vectors: np.ndarray | None, member: int):
         """Member `member`'s network as a function of token ids (B, sequence_length) -> its
         probabilities (B, classes) (or the backbone's features when a custom model has its own
         classifier). Member 0 keeps the single model's layer names; member i > 0 gets a
-        `_i` suffix, its own random initial weights, and the seed `train.seed + i` for the random
-        vectors of the words a vectors file (`--embeddings`) lacks."""
+        `_i` suffix and its own random initial weights (an embedding from a vectors file starts
+        from the same vectors in every member)."""
         p, m = cfg.preprocess, cfg.model
         suffix = f"_{member}" if member else ""
-        embed = self._embedding_layers(p, vocab, cfg.train.seed + member, suffix)
+        embed = self._embedding_layers(p, vocab, vectors, suffix)
         width = sum(e.output_dim for e in embed)
         backbone = self.make_backbone(m.backbone, (p.sequence_length, width), len(prepared.class_names), **m.backbone_args)
         head = self.head(cfg, prepared, backbone)
@@ -172,14 +173,21 @@ class TextClassification(Task):
         layer.adapt(ids)
         return layer
 
-    def _embedding_layers(self, p, vocab: list[str], seed: int, suffix: str = "") -> list[layers.Embedding]:
-        """One embedding, or two (static + fine-tuned) for the multichannel model; `suffix` ends
-        their names (a member of an ensemble)."""
+    def _word_vectors(self, p, vocab: list[str], seed: int) -> np.ndarray | None:
+        """The embedding matrix (len(vocab), dim) from `--embeddings`, or None without a file."""
         if not p.embeddings:
-            return [layers.Embedding(len(vocab), p.embed_dim, name=f"embedding{suffix}")]
+            return None
         matrix, hits = text_features.read_word_vectors(p.embeddings, vocab, seed=seed)
         print(f"Word vectors {Path(p.embeddings).name}: {hits} of {len(vocab)} vocabulary tokens found, "
               f"dimension {matrix.shape[1]}, mode {p.embeddings_mode}", file=sys.stderr)
+        return matrix
+
+    def _embedding_layers(self, p, vocab: list[str], matrix: np.ndarray | None, suffix: str = "") -> list[layers.Embedding]:
+        """One embedding, or two (static + fine-tuned) for the multichannel model, initialised
+        from `matrix` (word vectors) when given; `suffix` ends their names (a member of an ensemble)."""
+        if matrix is None:
+            return [layers.Embedding(len(vocab), p.embed_dim, name=f"embedding{suffix}")]
+
         init = keras.initializers.Constant(matrix)
         make = lambda name, trainable: layers.Embedding(len(vocab), matrix.shape[1], embeddings_initializer=init,  # noqa: E731
                                                          trainable=trainable, name=name)

@@ -219,6 +219,8 @@ def test_members_train_side_by_side_and_the_saved_model_averages_them(reviews_cs
                        early_stopping=0, sets=["model.members=3"])
     assert result.model.count_params() == 3 * single.model.count_params()
     assert result.metrics["val_accuracy"] >= 0.9
+    # The history's accuracy is the averaged members' (training.MembersAverage), as the saved model's.
+    assert max(result.history["val_accuracy"]) == pytest.approx(result.metrics["val_accuracy"])
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     texts = np.array(["the movie was superb fun", "dull and boring acting", "the plot"], dtype=object)
     heads = keras.Model(model.inputs, [model.get_layer(name).output for name in ("head", "head_1", "head_2")])
@@ -254,3 +256,15 @@ def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
         explain.explain(str(run.run_dir), ["the movie was fun"])
     with pytest.raises(CnnkitError, match="ensemble"):
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "from"), from_run=str(run.run_dir), **FAST)
+
+
+def test_members_start_from_the_same_word_vectors(reviews_csv, tmp_path):
+    vecs = tmp_path / "vectors.txt"
+    vecs.write_text("great 0.5 -0.25 1.0\nawful -1.0 0.75 0.0\n")
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), embeddings=str(vecs),
+                       sets=["preprocess.embeddings_mode=multichannel", "model.members=2"], **FAST)
+    vocab = result.model.get_layer("vectorize").get_vocabulary()
+    for name in ("embedding_static", "embedding_static_1"):  # frozen in both members: the file's vector
+        weights = result.model.get_layer(name).get_weights()[0]
+        np.testing.assert_allclose(weights[vocab.index("great")], [0.5, -0.25, 1.0], atol=1e-6)
+    assert {"embedding", "embedding_1"} <= {layer.name for layer in result.model.layers}
