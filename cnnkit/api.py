@@ -244,6 +244,11 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
     x_train, y_train = prepared.splits["train"]
     n_classes = len(prepared.class_names)
     strategy = training.make_strategy(cfg.train.strategy)
+    if cfg.model.members > 1 and strategy.num_replicas_in_sync > 1:
+        # Each replica would get a slice of the token ids but another slice of the repeated labels.
+        raise CnnkitError(f"model.members > 1 trains on one device; this run has {strategy.num_replicas_in_sync} "
+                          f"replicas (train.strategy={cfg.train.strategy}). Use --strategy auto on one device, "
+                          f"or model.members=1.")
     with strategy.scope():
         train_model, infer_model = task_obj.build(cfg, prepared)
         if task_obj.source_model is not None:

@@ -241,6 +241,17 @@ def test_members_train_side_by_side_and_the_saved_model_averages_them(reviews_cs
     assert train_model(ids).shape == (3 * ids.shape[0], 2)
 
 
+def test_members_train_on_one_device_only(reviews_csv, tmp_path, monkeypatch):
+    from cnnkit import training
+
+    class TwoReplicas:  # what a MirroredStrategy over two devices reports
+        num_replicas_in_sync = 2
+
+    monkeypatch.setattr(training, "make_strategy", lambda name: TwoReplicas())
+    with pytest.raises(CnnkitError, match="2 replicas"):
+        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), sets=["model.members=2"], **FAST)
+
+
 def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
     with pytest.raises(CnnkitError, match="text-cls option"):
         api.train("image-cls", out=str(tmp_path / "img"), sets=["model.members=2"], **FAST)
