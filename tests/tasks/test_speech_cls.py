@@ -144,10 +144,12 @@ def test_sliding_words_join_loud_windows_and_break_at_quiet_ones():
     """The word logic alone, with fixed window probabilities: low low (quiet) low high high."""
     from types import SimpleNamespace
 
+    import tensorflow as tf
+
     probs = np.array([[0.1, 0.9], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.9, 0.1], [0.8, 0.2]])
     speech = np.array([True, True, False, True, True, True])
     task_obj = SimpleNamespace(read_windows=lambda path, cfg, hop: (np.zeros((6, 4)), np.arange(6) * 0.5, speech),
-                               inference_dataset=lambda x, cfg, batch_size: x)
+                               inference_dataset=lambda x, cfg, batch_size: tf.data.Dataset.from_tensor_slices(x).batch(batch_size))
     model = SimpleNamespace(predict=lambda ds, verbose=0: probs)
     cfg = SimpleNamespace(preprocess=SimpleNamespace(clip_seconds=1.0))
     out = api.sliding_predict(model, task_obj, "rec.wav", cfg, ["high", "low"], 1, None, 8)
