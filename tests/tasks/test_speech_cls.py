@@ -48,12 +48,19 @@ def test_tones_learn_and_saved_model_takes_waveforms_of_any_length(tones, tmp_pa
     assert result.metrics["val_accuracy"] >= 0.9
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     rng = np.random.default_rng(5)
-    for seconds in (0.25, 0.6, 1.7):  # shorter, equal and longer than the training clips
+    assert json.loads((result.run_dir / "labels.json").read_text()) == ["high", "low"]
+    for seconds in (0.25, 0.6):  # shorter than and as long as the longest training clips
         batch = np.stack([tone_clip(350, 8000, seconds, rng), tone_clip(2000, 8000, seconds, rng)])
         probs = model.predict(batch, verbose=0)
         assert probs.shape == (2, 2)
-        assert json.loads((result.run_dir / "labels.json").read_text()) == ["high", "low"]
-        assert probs[0].argmax() == 1 and probs[1].argmax() == 0
+        assert probs[0].argmax() == 1 and probs[1].argmax() == 0, (seconds, probs)
+    # Longer: the model reads the middle 0.6 s (4 800 samples at 8 kHz). Its class is not asserted:
+    # the middle of a long swell is a steady tone unlike any training clip, and a 40-clip model put
+    # it on the wrong side in about one run in nine (CI, 2026-12-02).
+    batch = np.stack([tone_clip(350, 8000, 1.7, rng), tone_clip(2000, 8000, 1.7, rng)])
+    start = (batch.shape[1] - 4800) // 2
+    np.testing.assert_allclose(model.predict(batch, verbose=0),
+                               model.predict(batch[:, start:start + 4800], verbose=0), atol=1e-5)
 
 
 @pytest.mark.slow  # about a minute on a 2-core CPU: run with --runslow
