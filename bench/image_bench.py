@@ -89,7 +89,8 @@ def run_row(name: str, recipe, data: Path, extra: list[str]) -> dict:
             "backbone": metrics.get("backbone"), "prepare_seconds": metrics.get("prepare_seconds"),
             "prepare_samples_per_second": metrics.get("prepare_samples_per_second"),
             "epoch_train_seconds": metrics.get("epoch_train_seconds"),
-            "epochs_in_budget": metrics.get("epochs_in_budget"), "date": dt.date.today().isoformat(),
+            "epochs_in_budget": metrics.get("epochs_in_budget"), "precision": metrics.get("precision"),
+            "test_accuracy_without_tta": metrics.get("test_accuracy_without_tta"), "date": dt.date.today().isoformat(),
             "machine": machine(), "run_dir": str(out)}
 
 

@@ -227,6 +227,9 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
     # The source run's model: its weights start this one, and a text run extends its vocabulary.
     task_obj.source_model = transfer.load_source(cfg.model.from_run).model if cfg.model.from_run else None
     training.seed_everything(cfg.train.seed, cfg.train.deterministic)
+    if cfg.train.precision == "auto":  # the run's config.yaml records what it became
+        cfg.train.precision, why = training.resolve_precision("auto")
+        log(f"Precision {cfg.train.precision} ({why})")
     training.set_precision(cfg.train.precision)
     try:
         loaded = load_data(cfg, task_obj)
@@ -291,12 +294,18 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
                "prepare_samples_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
                                                    / max(prepared.prepare_seconds, 1e-9), 1),
                "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped),
-               "replicas": int(strategy.num_replicas_in_sync)}
+               "replicas": int(strategy.num_replicas_in_sync), "precision": cfg.train.precision}
     if phases is not None:
         metrics["fine_tuning"] = phases
     if cfg.train.time_budget:
         metrics["time_budget_seconds"] = cfg.train.time_budget
         metrics["epochs_in_budget"] = round(epochs_trained, 2)
+    if cfg.train.precision != "float32":  # mixed precision is for training; the run saves (and tests) float32
+        try:
+            infer_model = training.float32_copy(infer_model)
+        except Exception as err:  # e.g. a Python model with layers that only its own code can load
+            log(f"Saving the model in {cfg.train.precision}: a float32 copy could not be made ({err}); "
+                f"its TFLite and ONNX exports may fail")
     for split in ("val", "test"):
         if split not in prepared.splits:
             continue
@@ -304,6 +313,11 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
         probs = predict_probs(infer_model, task_obj, x, cfg)
         m = evaluation.classification_metrics(y, probs, prepared.class_names)
         metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
+        plain = task_obj.without_tta(infer_model)
+        if plain is not None:  # what the test-time augmentation added, on the same trained network
+            plain_probs = predict_probs(plain, task_obj, x, cfg)
+            metrics[f"{split}_accuracy_without_tta"] = round(
+                evaluation.classification_metrics(y, plain_probs, prepared.class_names)["accuracy"], 6)
         metrics[f"{split}_macro_f1"] = round(m["macro_f1"], 6)
         if prepared.multi_label:
             metrics[f"{split}_micro_f1"] = round(m["micro_f1"], 6)

@@ -35,7 +35,8 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--clip-seconds", type=float, metavar="S", help="audio: clip length (default: from the data)")
     p.add_argument("--embeddings", metavar="PATH", help="text: word2vec/GloVe/fastText vectors to initialise the embedding")
     p.add_argument("--cv", type=int, metavar="K", help="stratified K-fold cross-validation instead of one run")
-    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16"])
+    p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16", "auto"],
+                   help="auto: mixed_bfloat16 on a CPU with native bfloat16, mixed_float16 on a GPU with tensor cores, else float32")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="end training in time: epochs and lr schedule shortened to fit (from the start of the command)")
     p.add_argument("--jit-compile", action="store_true", default=None, help="compile with XLA")

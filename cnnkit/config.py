@@ -60,7 +60,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     seed: int = 0
     deterministic: bool = False  # TF op determinism: identical metrics twice on a CPU, slower
-    precision: str = "float32"  # float32 | mixed_float16 | mixed_bfloat16
+    # float32 | mixed_float16 | mixed_bfloat16 | auto (mixed where the hardware has it; the run's
+    # config.yaml records what auto became)
+    precision: str = "float32"
     jit_compile: bool = False  # XLA; measured slower for small CNNs on CPU (docs/PLATFORM)
     strategy: str = "auto"  # auto | mirrored | multiworker
     early_stopping: int = 0  # patience in epochs on the monitored metric (0: off)
@@ -241,7 +243,7 @@ def validate(cfg: Config) -> None:
     choices = {
         "train.optimizer": (t.optimizer, ("adam", "adamw", "sgd", "rmsprop")),
         "train.schedule": (t.schedule, ("constant", "cosine", "onecycle", "step")),
-        "train.precision": (t.precision, ("float32", "mixed_float16", "mixed_bfloat16")),
+        "train.precision": (t.precision, ("float32", "mixed_float16", "mixed_bfloat16", "auto")),
         "train.strategy": (t.strategy, ("auto", "mirrored", "multiworker")),
         "model.head_pooling": (cfg.model.head_pooling, ("avg", "max", "flatten")),
     }

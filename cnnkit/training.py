@@ -36,6 +36,77 @@ def set_precision(precision: str) -> None:
     keras.mixed_precision.set_dtype_policy(precision)
 
 
+def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """True when the CPU multiplies bfloat16 in hardware (the `avx512_bf16` or `amx_bf16` flag
+    in `cpuinfo`); False without those flags or without the file (not Linux)."""
+    try:
+        with open(cpuinfo) as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, cpuinfo: str = "/proc/cpuinfo") -> tuple[str, str]:
+    """The dtype policy for `train.precision` and why: "auto" becomes mixed_float16 on a GPU of
+    compute capability 7.0 or more (tensor cores), float32 on other GPUs, mixed_bfloat16 on a
+    CPU with native bfloat16 (1.23-1.36x the float32 images/s on two such CPUs, BENCHMARKS.md)
+    and float32 elsewhere (bfloat16 emulated on an AVX2 CPU: 0.88x). Other names pass through.
+
+    Returns (policy name, reason for the log)."""
+    if precision != "auto":
+        return precision, "as set"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get("compute_capability") or (0, 0)
+        if tuple(capability) >= (7, 0):
+            return "mixed_float16", f"auto: a GPU of compute capability {capability[0]}.{capability[1]}"
+        return "float32", "auto: a GPU without tensor cores"
+    if cpu_has_native_bfloat16(cpuinfo):
+        return "mixed_bfloat16", "auto: this CPU has native bfloat16 (avx512_bf16/amx_bf16)"
+    return "float32", "auto: this CPU has no native bfloat16"
+
+
+def float32_copy(model: keras.Model) -> keras.Model:
+    """The same network and weights with every layer computing in float32: what a run trained in
+    mixed precision saves, so that its model.keras runs on any machine and exports to TFLite and
+    ONNX (both refused the bfloat16 casts of a mixed model). The variables of a mixed model are
+    float32 already; only the layers' compute dtype changes.
+
+    Goes through Keras' own .keras format (config.json with the mixed policies renamed float32,
+    weights and assets such as a text vocabulary unchanged) and loads it under the float32 policy,
+    so that sublayers made without an explicit dtype are float32 too."""
+    import tempfile
+    import zipfile
+
+    def to_float32(node):
+        if isinstance(node, dict):
+            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
+                    str(node.get("config", {}).get("name", "")).startswith("mixed_"):
+                return {**node, "config": {**node["config"], "name": "float32"}}
+            return {k: (v if not (k == "dtype" and isinstance(v, str) and v.startswith("mixed_")) else "float32")
+                    if isinstance(v, str) else to_float32(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [to_float32(v) for v in node]
+        return node
+
+    policy = keras.mixed_precision.dtype_policy()
+    with tempfile.TemporaryDirectory() as tmp:
+        mixed, plain = os.path.join(tmp, "mixed.keras"), os.path.join(tmp, "float32.keras")
+        model.save(mixed)
+        with zipfile.ZipFile(mixed) as src, zipfile.ZipFile(plain, "w") as dst:
+            for item in src.infolist():
+                data = src.read(item.filename)
+                if item.filename == "config.json":
+                    data = json.dumps(to_float32(json.loads(data))).encode()
+                dst.writestr(item, data)
+        keras.mixed_precision.set_dtype_policy("float32")
+        try:
+            return keras.saving.load_model(plain, safe_mode=True)
+        finally:
+            keras.mixed_precision.set_dtype_policy(policy)
+
+
 _STRATEGIES: dict = {}
 
 

@@ -144,6 +144,19 @@ def test_precision_strategy_and_xla_flags_train(flags, tmp_path):
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     probs = model.predict(np.zeros((2, 8, 8, 1), "float32"), verbose=0)
     assert probs.dtype == np.float32 and np.allclose(probs.sum(1), 1.0, atol=1e-3)
+    # a mixed-precision run saves a float32 model (TFLite and ONNX refuse the bfloat16 casts)
+    assert not [layer.name for layer in model._flatten_layers() if layer.compute_dtype != "float32"]
+
+
+def test_auto_precision_is_resolved_and_recorded(tmp_path):
+    from cnnkit import training
+
+    expected, _ = training.resolve_precision("auto")
+    result = api.train("image-cls", out=str(tmp_path / "run"), backbone="resnet8", epochs=1, limit=200,
+                       verbose=0, precision="auto")
+    assert result.metrics["precision"] == expected
+    assert yaml.safe_load((result.run_dir / "config.yaml").read_text())["train"]["precision"] == expected
+    assert keras.mixed_precision.dtype_policy().name == "float32"
 
 
 def test_summary_lists_layers():

@@ -374,3 +374,46 @@ def test_members_average_scores_the_mean_of_the_stacked_members():
     metric.reset_state()
     assert float(metric.result()) == 0.0
     assert len(metric.variables) == 2  # the inner metric's total and count, tracked
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu sse avx2 avx512f avx512_bf16", "mixed_bfloat16"),
+                                             ("fpu avx512f amx_bf16 amx_tile", "mixed_bfloat16"),
+                                             ("fpu sse avx2 fma", "float32"),
+                                             ("fpu avx512f avx512_fp16", "float32")])
+def test_auto_precision_follows_the_cpu_flags(tmp_path, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    assert training.resolve_precision("auto", str(cpuinfo))[0] == expected
+    assert training.resolve_precision("float32", str(cpuinfo))[0] == "float32"  # a set name passes through
+    assert training.resolve_precision("mixed_bfloat16", str(tmp_path / "missing"))[0] == "mixed_bfloat16"
+
+
+def test_auto_precision_without_cpuinfo_is_float32(tmp_path):
+    assert training.resolve_precision("auto", str(tmp_path / "no-such-file")) == (
+        "float32", "auto: this CPU has no native bfloat16")
+
+
+def test_float32_copy_keeps_weights_and_vocabulary_and_computes_in_float32():
+    from cnnkit.blocks import ConvBlock
+
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16")
+    try:
+        vectorize = keras.layers.TextVectorization(output_sequence_length=6)
+        vectorize.adapt(["the cat sat", "a dog ran far away"])
+        text = keras.Input((), dtype="string")
+        x = keras.layers.Embedding(20, 8)(vectorize(text))
+        x = ConvBlock(4, 3, rank=1)(x)  # a composite layer: its sublayers take the global policy
+        x = keras.layers.GlobalMaxPooling1D()(x)
+        out = keras.layers.Dense(2, activation="softmax", dtype="float32")(x)
+        model = keras.Model(text, out)
+        copy = training.float32_copy(model)
+        assert keras.mixed_precision.dtype_policy().name == "mixed_bfloat16"  # the caller's policy is kept
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert {layer.compute_dtype for layer in model._flatten_layers()} >= {"bfloat16"}
+    assert {layer.compute_dtype for layer in copy._flatten_layers()} - {"string", "int64"} == {"float32"}
+    assert copy.layers[1].get_vocabulary() == model.layers[1].get_vocabulary()
+    for a, b in zip(model.get_weights(), copy.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    sentences = tf.constant(["the cat ran", "a dog sat far"])
+    np.testing.assert_allclose(copy(sentences), model(sentences), atol=0.02)  # bfloat16 has 8 bits of mantissa

@@ -44,6 +44,32 @@ def augmentation_layers(flip: str, translate: float, rotation: float, zoom: floa
     return aug
 
 
+@keras.saving.register_keras_serializable(package="cnnkit")
+class HorizontalFlip(layers.Layer):
+    """Mirrors images left to right, always (RandomFlip only flips in training): the second view
+    of flip test-time augmentation. (batch, h, w, c) -> (batch, h, w, c)."""
+
+    def call(self, images):
+        return keras.ops.flip(images, axis=-2)
+
+
+def flip_tta(images, network):
+    """Flip test-time augmentation: the mean of `network`'s probabilities on `images` and on their
+    mirror images, for a network trained with horizontal flips (it has learned the two to be the
+    same class, so the mean of two views is a steadier estimate). Returns (batch, classes)."""
+    views = [network(images), network(HorizontalFlip(name="tta_flip")(images))]
+    return layers.Average(name="tta_average")(views)
+
+
+def without_tta(model: keras.Model) -> keras.Model | None:
+    """The same end-to-end model on the unflipped view alone, or None when `model` has no flip
+    test-time augmentation: how much the second view added is measured with it."""
+    names = {layer.name for layer in model.layers}
+    if "tta_average" not in names:
+        return None
+    return keras.Model(model.inputs, model.get_layer("tta_average").input[0], name=f"{model.name}_no_tta")
+
+
 def cast_to_float(name="to_float") -> layers.Layer:
     """uint8 images -> float32 (a Rescaling by 1 is serializable and exportable)."""
     return layers.Rescaling(1.0, name=name)

@@ -132,6 +132,10 @@ class Task(abc.ABC):
         """Whether training uses one-hot/soft labels (MixUp, CutMix) instead of class indices."""
         return False
 
+    def without_tta(self, model):
+        """The end-to-end `model` without its test-time augmentation, or None when it has none."""
+        return None
+
     @abc.abstractmethod
     def read_inputs(self, inputs: list[str], cfg) -> tuple[np.ndarray, list[str], list]:
         """(model inputs, their names, skipped (input, reason)) for prediction from files."""

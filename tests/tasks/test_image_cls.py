@@ -25,3 +25,33 @@ def test_train_split_is_mixed_and_each_image_keeps_its_label(image_folder, tmp_p
     for (image, label), path in zip(streamed, prepared.ids["train"]):
         assert prepared.class_names[label] == Path(path).parent.name
         np.testing.assert_array_equal(image, read_image_files([path], cfg.preprocess.channels, size, verbose=False)[0][0])
+
+
+def test_flip_tta_averages_the_image_and_its_mirror_and_reports_both(image_folder, tmp_path):
+    import keras
+
+    from cnnkit.features.image import without_tta
+
+    result = api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=2,
+                       verbose=0, sets=["preprocess.tta=flip", "preprocess.flip=horizontal"])
+    assert {"val_accuracy", "val_accuracy_without_tta"} <= set(result.metrics)  # this folder has no test split
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    images = np.random.default_rng(1).integers(0, 255, (4, 12, 12, 3)).astype("float32")
+    mirrored = images[:, :, ::-1]
+    probs = model.predict(images, verbose=0)
+    # the mean over both views cannot tell an image from its mirror image ...
+    np.testing.assert_allclose(probs, model.predict(mirrored, verbose=0), atol=1e-5)
+    # ... and is the mean of the single-view network's two predictions
+    plain = without_tta(model)
+    expected = (plain.predict(images, verbose=0) + plain.predict(mirrored, verbose=0)) / 2
+    np.testing.assert_allclose(probs, expected, atol=1e-5)
+    assert not np.allclose(plain.predict(images, verbose=0), plain.predict(mirrored, verbose=0), atol=1e-3)
+
+
+def test_flip_tta_needs_flips_in_training(image_folder, tmp_path):
+    from cnnkit.errors import CnnkitError
+
+    with pytest.raises(CnnkitError, match="preprocess.tta=flip .* preprocess.flip=none"):
+        api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=1,
+                  verbose=0, sets=["preprocess.tta=flip", "preprocess.flip=none"])
+    assert not (tmp_path / "run" / "model.keras").exists()
