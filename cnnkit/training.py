@@ -557,7 +557,7 @@ def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig, run_dir: Path,
         timer: "TrainTimer | None" = None, steps_per_epoch: int | None = None,
         validation_steps: int | None = None, initial_epoch: int = 0, backup: str = "backup",
-        deadline: float | None = None) -> dict:
+        deadline: float | None = None, reserve_steps: float = 0.0) -> dict:
     """Trains a compiled `model` for `cfg.epochs` epochs after `initial_epoch`; resumes from
     `run_dir/checkpoints/<backup>` if one exists.
 
@@ -565,6 +565,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         initial_epoch, backup: for a second phase of training (cnnkit.transfer): the epoch
             number it starts at, and a backup folder of its own.
         deadline: a `time.time()` by which training ends (`TimeBudget`), or None.
+        reserve_steps: with a deadline, the work after training (final evaluation, saving) in
+            training steps, kept free before the deadline.
         train_ds, val_ds: finite batched datasets (one pass = one epoch); val_ds may be None.
         steps_per_epoch, validation_steps: batches per pass. When given, the datasets are
             repeated and iterated once for the whole run: a new iterator per epoch costs up to
@@ -584,7 +586,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         callbacks.append(timer)
     budget = None
     if deadline is not None and steps_per_epoch:
-        budget = TimeBudget(deadline, steps_per_epoch, initial_epoch, cfg.epochs)
+        budget = TimeBudget(deadline, steps_per_epoch, initial_epoch, cfg.epochs, reserve_steps=reserve_steps)
         callbacks.append(budget)
     if steps_per_epoch:
         train_ds = train_ds.repeat()
@@ -621,8 +623,9 @@ class TimeBudget(keras.callbacks.Callback):
     """Ends training by `deadline` (a `time.time()` value).
 
     The run is planned in steps. After each epoch, the steps that still fit at the mean time per
-    step of the last three epochs (their validation included; a quarter of an epoch, at least
-    `min_reserve` seconds, is kept for the final evaluation and saving) set the run's last step,
+    step of the last three epochs (their validation included; a quarter of an epoch or
+    `reserve_steps`, whichever is more, and at least `min_reserve` seconds, is kept for the final
+    evaluation and saving) set the run's last step,
     and the learning-rate schedule is moved to end there, so a one-cycle or cosine schedule still
     anneals fully. The last step may fall inside an epoch: training stops there and that epoch is
     validated like any other, so a budget of a few long epochs is not left partly unused. A run
@@ -636,13 +639,14 @@ class TimeBudget(keras.callbacks.Callback):
     """
 
     def __init__(self, deadline: float, steps_per_epoch: int, initial_epoch: int, epochs: int, min_reserve: float = 10.0,
-                 probe_steps: int = 5):
+                 probe_steps: int = 5, reserve_steps: float = 0.0):
         super().__init__()
         self.deadline, self.steps_per_epoch = deadline, steps_per_epoch
         self.initial_epoch = initial_epoch
         self.planned_last_step = (initial_epoch + epochs) * steps_per_epoch
         self.last_step = self.planned_last_step
         self.min_reserve = min_reserve
+        self.reserve_steps = reserve_steps
         self.probe = max(probe_steps, steps_per_epoch // 10)
         self.durations: list[float] = []
         self.step = initial_epoch * steps_per_epoch  # steps done, counted from the run's first epoch
@@ -658,7 +662,7 @@ class TimeBudget(keras.callbacks.Callback):
 
     def _replan(self, now: float, per_step: float) -> None:
         """Makes the last step the last that fits by the deadline at `per_step` seconds a step."""
-        reserve = max(self.min_reserve, 0.25 * per_step * self.steps_per_epoch)
+        reserve = max(self.min_reserve, max(0.25 * self.steps_per_epoch, self.reserve_steps) * per_step)
         more = int((self.deadline - now - reserve) // per_step)
         last = min(self.planned_last_step, self.step + max(0, more))
         if last != self.last_step:

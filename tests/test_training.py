@@ -254,6 +254,41 @@ def test_time_budget_plans_from_the_first_steps(monkeypatch):
     assert budget.last_step == 681
 
 
+def test_time_budget_keeps_the_final_evaluation_free(monkeypatch):
+    """As above, but the evaluation after training is worth 200 training steps (25 s at 0.125 s
+    a step, more than the 10 s minimum and the quarter epoch): 550 more steps fit, not 670."""
+    import time
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    training.compile_model(model, TrainConfig(epochs=20, schedule="onecycle"), steps_per_epoch=100, num_classes=2)
+    budget = training.TimeBudget(deadline=100.0, steps_per_epoch=100, initial_epoch=0, epochs=20, min_reserve=10.0,
+                                 reserve_steps=200)
+    budget.set_model(model)
+    now = [0.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    budget.on_epoch_begin(0)
+    for batch in range(0, 11):
+        now[0] = 5.0 + 0.125 * batch
+        budget.on_train_batch_end(batch)
+    assert budget.last_step == 11 + 550
+
+
+def test_evaluation_steps_count_the_views_of_flip_tta():
+    """val + test images, twice with flip TTA and the test split once more without it, at half a
+    training step per batch."""
+    import types
+
+    from cnnkit import api
+
+    prepared = types.SimpleNamespace(splits={"train": (None, [0] * 900), "val": (None, [0] * 100),
+                                             "test": (None, [0] * 300)})
+    cfg = types.SimpleNamespace(train=types.SimpleNamespace(batch_size=50))
+    plain, tta = types.SimpleNamespace(without_tta=lambda m: None), types.SimpleNamespace(without_tta=lambda m: "the model without TTA")
+    assert api.evaluation_steps(plain, None, prepared, cfg) == 0.5 * 400 / 50
+    assert api.evaluation_steps(tta, None, prepared, cfg) == 0.5 * (800 + 300) / 50
+
+
 def test_a_run_with_a_time_budget_ends_in_time(tmp_path):
     import cnnkit
 
