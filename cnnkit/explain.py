@@ -219,8 +219,14 @@ def explain(run_dir: str, inputs: list[str], out: str | None = None, label: str 
             path = out_dir / f"{slug(item)}-saliency.html"
             path.write_text(saliency_html(tokens, scores, f"{class_names[c]} ({probs[c]:.3f})"), encoding="utf-8")
         else:
-            cam, probs = grad_cam(model, x, class_index)
-            c = int(np.argmax(probs)) if class_index is None else class_index
+            if task_obj.without_tta(model) is not None:
+                # Grad-CAM follows the unflipped view; the class and probability are the saved model's
+                probs = model.predict(x, verbose=0)[0]
+                c = int(np.argmax(probs)) if class_index is None else class_index
+                cam, _ = grad_cam(model, x, c)
+            else:
+                cam, probs = grad_cam(model, x, class_index)
+                c = int(np.argmax(probs)) if class_index is None else class_index
             path = out_dir / f"{slug(item)}-gradcam.png"
             title = f"Grad-CAM: {class_names[c]} ({probs[c]:.3f})"
             if cfg.task == "speech-cls":

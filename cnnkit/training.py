@@ -80,15 +80,16 @@ def float32_copy(model: keras.Model) -> keras.Model:
     import zipfile
 
     def to_float32(node):
-        if isinstance(node, dict):
-            if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
-                    str(node.get("config", {}).get("name", "")).startswith("mixed_"):
-                return {**node, "config": {**node["config"], "name": "float32"}}
-            return {k: (v if not (k == "dtype" and isinstance(v, str) and v.startswith("mixed_")) else "float32")
-                    if isinstance(v, str) else to_float32(v) for k, v in node.items()}
+        """A copy of a config tree with each mixed policy (serialized object or plain name) float32."""
         if isinstance(node, list):
             return [to_float32(v) for v in node]
-        return node
+        if not isinstance(node, dict):
+            return node
+        if node.get("class_name") in ("DTypePolicy", "FloatDTypePolicy") and \
+                str(node.get("config", {}).get("name", "")).startswith("mixed_"):
+            return {**node, "config": {**node["config"], "name": "float32"}}
+        mixed_name = lambda k, v: k == "dtype" and isinstance(v, str) and v.startswith("mixed_")  # noqa: E731
+        return {k: "float32" if mixed_name(k, v) else to_float32(v) for k, v in node.items()}
 
     policy = keras.mixed_precision.dtype_policy()
     with tempfile.TemporaryDirectory() as tmp:

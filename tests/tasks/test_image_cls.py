@@ -46,6 +46,14 @@ def test_flip_tta_averages_the_image_and_its_mirror_and_reports_both(image_folde
     expected = (plain.predict(images, verbose=0) + plain.predict(mirrored, verbose=0)) / 2
     np.testing.assert_allclose(probs, expected, atol=1e-5)
     assert not np.allclose(plain.predict(images, verbose=0), plain.predict(mirrored, verbose=0), atol=1e-3)
+    # cnnkit explain: Grad-CAM of the unflipped view, the class and probability of the saved model
+    from cnnkit import explain
+
+    image_path = str(next(image_folder.glob("*/*.png")))
+    (row,) = explain.explain(str(result.run_dir), [image_path], out=str(tmp_path / "explain"))
+    x = api.load_run(str(result.run_dir))[0].predict(read_image_files([image_path], 3, (12, 12), verbose=False)[0],
+                                                     verbose=0)[0]
+    assert Path(row["file"]).exists() and abs(row["probability"] - float(x.max())) < 1e-4  # rounded to 4 places
 
 
 def test_flip_tta_needs_flips_in_training(image_folder, tmp_path):
