@@ -306,6 +306,7 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
         except Exception as err:  # e.g. a Python model with layers that only its own code can load
             log(f"Saving the model in {cfg.train.precision}: a float32 copy could not be made ({err}); "
                 f"its TFLite and ONNX exports may fail")
+    plain = task_obj.without_tta(infer_model)  # the single-view network of a TTA model, else None
     for split in ("val", "test"):
         if split not in prepared.splits:
             continue
@@ -313,7 +314,6 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
         probs = predict_probs(infer_model, task_obj, x, cfg)
         m = evaluation.classification_metrics(y, probs, prepared.class_names)
         metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
-        plain = task_obj.without_tta(infer_model)
         if plain is not None and (split == "test" or "test" not in prepared.splits):
             # what the test-time augmentation added, on the same trained network
             plain_probs = predict_probs(plain, task_obj, x, cfg)
