@@ -4,6 +4,7 @@ which backbone fits a time budget. Not a data benchmark (no input pipeline, no a
 
     python bench/backbone_speed.py                       # the default list
     python bench/backbone_speed.py resnet20 airbench:32,64,128 plain
+    python bench/backbone_speed.py airbench:32,64,128 airbench:64,128,256 --precision mixed_bfloat16
 
 Each entry: 5 warm-up steps, then 20 timed steps of batch 128 (AdamW). `plain` is the
 plain-Keras CNN of bench/plain_keras_cifar.py (no batch norm).
@@ -61,7 +62,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("entries", nargs="*", default=DEFAULT)
     parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--precision", default="float32", help="Keras dtype policy, e.g. mixed_bfloat16")
     args = parser.parse_args()
+    keras.mixed_precision.set_global_policy(args.precision)
     bs, steps = args.batch_size, 20
     x = np.random.rand(bs * 8, 32, 32, 3).astype("float32")
     y = np.random.randint(0, 10, bs * 8)
@@ -73,7 +76,7 @@ def main() -> None:
         start = time.perf_counter()
         model.fit(ds, steps_per_epoch=steps, epochs=1, verbose=0)
         rate = steps * bs / (time.perf_counter() - start)
-        print(json.dumps({"backbone": entry, "batch_size": bs, "images_per_second": round(rate, 1),
+        print(json.dumps({"backbone": entry, "batch_size": bs, "precision": args.precision, "images_per_second": round(rate, 1),
                           "parameters": model.count_params()}), flush=True)
 
 

@@ -170,7 +170,8 @@ def predict_probs(model, task_obj, x, cfg, batch_size: int | None = None, verbos
 CUSTOM_PREFIX = "custom:"  # model.backbone of a run trained with cnnkit.train(model=...)
 
 def train(task: str | None, data: str | None = None, *, model=None, out: str | None = None, resume: str | None = None,
-          config: str | None = None, sets: list[str] | None = None, **options) -> RunResult:
+          config: str | None = None, sets: list[str] | None = None, started: float | None = None,
+          **options) -> RunResult:
     """Trains a task (or a recipe file) and writes a run directory.
 
     Args:
@@ -185,6 +186,8 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
         out: the run directory (default runs/<task>-<timestamp>).
         resume: a run directory to continue from its last completed epoch.
         config: an extra YAML file of overrides. sets: ["section.key=value", ...].
+        started: the `time.time()` a time budget counts from (default: this call; the CLI
+            passes its process's start).
         **options: flat overrides, e.g. epochs=5, lr=1e-3, image_size=[32, 32], cv=10.
 
     Returns:
@@ -194,7 +197,7 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
     """
     import keras
 
-    start = time.time()  # a time budget counts from here: data loading included
+    start = started or time.time()  # a time budget counts from here: data loading included
     if isinstance(model, str):
         options["backbone"], model = model, None
     if resume:

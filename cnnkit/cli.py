@@ -38,7 +38,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16", "auto"],
                    help="auto: mixed_bfloat16 on a CPU with native bfloat16, mixed_float16 on a GPU with tensor cores, else float32")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
-                   help="end training in time: epochs and lr schedule shortened to fit (from the start of the command)")
+                   help="end training in time: epochs and lr schedule shortened to fit (counted from the start of the process)")
     p.add_argument("--jit-compile", action="store_true", default=None, help="compile with XLA")
     p.add_argument("--deterministic", action="store_true", default=None, help="TF op determinism (same seed -> same metrics)")
     p.add_argument("--strategy", choices=["auto", "mirrored", "multiworker"])
@@ -89,25 +89,26 @@ def import_modules(names: list[str]) -> None:
 
 
 def cmd_train(args) -> int:
-    from cnnkit import api
+    from cnnkit import api, training
 
     import_modules(args.imports)
     if not args.task and not args.resume and not args.from_run:
         raise SystemExit("cnnkit train: give a task, a recipe file, --from RUN_DIR or --resume RUN_DIR")
     result = api.train(args.task, args.data, out=args.out, resume=args.resume, config=args.config,
-                       sets=args.sets, **_train_options(args))
+                       sets=args.sets, started=training.process_start_time(), **_train_options(args))
     print(json.dumps(result.metrics, indent=2))
     return 0
 
 
 def cmd_finetune(args) -> int:
     """`cnnkit finetune RUN_DIR --data NEW`: `cnnkit train --from RUN_DIR --data NEW`."""
-    from cnnkit import api
+    from cnnkit import api, training
 
     import_modules(args.imports)
     options = _train_options(args)
     options["from_run"] = args.run_dir
-    result = api.train(args.task, args.data, out=args.out, config=args.config, sets=args.sets, **options)
+    result = api.train(args.task, args.data, out=args.out, config=args.config, sets=args.sets,
+                       started=training.process_start_time(), **options)
     print(json.dumps(result.metrics, indent=2))
     return 0
 

@@ -620,6 +620,14 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     return history.history
 
 
+def process_start_time() -> float:
+    """The `time.time()` at which this process started. The CLI's --time-budget counts from it:
+    Python and TensorFlow start-up (5-10 s) is part of the wall time a user measures."""
+    import psutil
+
+    return psutil.Process().create_time()
+
+
 class TimeBudget(keras.callbacks.Callback):
     """Ends training by `deadline` (a `time.time()` value).
 
@@ -637,6 +645,11 @@ class TimeBudget(keras.callbacks.Callback):
     `probe_steps`) have run after the first (which traces the graph), the time per step is
     estimated from their rate. Without it, a budget that holds only a few long epochs would
     spend the first of them warming up a schedule planned for all the epochs asked for.
+
+    Steps that run slower than planned (a shared or throttled machine) cannot push the run past
+    the deadline: training also stops at the first step after which the next one would eat into
+    the time kept for the final evaluation, even before the planned last step. The schedule is
+    then a few steps short of its end, which is better than a late run.
     """
 
     def __init__(self, deadline: float, steps_per_epoch: int, initial_epoch: int, epochs: int, min_reserve: float = 10.0,
@@ -655,6 +668,9 @@ class TimeBudget(keras.callbacks.Callback):
         self._epoch = initial_epoch
         self._first_step_end = None
         self._probed = False
+        self._stop_by = None  # deadline - the reserve for the final evaluation, once planned
+        self._per_step = None
+        self._last_batch_end = None
 
     @property
     def last_epoch(self) -> int:
@@ -664,6 +680,7 @@ class TimeBudget(keras.callbacks.Callback):
     def _replan(self, now: float, per_step: float) -> None:
         """Makes the last step the last that fits by the deadline at `per_step` seconds a step."""
         reserve = max(self.min_reserve, max(0.25 * self.steps_per_epoch, self.reserve_steps) * per_step)
+        self._stop_by, self._per_step = self.deadline - reserve, per_step
         more = int((self.deadline - now - reserve) // per_step)
         last = min(self.planned_last_step, self.step + max(0, more))
         if last != self.last_step:
@@ -677,6 +694,7 @@ class TimeBudget(keras.callbacks.Callback):
 
         self._start = time.time()
         self._epoch = epoch
+        self._last_batch_end = None  # the first step's time would include validation and tracing
 
     def on_train_batch_end(self, batch, logs=None):
         import time
@@ -684,6 +702,12 @@ class TimeBudget(keras.callbacks.Callback):
         now = time.time()
         self.step = self._epoch * self.steps_per_epoch + batch + 1
         if self.step >= self.last_step:
+            self.model.stop_training = True
+            return
+        step_time = now - self._last_batch_end if self._last_batch_end is not None else 0.0
+        self._last_batch_end = now
+        if self._stop_by is not None and now + max(self._per_step, step_time) > self._stop_by:  # behind the plan
+            self.last_step = self.step
             self.model.stop_training = True
             return
         if self.durations or self._probed:

@@ -8,6 +8,8 @@ from cnnkit import training
 from cnnkit.config import TrainConfig
 from cnnkit.errors import CnnkitError
 
+MODULE_IMPORTED_AT = __import__("time").time()
+
 
 def lr_at(schedule, step):
     return float(schedule(step)) if callable(schedule) else schedule
@@ -192,7 +194,7 @@ def test_time_budget_shortens_the_run_and_its_schedule(monkeypatch):
         budget.on_epoch_end(epoch)
     # 11.3 s an epoch (2.27 s a step) with 8 s to go, 2.8 s kept: two steps of a fourth epoch fit
     assert budget.last_step == 17 and budget.last_epoch == 4 and not model.stop_training
-    monkeypatch.setattr(time, "time", lambda: 95.0)
+    monkeypatch.setattr(time, "time", lambda: 94.0)
     budget.on_epoch_begin(3)
     budget.on_train_batch_end(0)
     assert not model.stop_training
@@ -249,7 +251,7 @@ def test_time_budget_plans_from_the_first_steps(monkeypatch):
         assert budget.last_epoch == (20 if batch < 10 else 7)
     assert budget.last_step == 681
     assert float(model.optimizer._learning_rate._total.numpy()) == 681.0
-    now[0] = 50.0
+    now[0] = 7.0  # a step 6 times slower than the probed ones
     budget.on_train_batch_end(11)  # planned once per run from the steps; then from whole epochs
     assert budget.last_step == 681
 
@@ -272,6 +274,52 @@ def test_time_budget_keeps_the_final_evaluation_free(monkeypatch):
         now[0] = 5.0 + 0.125 * batch
         budget.on_train_batch_end(batch)
     assert budget.last_step == 11 + 550
+
+
+def test_time_budget_stops_steps_that_run_slower_than_planned(monkeypatch):
+    """Planned inside a long first epoch at 0.125 s a step (a quarter epoch, 31.25 s, kept for the
+    final evaluation: the run's last step near 68.75 s), then every step takes 0.5 s: training
+    stops before the kept time is touched instead of running the planned steps into it."""
+    import time
+
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, activation="softmax")(inputs))
+    training.compile_model(model, TrainConfig(epochs=2, schedule="onecycle"), steps_per_epoch=1000, num_classes=2)
+    budget = training.TimeBudget(deadline=100.0, steps_per_epoch=1000, initial_epoch=0, epochs=2, min_reserve=10.0)
+    budget.set_model(model)
+    now = [0.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+    budget.on_epoch_begin(0)
+    for batch in range(0, 101):
+        now[0] = 5.0 + 0.125 * batch
+        budget.on_train_batch_end(batch)
+    planned = budget.last_step
+    assert planned == 101 + 410
+    batch = 100
+    while not model.stop_training:
+        batch += 1
+        now[0] += 0.5
+        budget.on_train_batch_end(batch)
+    assert budget.step < planned and budget.last_step == budget.step
+    assert 68.25 < now[0] <= 68.75  # stopped at the kept time, not one slow step past it
+
+
+def test_process_start_time_is_before_this_test_module():
+    assert training.process_start_time() < MODULE_IMPORTED_AT
+
+
+def test_a_time_budget_counts_from_the_given_start(tmp_path):
+    """50 of the 60 s were spent before the call (the CLI passes its process's start): the run
+    has 10 s, 10 of which are kept for the final evaluation, so it stops after the first steps
+    (the first traces the graph)."""
+    import time
+
+    import cnnkit
+
+    result = cnnkit.train("image-cls", out=str(tmp_path / "run"), epochs=200, time_budget=60, verbose=0,
+                          started=time.time() - 50)
+    assert result.metrics["train_seconds"] < 15
+    assert result.metrics["epochs_in_budget"] < 1
 
 
 def test_evaluation_steps_count_the_views_of_flip_tta():
