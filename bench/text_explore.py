@@ -10,7 +10,8 @@ whose logits are added to the CNN's: wide (max tokens of a TextVectorization tf-
 the strings; with ngrams, bag, wdrop, wl2), fast (hashed unigram+bigram sums on the ids, no idf),
 fastcat (a mean n-gram vector beside the CNN features), idsbag (tf-idf of ids and hashed bigrams,
 as cnnkit.blocks.NgramLogits; with ibl2 for an L2 penalty, ibdrop to drop the branch per text,
-ibnorm to divide by the tf-idf vector's L2 norm).
+ibnorm to divide by the tf-idf vector's L2 norm); mask (zero padding vectors, no features taken from
+padding); at (adversarial training on the embeddings, eps relative to the text's embedding norm).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -46,6 +47,48 @@ def split_punct(s):
 LAST = {}  # the last run's test probabilities and labels
 
 
+class AdversarialText(keras.Model):
+    """Adversarial training on the embedded tokens (Goodfellow et al. 2015; Miyato et al. 2017):
+    each step adds the loss of the batch whose embeddings are moved by `eps` (relative to the
+    text's embedding norm) along the loss gradient. Strings -> vec -> embed -> cnn (probabilities)."""
+
+    def __init__(self, vec, embed, cnn, eps, **kw):
+        super().__init__(**kw)
+        self.vec, self.embed, self.cnn, self.eps = vec, embed, cnn, eps
+
+    def call(self, x, training=False):
+        return self.cnn(self.embed(self.vec(x)), training=training)
+
+    def train_step(self, data):
+        x, y = data
+        ids = self.vec(x)
+        with tf.GradientTape() as tape:
+            e = self.embed(ids)
+            with tf.GradientTape() as inner:
+                inner.watch(e)
+                p = self.cnn(e, training=True)
+                loss = self.compute_loss(x=x, y=y, y_pred=p)
+            g = tf.stop_gradient(inner.gradient(loss, e))
+            scale = self.eps * tf.stop_gradient(tf.norm(e, axis=[1, 2], keepdims=True))
+            r = scale * g / (tf.norm(g, axis=[1, 2], keepdims=True) + 1e-12)
+            adv = self.compute_loss(x=x, y=y, y_pred=self.cnn(e + r, training=True))
+            total = loss + adv
+        grads = tape.gradient(total, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self.compute_metrics(x, y, p)
+
+
+def adversarial_model(vec, v, L, V, K):
+    """The defaults' Kim CNN (one network, no branches) trained with `AdversarialText`."""
+    embed = layers.Embedding(V, v.get("dim", 128))
+    e = keras.Input((L, v.get("dim", 128)))
+    br = [layers.GlobalMaxPooling1D()(layers.Conv1D(v.get("filters", 100), w, padding="same", activation="relu")(e))
+          for w in v.get("widths", (3, 4, 5))]
+    h = layers.Dropout(v.get("drop", 0.5))(layers.Concatenate()(br))
+    cnn = keras.Model(e, layers.Dense(K, activation="softmax")(h))
+    return AdversarialText(vec, embed, cnn, v["at"])
+
+
 def run(name, v, seed=0, fold=0):
     keras.utils.set_random_seed(seed)
     xtr, ytr, xva, yva, xte, yte, K = load(name, fold)
@@ -62,9 +105,14 @@ def run(name, v, seed=0, fold=0):
         emb = layers.Embedding(V, v.get("dim", 128))(ids)
         if v.get("sdrop"): emb = layers.SpatialDropout1D(v["sdrop"])(emb)
         if v.get("edrop"): emb = layers.Dropout(v["edrop"], noise_shape=(None, L, 1))(emb)
+        if v.get("mask"):  # padding is zero vectors (as Kim's code), and no feature is taken from it
+            m = layers.Lambda(lambda t: tf.cast(t > 0, "float32")[..., None])(ids)
+            emb = layers.Multiply()([emb, m])
         br = []
         for w in v.get("widths", (3, 4, 5)):
             c = layers.Conv1D(v.get("filters", 100), w, padding="same", activation="relu")(emb)
+            if v.get("mask"):
+                c = layers.Multiply()([c, m])
             br.append(layers.GlobalMaxPooling1D()(c))
         h = layers.Concatenate()(br)
         if v.get("fastcat"):
@@ -146,6 +194,8 @@ def run(name, v, seed=0, fold=0):
         logits = layers.Add()([logits, bl])
     out = layers.Activation("softmax")(logits)
     model = keras.Model(raw, out)
+    if v.get("at"):
+        model = adversarial_model(vec, v, L, V, K)
     ls = v.get("ls", 0.0)
     model.compile(keras.optimizers.get({"class_name": v.get("opt", "adam"), "config": {"learning_rate": v.get("lr", 1e-3)}}),
                   keras.losses.CategoricalCrossentropy(label_smoothing=ls), metrics=["accuracy"])
