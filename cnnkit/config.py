@@ -66,8 +66,8 @@ class TrainConfig:
     jit_compile: bool = False  # XLA; measured slower for small CNNs on CPU (docs/PLATFORM)
     strategy: str = "auto"  # auto | mirrored | multiworker
     early_stopping: int = 0  # patience in epochs on the monitored metric (0: off)
-    # Seconds from the start of `train` to the saved model (0: off): the epochs and the lr schedule
-    # are shortened after each epoch so that training ends in time (epochs is the most it runs).
+    # Seconds from the start of `train` (the CLI: of the process) to the saved model (0: off): the
+    # epochs and the lr schedule are shortened so that training ends in time (epochs is the most it runs).
     time_budget: float = 0.0
     # Pretrained starts (--from, --weights, cnnkit.finetune) train in two phases: the new head
     # alone for freeze_epochs (unset: a quarter of the epochs, or 100 steps if more, at most
