@@ -97,7 +97,8 @@ def airbench(input_shape, widths=(64, 256, 256), stem_filters=24, activation="re
     patch-whitening one), batch norm keeps its scale, and the activation is ReLU (GELU trained
     at 0.44x the images/s on a 2-core AVX2 CPU: 125 against 284 for widths 32/64/128). Groups
     stop pooling once the feature map is 2 pixels wide, so 8x8 inputs work. `widths=(32, 64,
-    128)` is the CPU-sized variant of `recipes/cifar10.yaml`.
+    128)` is the CPU-sized variant of `recipes/cifar10-10min.yaml`, `(64, 128, 256)` that of
+    `recipes/cifar10.yaml` (30 minutes).
 
     Input (batch, h, w, c); returns feature maps (batch, ~h/8, ~w/8, widths[-1]).
     """
