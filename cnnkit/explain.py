@@ -210,6 +210,8 @@ def explain(run_dir: str, inputs: list[str], out: str | None = None, label: str 
         if label not in class_names:
             raise CnnkitError(f"--label {label!r} is not a class of this run: {', '.join(class_names)}.")
         class_index = class_names.index(label)
+    # A flip-TTA model: Grad-CAM follows the unflipped view; the class and probability are the saved model's
+    has_tta = task_obj.without_tta(model) is not None
     results = []
     for item in inputs:
         x = read_one(task_obj, cfg, item)
@@ -219,8 +221,7 @@ def explain(run_dir: str, inputs: list[str], out: str | None = None, label: str 
             path = out_dir / f"{slug(item)}-saliency.html"
             path.write_text(saliency_html(tokens, scores, f"{class_names[c]} ({probs[c]:.3f})"), encoding="utf-8")
         else:
-            if task_obj.without_tta(model) is not None:
-                # Grad-CAM follows the unflipped view; the class and probability are the saved model's
+            if has_tta:
                 probs = model.predict(x, verbose=0)[0]
                 c = int(np.argmax(probs)) if class_index is None else class_index
                 cam, _ = grad_cam(model, x, c)
@@ -252,6 +253,8 @@ def feature_maps(run_dir: str, inputs: list[str], out: str | None = None, max_ch
     probe = keras.Model(backbone.inputs, [layer.output for layer in layers])
     out_root = Path(out) if out else run_path / "featuremaps"
     plt = _plt()
+    # A flip-TTA model: Grad-CAM follows the unflipped view; the class and probability are the saved model's
+    has_tta = task_obj.without_tta(model) is not None
     results = []
     for item in inputs:
         x = read_one(task_obj, cfg, item)
