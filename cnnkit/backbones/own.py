@@ -11,6 +11,7 @@ from keras import layers
 
 from cnnkit.backbones.registry import register
 from cnnkit.blocks import ConvBlock, ResidualBlock
+from cnnkit.blocks.whitening import PatchWhitening
 
 
 # ---------------------------------------------------------------- images: classic
@@ -87,28 +88,37 @@ def simple_cnn(input_shape, filters=(32, 64, 128), dropout=0.1, activation="relu
 
 
 @register("airbench", test_shape=(16, 16, 3))
-def airbench(input_shape, widths=(64, 256, 256), stem_filters=24, activation="relu", name="airbench"):
+def airbench(input_shape, widths=(64, 256, 256), stem="whiten", stem_filters=24, activation="relu", name="airbench"):
     """The network of airbench (Jordan 2024, "94% on CIFAR-10 in 3.29 seconds on a single GPU"):
-    a 3x3 stem ConvBlock, then one group per width: ConvBlock(width) followed by 2x2 max pooling,
-    then ConvBlock(width) at the pooled size. No residuals; wide, shallow and cheap for its
-    accuracy: the second convolution of each group runs at a quarter of the pixels.
+    a stem, then one group per width: a convolution whose output is max-pooled 2x2 before its
+    batch norm and activation, then a second ConvBlock(width) at the pooled size. No
+    residuals; wide, shallow and cheap for its accuracy.
 
-    Differences from the original: the stem is a trainable 3x3 convolution (not a frozen 2x2
-    patch-whitening one), batch norm keeps its scale, and the activation is ReLU (GELU trained
-    at 0.44x the images/s on a 2-core AVX2 CPU: 125 against 284 for widths 32/64/128). Groups
-    stop pooling once the feature map is 2 pixels wide, so 8x8 inputs work. `widths=(32, 64,
-    128)` is the CPU-sized variant of `recipes/cifar10-10min.yaml`, `(64, 128, 256)` that of
-    `recipes/cifar10.yaml` (30 minutes).
+    Args:
+        stem: "whiten": airbench's frozen 2x2 patch-whitening convolution (`PatchWhitening`, 24
+            channels for RGB; the image task fits it to the training images, `adapt`) and a ReLU;
+            "conv": a trainable 3x3 ConvBlock of `stem_filters`.
+        widths: channels of the groups; `(32, 64, 128)` is the CPU-sized variant of
+            `recipes/cifar10-10min.yaml`, `(64, 128, 256)` that of `recipes/cifar10.yaml`.
+
+    Differences from the original: batch norm keeps its scale, and the activation is ReLU (GELU
+    trained at 0.44x the images/s on a 2-core AVX2 CPU: 125 against 284 for widths 32/64/128).
+    Groups stop pooling once the feature map is 2 pixels wide, so 8x8 inputs work.
 
     Input (batch, h, w, c); returns feature maps (batch, ~h/8, ~w/8, widths[-1]).
     """
+    if stem not in ("whiten", "conv"):
+        raise ValueError(f"stem must be 'whiten' or 'conv'. Received: stem={stem!r}")
     inputs = keras.Input(input_shape)
-    x = ConvBlock(stem_filters, 3, activation=activation, name="stem_conv")(inputs)
-    size = min(input_shape[0], input_shape[1])
+    if stem == "whiten":
+        x = layers.ReLU(name="stem_act")(PatchWhitening(2, name="stem_whiten")(inputs))
+    else:
+        x = ConvBlock(stem_filters, 3, activation=activation, name="stem_conv")(inputs)
+    size = min(x.shape[1], x.shape[2])
     for i, w in enumerate(widths, start=1):
         pool = "max" if size >= 4 else None
         size = size // 2 if pool else size
-        x = ConvBlock(w, 3, activation=activation, pooling=pool, name=f"group{i}_conv1")(x)
+        x = ConvBlock(w, 3, activation=activation, pooling=pool, pool_first=True, name=f"group{i}_conv1")(x)
         x = ConvBlock(w, 3, activation=activation, name=f"group{i}_conv2")(x)
     return keras.Model(inputs, x, name=name)
 

@@ -5,6 +5,7 @@ from cnnkit.blocks.heads import ClassifierHead
 from cnnkit.blocks.ngrams import NgramLogits
 from cnnkit.blocks.residual import ResidualBlock
 from cnnkit.blocks.shapes import conv_output_size, pool_output_size
+from cnnkit.blocks.whitening import PatchWhitening
 
 __all__ = [
     "ConvBlock",
@@ -12,6 +13,7 @@ __all__ = [
     "ResidualBlock",
     "ClassifierHead",
     "NgramLogits",
+    "PatchWhitening",
     "conv_output_size",
     "pool_output_size",
 ]

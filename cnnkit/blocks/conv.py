@@ -102,6 +102,9 @@ class ConvBlock(layers.Layer):
             has no bias, which batch norm would cancel).
         pooling: None, "max" or "avg", applied after the activation.
         pool_size: pooling window and stride.
+        pool_first: pool right after the convolution, before batch norm and the activation
+            (airbench's order): the same function for max pooling up to the batch statistics,
+            with batch norm and the activation on a quarter of the pixels.
         dropout: dropout rate after pooling (0 disables it).
         spatial_dropout: drop whole channels instead of single values.
         separable: depthwise-separable convolution (fewer parameters and FLOPs).
@@ -129,6 +132,7 @@ class ConvBlock(layers.Layer):
         batch_norm=True,
         pooling=None,
         pool_size=2,
+        pool_first=False,
         dropout=0.0,
         spatial_dropout=False,
         separable=False,
@@ -154,6 +158,7 @@ class ConvBlock(layers.Layer):
         self.batch_norm = batch_norm
         self.pooling = pooling
         self.pool_size = pool_size
+        self.pool_first = bool(pool_first)
         self.dropout = dropout
         self.spatial_dropout = spatial_dropout
         self.separable = separable
@@ -171,6 +176,11 @@ class ConvBlock(layers.Layer):
             name="conv", dtype=dt, **reg_arg,
         )
         self.chain = [self.conv]
+        if pooling:
+            pool_cls = (MAX_POOL if pooling == "max" else AVG_POOL)[rank]
+            self.pool = pool_cls(pool_size, name="pool", dtype=dt)
+            if pool_first:
+                self.chain.append(self.pool)
         if batch_norm:
             self.bn = FusedBatchNorm(name="bn", dtype=dt)
             self.chain.append(self.bn)
@@ -179,9 +189,7 @@ class ConvBlock(layers.Layer):
         if squeeze_excite:
             self.se = SqueezeExcite(rank, squeeze_excite, name="se", dtype=dt)
             self.chain.append(self.se)
-        if pooling:
-            pool_cls = (MAX_POOL if pooling == "max" else AVG_POOL)[rank]
-            self.pool = pool_cls(pool_size, name="pool", dtype=dt)
+        if pooling and not pool_first:
             self.chain.append(self.pool)
         if dropout:
             drop_cls = SPATIAL_DROPOUT[rank] if spatial_dropout else layers.Dropout
@@ -215,6 +223,7 @@ class ConvBlock(layers.Layer):
             "batch_norm": self.batch_norm,
             "pooling": self.pooling,
             "pool_size": self.pool_size,
+            "pool_first": self.pool_first,
             "dropout": self.dropout,
             "spatial_dropout": self.spatial_dropout,
             "separable": self.separable,

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from keras import layers
 
+from cnnkit.blocks.whitening import PatchWhitening
 from cnnkit.datasets import image as image_data
 from cnnkit.errors import CnnkitError
 from cnnkit.features import image as image_features
@@ -150,6 +151,7 @@ class ImageClassification(Task):
             kwargs["weights"] = m.weights
         backbone = self.make_backbone(m.backbone, (h, w, c), len(prepared.class_names), **kwargs)
         norm = self._normalization(prepared, info)
+        self._adapt_whitening(backbone, prepared, norm)
         aug = image_features.augmentation_layers(p.flip, p.translate, p.rotation, p.zoom, p.cutout, seed=cfg.train.seed)
         head = self.head(cfg, prepared, backbone)
         to_float = image_features.cast_to_float()
@@ -179,14 +181,28 @@ class ImageClassification(Task):
         return image_features.without_tta(model)
 
     @staticmethod
-    def _normalization(prepared: Prepared, info: dict):
+    def _sample(prepared: Prepared, n: int = 5000) -> np.ndarray:
+        """Up to `n` training images (n, h, w, c), the same ones every call."""
+        x_train = prepared.splits["train"][0]
+        return x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), n), replace=False)]
+
+    def _normalization(self, prepared: Prepared, info: dict):
         """Per-channel normalisation adapted on (a sample of) the training images, or None for
         backbones that normalise inside themselves (keras.applications)."""
         if info.get("expects") == "0-255":
             return None
-        x_train = prepared.splits["train"][0]
-        return image_features.normalization_layer(
-            x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), 5000), replace=False)])
+        return image_features.normalization_layer(self._sample(prepared))
+
+    def _adapt_whitening(self, backbone, prepared: Prepared, norm) -> None:
+        """Fits the backbone's `PatchWhitening` layers (airbench's stem) to the patches of the
+        normalised training sample: a backbone's first layer sees exactly these inputs."""
+        stems = [l for l in backbone._flatten_layers(include_self=False) if isinstance(l, PatchWhitening)]
+        if not stems:
+            return
+        x = self._sample(prepared).astype("float32")
+        x = keras.ops.convert_to_numpy(norm(x)) if norm is not None else x
+        for layer in stems:
+            layer.adapt(x)
 
     def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
         """[to float, normalisation]: uint8 images (batch, h, w, c) -> normalised float images."""

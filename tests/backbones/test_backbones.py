@@ -53,11 +53,18 @@ def test_cifar_resnet_depths():
 def test_airbench_groups_pool_before_their_second_conv():
     model = backbones.get("airbench", (32, 32, 3), widths=(8, 16, 32))
     out = {l.name: tuple(l.output.shape[1:]) for l in model.layers}
-    # conv1 of each group pools, conv2 runs at the pooled size: 32 -> 16 -> 8 -> 4
-    assert out["group1_conv1"] == out["group1_conv2"] == (16, 16, 8)
-    assert out["group3_conv2"] == (4, 4, 32)
-    # an 8x8 input stops pooling at 2 pixels instead of failing
-    assert tuple(backbones.get("airbench", (8, 8, 1), widths=(4, 4, 4)).output.shape[1:]) == (2, 2, 4)
+    # the 2x2 whitening stem (24 channels for RGB), then conv1 of each group pools and conv2 runs
+    # at the pooled size: 31 -> 15 -> 7 -> 3
+    assert out["stem_whiten"] == (31, 31, 24)
+    assert out["group1_conv1"] == out["group1_conv2"] == (15, 15, 8)
+    assert out["group3_conv2"] == (3, 3, 32)
+    assert model.get_layer("group1_conv1").pool_first
+    conv = backbones.get("airbench", (32, 32, 3), widths=(8, 16, 32), stem="conv")
+    assert tuple(conv.get_layer("group3_conv2").output.shape[1:]) == (4, 4, 32)
+    # an 8x8 input stops pooling under 4 pixels instead of failing
+    assert tuple(backbones.get("airbench", (8, 8, 1), widths=(4, 4, 4)).output.shape[1:]) == (3, 3, 4)
+    with pytest.raises(ValueError, match="stem"):
+        backbones.get("airbench", (32, 32, 3), stem="patchify")
 
 
 def test_alexnet_has_both_layouts():

@@ -116,3 +116,18 @@ def test_head_output_is_float32_under_mixed_precision():
         assert head.dense.compute_dtype == "float16"
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def test_conv_block_pool_first_matches_pooling_after_for_max(tmp_path):
+    """Max pooling before batch norm and ReLU is the same function (inference: fixed statistics,
+    positive scale) at a quarter of the normalised pixels; the config round trip keeps the order."""
+    after = ConvBlock(6, 3, pooling="max")
+    first = ConvBlock(6, 3, pooling="max", pool_first=True)
+    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
+    after(x), first(x)
+    weights = [w for w in after.get_weights()]
+    weights[1] = np.abs(weights[1]) + 0.5  # gamma > 0: the normalisation keeps the order of values
+    after.set_weights(weights), first.set_weights(weights)
+    np.testing.assert_allclose(first(x, training=False), after(x, training=False), rtol=1e-5, atol=1e-5)
+    assert [l.name for l in first.chain][:2] == ["conv", "pool"]
+    run_layer_test(ConvBlock(6, 3, pooling="avg", pool_first=True), (2, 8, 8, 3), (2, 4, 4, 6), tmp_path)

@@ -63,3 +63,22 @@ def test_flip_tta_needs_flips_in_training(image_folder, tmp_path):
         api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=1,
                   verbose=0, sets=["preprocess.tta=flip", "preprocess.flip=none"])
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_airbench_whitening_stem_is_fitted_to_the_training_images(image_folder, tmp_path):
+    """The whitening stem leaves build fitted to the normalised training patches (not its
+    identity start): the covariance of its first 12 outputs over those patches is the identity."""
+    import keras
+
+    from cnnkit.blocks.whitening import PatchWhitening
+
+    cfg = api.resolve_config("image-cls", str(image_folder), backbone="airbench",
+                             sets=["model.backbone_args.widths=[4,8,8]"])
+    task = tasks.get("image-cls")
+    prepared = api.prepare(cfg, task, api.load_data(cfg, task))
+    train_model, _ = task.build(cfg, prepared)
+    (stem,) = [l for l in train_model._flatten_layers() if isinstance(l, PatchWhitening)]
+    x = prepared.splits["train"][0].astype("float32")
+    normalized = keras.ops.convert_to_numpy(train_model.get_layer("normalize")(x))
+    y = keras.ops.convert_to_numpy(stem(normalized)).reshape(-1, 24)[:, :12]
+    np.testing.assert_allclose(y.T @ y / len(y), np.eye(12), atol=0.05)
