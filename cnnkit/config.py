@@ -42,6 +42,7 @@ class ModelConfig:
     head_pooling: str = "avg"  # avg | max | flatten (ignored when the backbone gives vectors)
     head_dropout: float = 0.0  # dropout before the classifier's dense layer
     head_hidden: int = 0  # units of an extra dense layer before the output (0: none)
+    head_logit_scale: float = 1.0  # multiplies the logits; != 1: the output layer has no bias (airbench: 1/9)
     # text-cls: N > 1 trains N networks (embedding, backbone, head) side by side, each on its own
     # loss, and the saved model averages their probabilities (an ensemble in one model).
     members: int = 1
@@ -55,6 +56,7 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd | rmsprop
     weight_decay: float = 0.0  # decoupled for adamw, L2-style for sgd (Keras `weight_decay`)
     momentum: float = 0.9  # sgd only
+    bias_lr_scale: float = 1.0  # sgd only: learning rate of biases and batch-norm shifts, times lr (airbench: 64)
     schedule: str = "cosine"  # constant | cosine | onecycle | step
     warmup_epochs: float = 0.0  # linear warm-up before cosine/step (onecycle has its own)
     label_smoothing: float = 0.0

@@ -89,7 +89,33 @@ class FusedAdamW(_FusedAdamUpdate, keras.optimizers.AdamW):
 
 @keras.saving.register_keras_serializable(package="cnnkit")
 class SGD(_LearningRateOnce, keras.optimizers.SGD):
-    """`keras.optimizers.SGD` whose weight decay reads the learning rate once per step."""
+    """`keras.optimizers.SGD` whose weight decay reads the learning rate once per step.
+
+    Args:
+        bias_lr_scale: multiplies the learning rate (not the weight decay) of biases and batch
+            norm shifts (variables named "bias" or "beta"). airbench trains them 64x faster:
+            in a network of batch norms without scale they are the only parameters whose
+            effective step does not grow as their weights shrink.
+        Other arguments: those of `keras.optimizers.SGD`.
+    """
+
+    def __init__(self, *args, bias_lr_scale=1.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.bias_lr_scale = float(bias_lr_scale)
+        self._scaled_indices = set()
+
+    def build(self, variables):
+        super().build(variables)
+        self._scaled_indices = {self._get_variable_index(v) for v in variables
+                                if v.path.rsplit("/", 1)[-1] in ("bias", "beta")}
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.bias_lr_scale != 1.0 and self._get_variable_index(variable) in self._scaled_indices:
+            learning_rate = learning_rate * self.bias_lr_scale
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self):
+        return {**super().get_config(), "bias_lr_scale": self.bias_lr_scale}
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")

@@ -236,7 +236,7 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
     if cfg.optimizer == "adamw":
         return optimizers.FusedAdamW(lr, weight_decay=cfg.weight_decay or 1e-4)
     if cfg.optimizer == "sgd":
-        return optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True, weight_decay=wd)
+        return optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True, weight_decay=wd, bias_lr_scale=cfg.bias_lr_scale)
     return optimizers.RMSprop(lr, weight_decay=wd)
 
 

@@ -136,3 +136,32 @@ def test_mixed_float16_loss_scaling_gives_keras_results():
         keras.mixed_precision.set_global_policy("float32")
     assert losses[0][-1] < losses[0][0]
     np.testing.assert_allclose(losses[0], losses[1], rtol=1e-4)
+
+
+def test_sgd_bias_lr_scale_multiplies_only_the_steps_of_biases_and_shifts():
+    """One step: kernels move as with plain SGD, biases and batch-norm shifts `bias_lr_scale`
+    times as far; the weight decay is not scaled. The config round trip keeps the factor."""
+    import keras
+    import numpy as np
+
+    from cnnkit.optimizers import SGD
+
+    def one_step(scale):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((3,))
+        x = keras.layers.Dense(4, name="hidden")(inputs)
+        x = keras.layers.BatchNormalization(scale=False, name="bn")(x)
+        model = keras.Model(inputs, keras.layers.Dense(2, name="out")(x))
+        model.compile(SGD(0.05, momentum=0.5, nesterov=True, bias_lr_scale=scale), "mse")
+        before = {w.path: w.numpy().copy() for w in model.trainable_weights}
+        x_, y_ = np.random.default_rng(0).normal(size=(8, 3)), np.random.default_rng(1).normal(size=(8, 2))
+        model.fit(x_, y_, batch_size=8, epochs=1, verbose=0, shuffle=False)
+        return {w.path: w.numpy() - before[w.path] for w in model.trainable_weights}, model.optimizer
+
+    plain, _ = one_step(1.0)
+    scaled, opt = one_step(4.0)
+    for path, step in plain.items():
+        factor = 4.0 if path.endswith(("bias", "beta")) else 1.0
+        np.testing.assert_allclose(scaled[path], factor * step, rtol=1e-4, atol=1e-7, err_msg=path)
+    assert any(np.abs(s).max() > 0 for p, s in plain.items() if p.endswith("beta"))
+    assert SGD.from_config(opt.get_config()).bias_lr_scale == 4.0

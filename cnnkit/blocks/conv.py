@@ -100,6 +100,10 @@ class ConvBlock(layers.Layer):
         activation: one of relu, gelu, swish, tanh, sigmoid, linear.
         batch_norm: whether to normalise after the convolution (the convolution then
             has no bias, which batch norm would cancel).
+        norm_scale: whether batch norm learns a scale (gamma). Without it (airbench) the
+            block's output scale is fixed, and only the shift trains.
+        norm_momentum: batch norm's moving-average momentum; None: Keras' 0.99 (which
+            `cnnkit.training.fit_batchnorm_momentum` fits to the epoch length).
         pooling: None, "max" or "avg", applied after the activation.
         pool_size: pooling window and stride.
         pool_first: pool right after the convolution, before batch norm and the activation
@@ -130,6 +134,8 @@ class ConvBlock(layers.Layer):
         padding="same",
         activation="relu",
         batch_norm=True,
+        norm_scale=True,
+        norm_momentum=None,
         pooling=None,
         pool_size=2,
         pool_first=False,
@@ -156,6 +162,8 @@ class ConvBlock(layers.Layer):
         self.padding = padding
         self.activation = check_activation(activation)
         self.batch_norm = batch_norm
+        self.norm_scale = bool(norm_scale)
+        self.norm_momentum = norm_momentum
         self.pooling = pooling
         self.pool_size = pool_size
         self.pool_first = bool(pool_first)
@@ -182,7 +190,8 @@ class ConvBlock(layers.Layer):
             if pool_first:
                 self.chain.append(self.pool)
         if batch_norm:
-            self.bn = FusedBatchNorm(name="bn", dtype=dt)
+            momentum = {} if norm_momentum is None else {"momentum": norm_momentum}
+            self.bn = FusedBatchNorm(scale=self.norm_scale, name="bn", dtype=dt, **momentum)
             self.chain.append(self.bn)
         self.act = layers.Activation(activation, name="act", dtype=dt)
         self.chain.append(self.act)
@@ -221,6 +230,8 @@ class ConvBlock(layers.Layer):
             "padding": self.padding,
             "activation": self.activation,
             "batch_norm": self.batch_norm,
+            "norm_scale": self.norm_scale,
+            "norm_momentum": self.norm_momentum,
             "pooling": self.pooling,
             "pool_size": self.pool_size,
             "pool_first": self.pool_first,

@@ -19,6 +19,9 @@ class ClassifierHead(layers.Layer):
         hidden_units: units of an extra ReLU dense layer before the output (0: none).
         activation: "softmax" (one label per input, two or more classes) or
             "sigmoid" (binary with num_classes=1, or multi-label).
+        logit_scale: multiplies the logits (1: off). airbench's 1/9 (with an output layer
+            without bias) starts training from near-uniform probabilities and slows the output
+            layer down against the rest under large SGD learning rates.
 
     Call arguments:
         inputs: (batch, features), (batch, steps, channels) or (batch, h, w, channels).
@@ -31,7 +34,8 @@ class ClassifierHead(layers.Layer):
         (2, 10)
     """
 
-    def __init__(self, num_classes, pooling="avg", dropout=0.0, hidden_units=0, activation="softmax", **kwargs):
+    def __init__(self, num_classes, pooling="avg", dropout=0.0, hidden_units=0, activation="softmax", logit_scale=1.0,
+                 **kwargs):
         super().__init__(**kwargs)
         if num_classes < 1:
             raise ValueError(f"num_classes must be >= 1. Received: num_classes={num_classes}")
@@ -44,11 +48,14 @@ class ClassifierHead(layers.Layer):
         self.dropout = dropout
         self.hidden_units = hidden_units
         self.activation = activation
+        if logit_scale <= 0:
+            raise ValueError(f"logit_scale must be > 0. Received: logit_scale={logit_scale}")
+        self.logit_scale = float(logit_scale)
         self.pool = None
         dt = self.dtype_policy  # sub-layers follow this layer's policy (see ConvBlock)
         self.drop = layers.Dropout(dropout, name="dropout", dtype=dt) if dropout else None
         self.hidden = layers.Dense(hidden_units, activation="relu", name="hidden", dtype=dt) if hidden_units else None
-        self.dense = layers.Dense(num_classes, name="logits", dtype=dt)
+        self.dense = layers.Dense(num_classes, use_bias=self.logit_scale == 1.0, name="logits", dtype=dt)
         # The output in float32 keeps softmax stable under mixed precision.
         self.out = layers.Activation(activation, dtype="float32", name="probabilities")
 
@@ -69,6 +76,8 @@ class ClassifierHead(layers.Layer):
         for layer in (self.pool, self.drop, self.hidden, self.dense):
             if layer is not None:
                 x = layer(x)
+        if self.logit_scale != 1.0:
+            x = x * keras.ops.cast(self.logit_scale, x.dtype)
         if extra_logits is not None:
             x = x + keras.ops.cast(extra_logits, x.dtype)
         return self.out(x)
@@ -83,5 +92,6 @@ class ClassifierHead(layers.Layer):
             "dropout": self.dropout,
             "hidden_units": self.hidden_units,
             "activation": self.activation,
+            "logit_scale": self.logit_scale,
         }
         return {**super().get_config(), **config}

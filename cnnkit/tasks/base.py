@@ -126,7 +126,7 @@ class Task(abc.ABC):
         m = cfg.model
         return ClassifierHead(len(prepared.class_names), pooling=m.head_pooling, dropout=m.head_dropout,
                               hidden_units=m.head_hidden, activation="sigmoid" if prepared.multi_label else "softmax",
-                              name="head")
+                              logit_scale=m.head_logit_scale, name="head")
 
     def soft_labels(self, cfg) -> bool:
         """Whether training uses one-hot/soft labels (MixUp, CutMix) instead of class indices."""

@@ -131,3 +131,22 @@ def test_conv_block_pool_first_matches_pooling_after_for_max(tmp_path):
     np.testing.assert_allclose(first(x, training=False), after(x, training=False), rtol=1e-5, atol=1e-5)
     assert [l.name for l in first.chain][:2] == ["conv", "pool"]
     run_layer_test(ConvBlock(6, 3, pooling="avg", pool_first=True), (2, 8, 8, 3), (2, 4, 4, 6), tmp_path)
+
+
+def test_head_logit_scale_divides_the_logits_and_drops_the_bias(tmp_path):
+    head = ClassifierHead(3, pooling="max", logit_scale=1 / 9)
+    model = run_layer_test(head, (2, 4, 4, 5), (2, 3), tmp_path)
+    assert [w.name for w in head.dense.weights] == ["kernel"]
+    x = np.random.default_rng(2).normal(size=(2, 4, 4, 5)).astype("float32")
+    logits = x.max(axis=(1, 2)) @ head.dense.kernel.numpy() / 9
+    expected = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(model.predict(x, verbose=0), expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="logit_scale"):
+        ClassifierHead(3, logit_scale=0)
+
+
+def test_conv_block_batch_norm_without_scale_and_with_its_own_momentum(tmp_path):
+    block = ConvBlock(4, 3, norm_scale=False, norm_momentum=0.4)
+    run_layer_test(block, (2, 8, 8, 3), (2, 8, 8, 4), tmp_path)
+    assert block.bn.gamma is None and block.bn.momentum == 0.4
+    assert ConvBlock(4, 3).bn.momentum == 0.99
