@@ -49,26 +49,39 @@ def plain_simple_cnn(input_shape, num_classes, filters, dropout, head_dropout, a
     return keras.Model(inputs, outputs)
 
 
-def plain_airbench(input_shape, num_classes, widths, stem_filters, head_dropout, aug):
-    """airbench + global max-pooling head, written with plain Keras layers."""
+def plain_airbench(input_shape, num_classes, widths, stem, stem_filters, norm_scale, norm_momentum, logit_scale,
+                   head_dropout, aug):
+    """airbench + global max-pooling head, written with plain Keras layers: the whitening stem
+    as a frozen 2x2 Conv2D (its kernel values do not change the speed), each group's first
+    convolution max-pooled before batch norm and ReLU."""
     inputs = keras.Input(input_shape)
     x = layers.Rescaling(1.0)(inputs)
     for layer in aug:
         x = layer(x)
     x = layers.Normalization(mean=[0.0] * input_shape[-1], variance=[1.0] * input_shape[-1])(x)
-    cbr = lambda x, f: layers.ReLU()(layers.BatchNormalization()(layers.Conv2D(f, 3, padding="same", use_bias=False)(x)))  # noqa: E731
-    x = cbr(x, stem_filters)
-    size = input_shape[0]
-    for f in widths:
-        x = cbr(x, f)
-        if size >= 4:
+
+    def cbr(x, f, pool=False):
+        x = layers.Conv2D(f, 3, padding="same", use_bias=False)(x)
+        if pool:
             x = layers.MaxPooling2D()(x)
-            size //= 2
+        return layers.ReLU()(layers.BatchNormalization(scale=norm_scale, momentum=norm_momentum)(x))
+
+    if stem == "whiten":
+        x = layers.ReLU()(layers.Conv2D(4 * 2 * input_shape[-1], 2, trainable=False)(x))
+    else:
+        x = cbr(x, stem_filters)
+    size = x.shape[1]
+    for f in widths:
+        x = cbr(x, f, pool=size >= 4)
+        size = size // 2 if size >= 4 else size
         x = cbr(x, f)
     x = layers.GlobalMaxPooling2D()(x)
     if head_dropout:
         x = layers.Dropout(head_dropout)(x)
-    return keras.Model(inputs, layers.Dense(num_classes, activation="softmax")(x))
+    x = layers.Dense(num_classes, use_bias=logit_scale == 1.0)(x)
+    if logit_scale != 1.0:
+        x = layers.Rescaling(logit_scale)(x)
+    return keras.Model(inputs, layers.Activation("softmax")(x))
 
 
 def plain_resnet(input_shape, num_classes, blocks, head_dropout, aug):
@@ -126,13 +139,19 @@ def main():
         plain = plain_simple_cnn(x.shape[1:], num_classes, args_.get("filters", (32, 64, 128)), args_.get("dropout", 0.1),
                                  cfg.model.head_dropout, aug)
     elif cfg.model.backbone == "airbench":
-        plain = plain_airbench(x.shape[1:], num_classes, args_.get("widths", (64, 256, 256)), args_.get("stem_filters", 24),
-                               cfg.model.head_dropout, aug)
+        plain = plain_airbench(x.shape[1:], num_classes, args_.get("widths", (64, 256, 256)), args_.get("stem", "whiten"),
+                               args_.get("stem_filters", 24), args_.get("norm_scale", False),
+                               args_.get("norm_momentum", 0.4), cfg.model.head_logit_scale, cfg.model.head_dropout, aug)
     else:
         blocks = {"resnet8": 1, "resnet20": 3, "resnet56": 9}[cfg.model.backbone]
         plain = plain_resnet(x.shape[1:], num_classes, blocks, cfg.model.head_dropout, aug)
-    plain.compile(optimizer=keras.optimizers.AdamW(cfg.train.lr, weight_decay=cfg.train.weight_decay),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    # The recipe's optimizer as Keras has it (without cnnkit's per-variable learning rates).
+    if cfg.train.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(cfg.train.lr, momentum=cfg.train.momentum, nesterov=True,
+                                         weight_decay=cfg.train.weight_decay or None)
+    else:
+        optimizer = keras.optimizers.AdamW(cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    plain.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     plain_ds = (tf.data.Dataset.from_tensor_slices((x, y)).shuffle(n).batch(cfg.train.batch_size)
                 .prefetch(tf.data.AUTOTUNE))
     print(f"params: cnnkit {ours.count_params():,}, plain {plain.count_params():,}", flush=True)
