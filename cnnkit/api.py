@@ -338,13 +338,13 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
 
 def evaluation_steps(task_obj, infer_model, prepared, cfg) -> float:
     """The final evaluation's work in training steps, for the time budget to keep free: the
-    images of val and test times the model's views (2 with flip TTA, plus the test split once
-    more without it), at half a training step per batch, or 0.8 after mixed-precision training,
+    images of val and test times the model's views (2 with flip TTA, 6 with flip_shift, plus the
+    test split once more without it), at half a training step per batch, or 0.8 after mixed-precision training,
     whose evaluation runs the float32 copy. Measured on an AMX Xeon (evaluation and saving
     against a training step, per batch): float32 0.43; bfloat16 training, float32 evaluation 0.55
     (airbench 32/64/128) and 0.63 (64/128/256)."""
     sizes = {name: len(prepared.splits[name][1]) for name in ("val", "test") if name in prepared.splits}
-    views = 2 if task_obj.without_tta(infer_model) is not None else 1
+    views = task_obj.tta_views(infer_model)
     images = sum(sizes.values()) * views + (sizes.get("test", sizes.get("val", 0)) if views > 1 else 0)
     per_batch = 0.5 if cfg.train.precision == "float32" else 0.8
     return per_batch * images / cfg.train.batch_size

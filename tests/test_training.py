@@ -323,8 +323,9 @@ def test_a_time_budget_counts_from_the_given_start(tmp_path):
 
 
 def test_evaluation_steps_count_the_views_of_flip_tta():
-    """val + test images, twice with flip TTA and the test split once more without it, at half a
-    training step per batch; 0.8 of one after mixed-precision training (float32 evaluation)."""
+    """val + test images, twice with flip TTA (6 times with flip_shift) and the test split once
+    more without it, at half a training step per batch; 0.8 of one after mixed-precision training
+    (float32 evaluation)."""
     import types
 
     from cnnkit import api
@@ -332,9 +333,11 @@ def test_evaluation_steps_count_the_views_of_flip_tta():
     prepared = types.SimpleNamespace(splits={"train": (None, [0] * 900), "val": (None, [0] * 100),
                                              "test": (None, [0] * 300)})
     cfg = types.SimpleNamespace(train=types.SimpleNamespace(batch_size=50, precision="float32"))
-    plain, tta = types.SimpleNamespace(without_tta=lambda m: None), types.SimpleNamespace(without_tta=lambda m: "the model without TTA")
+    plain, tta = types.SimpleNamespace(tta_views=lambda m: 1), types.SimpleNamespace(tta_views=lambda m: 2)
     assert api.evaluation_steps(plain, None, prepared, cfg) == 0.5 * 400 / 50
     assert api.evaluation_steps(tta, None, prepared, cfg) == 0.5 * (800 + 300) / 50
+    six = types.SimpleNamespace(tta_views=lambda m: 6)
+    assert api.evaluation_steps(six, None, prepared, cfg) == 0.5 * (2400 + 300) / 50
     cfg.train.precision = "mixed_bfloat16"
     assert api.evaluation_steps(tta, None, prepared, cfg) == pytest.approx(0.8 * (800 + 300) / 50)
 

@@ -61,9 +61,51 @@ def flip_tta(images, network):
     return layers.Average(name="tta_average")(views)
 
 
+@keras.saving.register_keras_serializable(package="cnnkit")
+class ImageShift(layers.Layer):
+    """Moves images by `shift` pixels along both axes (+1: content one pixel up and left, -1:
+    down and right), the uncovered border filled by reflection: the shifted views of
+    flip_shift test-time augmentation. (batch, h, w, c) -> (batch, h, w, c)."""
+
+    def __init__(self, shift=1, **kwargs):
+        super().__init__(**kwargs)
+        if shift not in (-1, 1):
+            raise ValueError(f"shift must be -1 or 1. Received: shift={shift}")
+        self.shift = shift
+
+    def call(self, images):
+        padded = keras.ops.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="reflect")
+        return padded[:, 2:, 2:] if self.shift == 1 else padded[:, :-2, :-2]
+
+    def get_config(self):
+        return {**super().get_config(), "shift": self.shift}
+
+
+def flip_shift_tta(images, network):
+    """airbench's test-time augmentation: half the weight on the image and its mirror image (as
+    `flip_tta`), half on the four views shifted by one pixel up-left or down-right, each also
+    mirrored. Returns (batch, classes); the first input of "tta_average" is the plain view."""
+    flip = HorizontalFlip(name="tta_flip")
+    plain, mirrored = network(images), network(flip(images))
+    shifted = []
+    for shift, name in ((1, "tta_shift_up_left"), (-1, "tta_shift_down_right")):
+        moved = ImageShift(shift, name=name)(images)
+        shifted += [network(moved), network(flip(moved))]
+    # the mean of 8 entries, the unshifted views twice: weights 1/4, 1/4 and 1/8 x 4
+    return layers.Average(name="tta_average")([plain, mirrored, plain, mirrored, *shifted])
+
+
+def tta_views(model: keras.Model) -> int:
+    """How many times `model` runs its network per image: 1 without test-time augmentation."""
+    names = {layer.name for layer in model.layers}
+    if "tta_average" not in names:
+        return 1
+    return len({id(t) for t in model.get_layer("tta_average").input})
+
+
 def without_tta(model: keras.Model) -> keras.Model | None:
-    """The same end-to-end model on the unflipped view alone, or None when `model` has no flip
-    test-time augmentation: how much the second view added is measured with it."""
+    """The same end-to-end model on the plain view alone, or None when `model` has no
+    test-time augmentation: how much the other views added is measured with it."""
     names = {layer.name for layer in model.layers}
     if "tta_average" not in names:
         return None

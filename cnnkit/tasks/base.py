@@ -136,6 +136,10 @@ class Task(abc.ABC):
         """The end-to-end `model` without its test-time augmentation, or None when it has none."""
         return None
 
+    def tta_views(self, model) -> int:
+        """How many times `model` runs its network per input (1: no test-time augmentation)."""
+        return 1
+
     @abc.abstractmethod
     def read_inputs(self, inputs: list[str], cfg) -> tuple[np.ndarray, list[str], list]:
         """(model inputs, their names, skipped (input, reason)) for prediction from files."""

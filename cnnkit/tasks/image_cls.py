@@ -35,8 +35,10 @@ class ImagePreprocessConfig:
     cutout: float = 0.0  # side of the erased square as a fraction of the image side
     mixup: float = 0.0  # MixUp Beta(alpha, alpha) parameter, e.g. 0.2 (0: off)
     cutmix: float = 0.0  # CutMix Beta(alpha, alpha) parameter, e.g. 1.0 (0: off)
-    # Test-time augmentation of the saved model: none, or flip (the mean of the probabilities of
-    # the image and its mirror image; needs horizontal flips in training; twice the prediction work)
+    # Test-time augmentation of the saved model: none; flip (the mean of the probabilities of the
+    # image and its mirror image; twice the prediction work); or flip_shift (airbench's: also the
+    # views shifted by one pixel, mirrored and not; six times the work). Both need horizontal flips
+    # in training.
     tta: str = "none"
 
 
@@ -112,10 +114,10 @@ class ImageClassification(Task):
                 ids[name] = [f"{name}[{i}]" for i in range(len(split.y))]
         if p.flip == "auto":
             p.flip = "horizontal" if p.channels == 3 else "none"
-        if p.tta not in ("none", "flip"):
-            raise CnnkitError(f"preprocess.tta must be none or flip. Received: {p.tta!r}")
-        if p.tta == "flip" and "horizontal" not in p.flip:
-            raise CnnkitError(f"preprocess.tta=flip averages each image with its mirror image, which only a network "
+        if p.tta not in ("none", "flip", "flip_shift"):
+            raise CnnkitError(f"preprocess.tta must be none, flip or flip_shift. Received: {p.tta!r}")
+        if p.tta != "none" and "horizontal" not in p.flip:
+            raise CnnkitError(f"preprocess.tta={p.tta} averages each image with its mirror image, which only a network "
                               f"trained with horizontal flips has learned to be the same class; this run has "
                               f"preprocess.flip={p.flip}. Set preprocess.flip=horizontal or preprocess.tta=none.")
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin)
@@ -173,12 +175,16 @@ class ImageClassification(Task):
         # a reloaded model then ran every later layer (batch norm) in training mode when called
         # without `training` (model(x), SavedModel export).
         x = to_float(layers.Resizing(h, w, antialias=True, name="resize")(raw, training=False))
-        outputs = image_features.flip_tta(x, tail) if p.tta == "flip" else tail(x)
+        tta = {"flip": image_features.flip_tta, "flip_shift": image_features.flip_shift_tta}.get(p.tta)
+        outputs = tta(x, tail) if tta is not None else tail(x)
         infer_model = keras.Model(raw, outputs, name=self.name)
         return train_model, infer_model
 
     def without_tta(self, model):
         return image_features.without_tta(model)
+
+    def tta_views(self, model) -> int:
+        return image_features.tta_views(model)
 
     @staticmethod
     def _sample(prepared: Prepared, n: int = 5000) -> np.ndarray:

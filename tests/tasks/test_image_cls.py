@@ -82,3 +82,28 @@ def test_airbench_whitening_stem_is_fitted_to_the_training_images(image_folder, 
     normalized = keras.ops.convert_to_numpy(train_model.get_layer("normalize")(x))
     y = keras.ops.convert_to_numpy(stem(normalized)).reshape(-1, 24)[:, :12]
     np.testing.assert_allclose(y.T @ y / len(y), np.eye(12), atol=0.05)
+
+
+def test_flip_shift_tta_weights_the_six_views_as_airbench(image_folder, tmp_path):
+    import keras
+
+    from cnnkit.features.image import ImageShift, tta_views, without_tta
+
+    result = api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=1,
+                       verbose=0, sets=["preprocess.tta=flip_shift", "preprocess.flip=horizontal"])
+    assert {"val_accuracy", "val_accuracy_without_tta"} <= set(result.metrics)
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    assert tta_views(model) == 6 and tta_views(without_tta(model)) == 1
+    images = np.random.default_rng(1).integers(0, 255, (3, 12, 12, 3)).astype("float32")
+    padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
+    up_left, down_right = padded[:, 2:, 2:], padded[:, :-2, :-2]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ImageShift(1)(images)), up_left)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ImageShift(-1)(images)), down_right)
+    plain = without_tta(model)
+    p = lambda x: plain.predict(x, verbose=0)  # noqa: E731
+    mirror = lambda x: x[:, :, ::-1]  # noqa: E731
+    expected = (0.25 * (p(images) + p(mirror(images)))
+                + 0.125 * (p(up_left) + p(mirror(up_left)) + p(down_right) + p(mirror(down_right))))
+    np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
+    with pytest.raises(ValueError, match="shift"):
+        ImageShift(2)
