@@ -6,7 +6,10 @@ augmentation of the recipe. Each round is one epoch of each (its steps, timed fr
 the end of the epoch); medians of the rounds after a warm-up epoch. Prints one JSON line.
 
     python bench/throughput_image.py --recipe recipes/cifar10.yaml \
-        --data ../shared/data/image/cifar10-jpg.tar.gz --images 10000 --rounds 3
+        --data ../shared/data/image/cifar10-jpg.tar.gz --images 10000 --rounds 3 [--set KEY=VALUE ...]
+
+`--set` overrides the recipe as `cnnkit train --set` does; the plain model follows the backbone
+arguments and the optimizer settings it reads from the resolved config.
 """
 import argparse
 import json
@@ -114,9 +117,11 @@ def main():
     p.add_argument("--images", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--precision", default=None, help="float32 | mixed_bfloat16 | mixed_float16 (both models)")
+    p.add_argument("--set", action="append", default=[], help="KEY=VALUE overrides of the recipe")
     args = p.parse_args()
 
-    cfg = api.resolve_config(args.recipe, args.data, limit=args.images, val_split=0.0, precision=args.precision)
+    cfg = api.resolve_config(args.recipe, args.data, limit=args.images, val_split=0.0, precision=args.precision,
+                             sets=args.set)
     training.set_precision(cfg.train.precision)
     task = tasks.get(cfg.task)
     prepared = api.load_prepared(cfg, task)
