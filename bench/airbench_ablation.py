@@ -21,6 +21,7 @@ import numpy as np
 import keras, tensorflow as tf
 from keras import layers
 from cnnkit.blocks.norm import FusedBatchNorm
+from cnnkit.blocks.whitening import PatchWhitening
 from cnnkit import optimizers as cko
 
 p = argparse.ArgumentParser()
@@ -97,15 +98,10 @@ out = layers.Activation("softmax", dtype="float32")(x)
 model = keras.Model(inp, out)
 
 if a.stem == "whiten":
-    z = (xtr[:5000].astype("float32") - mean) / std
-    pt = np.lib.stride_tricks.sliding_window_view(z, (2, 2), axis=(1, 2))  # n,31,31,3,2,2
-    pt = pt.transpose(0, 1, 2, 4, 5, 3).reshape(-1, 12)  # (kh, kw, c) order
-    cov = pt.T @ pt / len(pt)
-    ev, evec = np.linalg.eigh(cov)
-    ev, evec = ev[::-1], evec[:, ::-1]
-    k = evec / np.sqrt(ev + 5e-4)  # columns = filters
-    k = np.concatenate([k, -k], axis=1).reshape(2, 2, 3, 24)
-    stem.set_weights([k.astype("float32"), np.zeros(24, "float32")])
+    # cnnkit's PatchWhitening computes the kernel; the stem stays a frozen Conv2D (bias too).
+    fitted = PatchWhitening()
+    fitted.adapt((xtr[:5000].astype("float32") - mean) / std)
+    stem.set_weights([fitted.kernel.numpy(), np.zeros(24, "float32")])
 
 class Tri(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, peak, total): self.peak, self.total = peak, float(total)
@@ -114,22 +110,16 @@ class Tri(keras.optimizers.schedules.LearningRateSchedule):
         up = 0.2 + 0.8 * t / w; down = tf.maximum(0.0, (self.total - t) / (self.total - w))
         return self.peak * tf.where(t < w, up, down)
 
-class BiasSGD(keras.optimizers.SGD):
-    def update_step(self, gradient, variable, learning_rate):
-        n = getattr(variable, "path", variable.name)
-        if "beta" in n or "bias" in n:
-            learning_rate = learning_rate * a.bias_scaler
-        return super().update_step(gradient, variable, learning_rate)
-
 if a.opt == "sgd":
-    # airbench: lr 11.5 per 1024 examples, summed loss; lr_mean = lr_sum * bs
+    # airbench: lr 11.5 and weight decay 0.0153 per 1024 examples of a summed loss, PyTorch SGD
+    # (decay coupled through the momentum). For Keras' mean loss the lr is lr_sum * batch size;
+    # Keras' decay w -= lr * wd * w gives the same decay per step with wd = 0.0153 / (kilo * (1 - m)).
     kilo = 1024 * (1 + 1 / (1 - a.momentum))
     lr = (a.lr or 11.5) / kilo * a.bs
-    wd = (a.wd or 0.0153) / kilo * (1 / (1 - a.momentum)) / 1  # decoupled per unit lr (mean loss)
-    # coupled wd on summed grad: lr_sum*wd_c*w, wd_c = 0.0153*bs/kilo -> per-step decay lr_sum*wd_c*(1/(1-m))
-    # decoupled keras: lr_mean*wd_k*w = lr_sum*wd_c/(1-m)*w -> wd_k = wd_c/((1-m)*bs) = 0.0153/(kilo*(1-m))
+    wd = (a.wd or 0.0153) / kilo * (1 / (1 - a.momentum))
     from cnnkit.training import OneCycleSchedule
-    opt = BiasSGD(Tri(lr, total) if a.sched == 'tri' else OneCycleSchedule(lr, total), momentum=a.momentum, nesterov=True, weight_decay=wd)
+    opt = cko.SGD(Tri(lr, total) if a.sched == 'tri' else OneCycleSchedule(lr, total), momentum=a.momentum, nesterov=True,
+                  weight_decay=wd, bias_lr_scale=a.bias_scaler)
 else:
     from cnnkit.training import OneCycleSchedule
     opt = cko.FusedAdamW(OneCycleSchedule(a.lr or 0.003, total), weight_decay=a.wd or 5e-4)
