@@ -258,7 +258,11 @@ def validate(cfg: Config) -> None:
         raise CnnkitError(f"train.freeze_epochs must be >= 0. Received: {t.freeze_epochs}")
     if t.time_budget < 0:
         raise CnnkitError(f"train.time_budget must be >= 0 seconds (0: off). Received: {t.time_budget}")
+    if t.bias_lr_scale != 1.0 and t.optimizer != "sgd":
+        raise CnnkitError(f"train.bias_lr_scale applies to train.optimizer=sgd only; this run has "
+                          f"train.optimizer={t.optimizer}. Set train.optimizer=sgd or leave train.bias_lr_scale at 1.")
     positives = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.lr": t.lr,
+                 "train.bias_lr_scale": t.bias_lr_scale, "model.head_logit_scale": cfg.model.head_logit_scale,
                  "model.members": cfg.model.members}
     for key in ("finetune_lr", "head_lr"):
         if getattr(t, key) is not None:
