@@ -10,6 +10,10 @@ bench/results/airbench_ablation.jsonl. The rows of BENCHMARKS.md ("airbench piec
     python bench/airbench_ablation.py --epochs 8 $AIR --sched onecycle --tag E_B_onecycle
     python bench/airbench_ablation.py --epochs 8 $AIR --lookahead 1 --stem conv3 --bn_scale 1 --tag C_conv3_scale
     python bench/airbench_ablation.py --epochs 8 --bs 1024 --pool_first 1 --lr 0.006 --tag A_adamw1024
+    python bench/airbench_ablation.py --epochs 8 $AIR --sched onecycle --bn_mom 0.6 --tag F_mom06     # 2026-12-03, 4th session
+    python bench/airbench_ablation.py --epochs 8 $AIR --sched onecycle --dirac 1 --tag G_dirac
+    python bench/airbench_ablation.py --epochs 8 $AIR --sched onecycle --seed 1 --tag E_B_onecycle_s1
+    python bench/airbench_ablation.py --epochs 8 $AIR --sched onecycle --dirac 1 --seed 1 --tag G_dirac_s1
     python bench/airbench_ablation.py --epochs 8 --opt sgd --stem whiten --bn_scale 1 --bn_mom 0.977 \
         --bias_scaler 1 --bs 1024 --pool_first 1 --ls 0.2 --sched onecycle --tag D_cfgonly
 
@@ -22,6 +26,7 @@ import keras, tensorflow as tf
 from keras import layers
 from cnnkit.blocks.norm import FusedBatchNorm
 from cnnkit.blocks.whitening import PatchWhitening
+from cnnkit.blocks.initializers import PartialIdentity
 from cnnkit import optimizers as cko
 
 p = argparse.ArgumentParser()
@@ -42,6 +47,8 @@ p.add_argument("--translate", type=int, default=2)
 p.add_argument("--bias_scaler", type=float, default=64.0)
 p.add_argument("--momentum", type=float, default=0.85)
 p.add_argument("--precision", default="mixed_bfloat16")
+p.add_argument("--dirac", type=int, default=0)  # airbench: the first in-channels filters of each 3x3 conv start as identities
+p.add_argument("--seed", type=int, default=0)
 p.add_argument("--tag", default="")
 p.add_argument("--sched", default="tri")  # tri (airbench: 0.2 -> 1 over 20 %, then linear to 0) | onecycle
 p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared/data/image/cifar10-jpg.tar.gz"))
@@ -49,7 +56,7 @@ p.add_argument("--cache", default="/tmp/cnnkit-cifar10-32.npz")
 a = p.parse_args()
 T0 = time.time()
 keras.mixed_precision.set_global_policy(a.precision)
-keras.utils.set_random_seed(0)
+keras.utils.set_random_seed(a.seed)
 if not Path(a.cache).exists():
     from cnnkit.datasets.image import read_image_files
     from cnnkit.datasets.sources import load_source
@@ -69,7 +76,7 @@ def bn():
     return FusedBatchNorm(scale=bool(a.bn_scale), momentum=a.bn_mom if a.bn_mom else 0.99, epsilon=1e-5 if a.bn_scale else 1e-5)
 
 def block(x, w, pool):
-    x = layers.Conv2D(w, 3, padding="same", use_bias=False)(x)
+    x = layers.Conv2D(w, 3, padding="same", use_bias=False, kernel_initializer=PartialIdentity() if a.dirac else "glorot_uniform")(x)
     if pool and a.pool_first:
         x = layers.MaxPooling2D(2)(x)
     x = bn()(x); x = layers.ReLU()(x)
@@ -79,9 +86,9 @@ def block(x, w, pool):
 
 inp = keras.Input((32, 32, 3), dtype="uint8")
 x = layers.Rescaling(1.0)(inp)
-x = layers.RandomFlip("horizontal", seed=0)(x)
+x = layers.RandomFlip("horizontal", seed=a.seed)(x)
 if a.translate:
-    x = layers.RandomTranslation(a.translate / 32, a.translate / 32, fill_mode="constant", seed=0)(x)
+    x = layers.RandomTranslation(a.translate / 32, a.translate / 32, fill_mode="constant", seed=a.seed)(x)
 x = layers.Normalization(mean=mean, variance=std ** 2)(x)
 if a.stem == "whiten":
     stem = layers.Conv2D(24, 2, padding="valid", use_bias=True, trainable=False, name="whiten")
@@ -142,7 +149,7 @@ class Lookahead(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         self.update(1.0)
 
-ds = tf.data.Dataset.from_tensor_slices((xtr, ytr)).cache().shuffle(50000, seed=0).batch(a.bs).prefetch(4).repeat()
+ds = tf.data.Dataset.from_tensor_slices((xtr, ytr)).cache().shuffle(50000, seed=a.seed).batch(a.bs).prefetch(4).repeat()
 cbs = [Lookahead()] if a.lookahead else []
 t1 = time.time()
 h = model.fit(ds, epochs=int(math.ceil(a.epochs)), steps_per_epoch=steps if a.epochs == int(a.epochs) else int(total / math.ceil(a.epochs)), callbacks=cbs, verbose=2)

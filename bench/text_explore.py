@@ -4,14 +4,15 @@ time, on TREC / SST-2 / SST-5 / one MR fold, mean over seeds. Needs pandas.
 
     python bench/text_explore.py '{"split": {"std": "split"}, "ens4": {"ens": 4}}' trec,sst2,mr:0 0,1
 
-Variant keys: std ("split": punctuation as tokens), pct (length percentile), dim, sdrop, edrop,
+Variant keys: std ("split": punctuation as tokens), pct (length percentile), dim, einit (embedding
+init uniform(-einit, einit); Kim: 0.25), sdrop, edrop,
 widths, filters, drop, maxnorm, ens (CNNs averaged), ls, opt, lr, bs, pat, epochs; n-gram branches
 whose logits are added to the CNN's: wide (max tokens of a TextVectorization tf-idf 1-2-gram bag on
 the strings; with ngrams, bag, wdrop, wl2), fast (hashed unigram+bigram sums on the ids, no idf),
 fastcat (a mean n-gram vector beside the CNN features), idsbag (tf-idf of ids and hashed bigrams,
 as cnnkit.blocks.NgramLogits; with ibl2 for an L2 penalty, ibdrop to drop the branch per text,
 ibnorm to divide by the tf-idf vector's L2 norm); mask (zero padding vectors, no features taken from
-padding); at (adversarial training on the embeddings, eps relative to the text's embedding norm).
+padding); ema (weights' exponential moving average, its momentum); at (adversarial training on the embeddings, eps relative to the text's embedding norm).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -102,7 +103,8 @@ def run(name, v, seed=0, fold=0):
     ids = vec(raw)
     outs = []
     for e in range(v.get("ens", 1)):
-        emb = layers.Embedding(V, v.get("dim", 128))(ids)
+        einit = keras.initializers.RandomUniform(-v["einit"], v["einit"]) if v.get("einit") else "uniform"
+        emb = layers.Embedding(V, v.get("dim", 128), embeddings_initializer=einit)(ids)
         if v.get("sdrop"): emb = layers.SpatialDropout1D(v["sdrop"])(emb)
         if v.get("edrop"): emb = layers.Dropout(v["edrop"], noise_shape=(None, L, 1))(emb)
         if v.get("mask"):  # padding is zero vectors (as Kim's code), and no feature is taken from it
@@ -197,13 +199,18 @@ def run(name, v, seed=0, fold=0):
     if v.get("at"):
         model = adversarial_model(vec, v, L, V, K)
     ls = v.get("ls", 0.0)
-    model.compile(keras.optimizers.get({"class_name": v.get("opt", "adam"), "config": {"learning_rate": v.get("lr", 1e-3)}}),
+    ocfg = {"learning_rate": v.get("lr", 1e-3)}
+    if v.get("ema"):  # Polyak averaging of the weights; validation and the saved model use the average
+        ocfg.update(use_ema=True, ema_momentum=v["ema"])
+    model.compile(keras.optimizers.get({"class_name": v.get("opt", "adam"), "config": ocfg}),
                   keras.losses.CategoricalCrossentropy(label_smoothing=ls), metrics=["accuracy"])
     oh = lambda y: keras.utils.to_categorical(y, K)
     dtr = tf.data.Dataset.from_tensor_slices((xtr, oh(ytr))).shuffle(len(ytr), seed=seed).batch(v.get("bs", 50)).prefetch(4)
     dva = tf.data.Dataset.from_tensor_slices((xva, oh(yva))).batch(500)
     t0 = time.time()
     cb = [keras.callbacks.EarlyStopping("val_accuracy", patience=v.get("pat", 3), mode="max", restore_best_weights=True)]
+    if v.get("ema"):
+        cb.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     h = model.fit(dtr, validation_data=dva, epochs=v.get("epochs", 10), callbacks=cb, verbose=0)
     probs = model.predict(tf.constant(xte), verbose=0, batch_size=500)
     LAST.update(probs=probs, labels=yte)  # for ensembles of runs (bench/text_ensemble.py)

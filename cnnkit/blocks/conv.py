@@ -8,6 +8,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from cnnkit.blocks.initializers import PartialIdentity
 from cnnkit.blocks.norm import FusedBatchNorm
 
 ACTIVATIONS = ("relu", "gelu", "swish", "tanh", "sigmoid", "linear")
@@ -114,6 +115,8 @@ class ConvBlock(layers.Layer):
         separable: depthwise-separable convolution (fewer parameters and FLOPs).
         squeeze_excite: squeeze-and-excitation ratio (0 disables it).
         kernel_regularizer: an L2 factor for the convolution weights (0 disables it).
+        identity_init: start the convolution's first min(in, out) filters as identities
+            (`PartialIdentity`, airbench's init); False: Glorot uniform, Keras' default.
 
     Call arguments:
         inputs: a float tensor of rank `rank + 2`.
@@ -144,6 +147,7 @@ class ConvBlock(layers.Layer):
         separable=False,
         squeeze_excite=0.0,
         kernel_regularizer=0.0,
+        identity_init=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -172,6 +176,7 @@ class ConvBlock(layers.Layer):
         self.separable = separable
         self.squeeze_excite = squeeze_excite
         self.kernel_regularizer = kernel_regularizer
+        self.identity_init = bool(identity_init)
 
         # Sub-layers share this layer's dtype policy, so a reloaded mixed-precision model
         # computes in one dtype whatever the global policy is at load time.
@@ -179,6 +184,10 @@ class ConvBlock(layers.Layer):
         conv_cls = SEPARABLE_CONV[rank] if separable else CONV[rank]
         reg = keras.regularizers.L2(kernel_regularizer) if kernel_regularizer else None
         reg_arg = {"depthwise_regularizer": reg, "pointwise_regularizer": reg} if separable else {"kernel_regularizer": reg}
+        if identity_init:
+            if separable:
+                raise ValueError("identity_init applies to plain convolutions, not separable ones (separable=True).")
+            reg_arg["kernel_initializer"] = PartialIdentity()
         self.conv = conv_cls(
             filters, kernel_size, strides=strides, padding=padding, use_bias=not batch_norm,
             name="conv", dtype=dt, **reg_arg,
@@ -240,5 +249,6 @@ class ConvBlock(layers.Layer):
             "separable": self.separable,
             "squeeze_excite": self.squeeze_excite,
             "kernel_regularizer": self.kernel_regularizer,
+            "identity_init": self.identity_init,
         }
         return {**super().get_config(), **config}

@@ -59,6 +59,11 @@ def test_airbench_groups_pool_before_their_second_conv():
     assert out["group1_conv1"] == out["group1_conv2"] == (15, 15, 8)
     assert out["group3_conv2"] == (3, 3, 32)
     assert model.get_layer("group1_conv1").pool_first
+    # airbench's init: conv2 of group 2 (16 -> 16 channels) starts as the identity
+    kernel = model.get_layer("group2_conv2").conv.kernel.numpy()
+    np.testing.assert_array_equal(kernel[1, 1], np.eye(16))
+    assert not backbones.get("airbench", (32, 32, 3), widths=(8, 16, 32), identity_init=False).get_layer(
+        "group2_conv2").identity_init
     conv = backbones.get("airbench", (32, 32, 3), widths=(8, 16, 32), stem="conv")
     assert tuple(conv.get_layer("group3_conv2").output.shape[1:]) == (4, 4, 32)
     # an 8x8 input stops pooling under 4 pixels instead of failing

@@ -150,3 +150,29 @@ def test_conv_block_batch_norm_without_scale_and_with_its_own_momentum(tmp_path)
     run_layer_test(block, (2, 8, 8, 3), (2, 8, 8, 4), tmp_path)
     assert block.bn.gamma is None and block.bn.momentum == 0.4
     assert ConvBlock(4, 3).bn.momentum == 0.99
+
+
+@pytest.mark.parametrize("rank,shape", [(1, (2, 9, 5)), (2, (2, 7, 7, 5))])
+def test_conv_block_identity_init_copies_its_first_channels(rank, shape, tmp_path):
+    # 5 inputs -> 8 filters: filters 0-4 start as copies of input channels 0-4 (before batch
+    # norm and the activation), filters 5-7 random.
+    block = ConvBlock(8, 3, rank=rank, batch_norm=False, activation="linear", identity_init=True)
+    x = np.random.default_rng(0).normal(size=shape).astype("float32")
+    y = keras.ops.convert_to_numpy(block(x))
+    np.testing.assert_allclose(y[..., :5], x, atol=1e-6)
+    assert np.abs(y[..., 5:]).max() > 0.01
+    assert block.get_config()["identity_init"] is True
+    run_layer_test(ConvBlock(8, 3, rank=rank, identity_init=True), shape, shape[:-1] + (8,), tmp_path)
+    with pytest.raises(ValueError, match="separable"):
+        ConvBlock(8, 3, separable=True, identity_init=True)
+
+
+def test_partial_identity_with_fewer_outputs_than_inputs_and_bad_shapes():
+    from cnnkit.blocks import PartialIdentity
+
+    kernel = keras.ops.convert_to_numpy(PartialIdentity(seed=0)((3, 3, 6, 4)))
+    np.testing.assert_array_equal(kernel[1, 1, :4, :4], np.eye(4))
+    np.testing.assert_array_equal(kernel[1, 1, 4:, :], 0.0)  # every filter is an identity: the rest of it is 0
+    assert PartialIdentity.from_config(PartialIdentity(seed=3).get_config()).seed == 3
+    with pytest.raises(ValueError, match="convolution kernels"):
+        PartialIdentity()((4, 4))
