@@ -103,8 +103,7 @@ def airbench(input_shape, widths=(64, 256, 256), stem="whiten", stem_filters=24,
             `recipes/cifar10-10min.yaml`; `recipes/cifar10.yaml` keeps airbench's (64, 256, 256).
         norm_scale, norm_momentum: batch norm as airbench's: no learned scale, and moving
             statistics that follow the last few batches (Keras momentum 0.4: each batch weighs
-            0.6; airbench's PyTorch BN weighs it 0.4, i.e. Keras 0.6, which measured the same
-            within one seed in BENCHMARKS.md).
+            0.6; airbench's own is Keras 0.6, measured the same in BENCHMARKS.md).
         identity_init: the 3x3 convolutions start with their first min(in, out) filters as
             identities (`PartialIdentity`, airbench's `dirac_` init); False: Glorot uniform.
 

@@ -17,8 +17,8 @@ class PartialIdentity(keras.initializers.Initializer):
     For a kernel (k, in, out) or (kh, kw, in, out), filter j < min(in, out) is 1 at the centre
     tap of input channel j and 0 elsewhere, so output channel j starts as a copy of input
     channel j; the other filters are Glorot-uniform. A deep plain (non-residual) stack then
-    starts close to the identity, which trains in fewer epochs: +0.9 points of CIFAR-10 test
-    accuracy after 8 epochs of airbench on a CPU (BENCHMARKS.md).
+    starts close to the identity, which trains in fewer epochs: +0.9 to +1.5 points of CIFAR-10
+    test accuracy after 8 epochs of airbench on a CPU, in two seeds (BENCHMARKS.md).
 
     Args:
         seed: seed of the Glorot-uniform part (None: Keras' global seed generator).
