@@ -4,7 +4,7 @@ time, on TREC / SST-2 / SST-5 / one MR fold, mean over seeds. Needs pandas.
 
     python bench/text_explore.py '{"split": {"std": "split"}, "ens4": {"ens": 4}}' trec,sst2,mr:0 0,1
 
-Variant keys: std ("split": punctuation as tokens), pct (length percentile), dim, einit (embedding
+Variant keys: std ("split": punctuation as tokens; "splitcase": the same, case kept), pct (length percentile), dim, einit (embedding
 init uniform(-einit, einit); Kim: 0.25), sdrop, edrop,
 widths, filters, drop, maxnorm, ens (CNNs averaged), ls, opt, lr, bs, pat, epochs; n-gram branches
 whose logits are added to the CNN's: wide (max tokens of a TextVectorization tf-idf 1-2-gram bag on
@@ -12,7 +12,8 @@ the strings; with ngrams, bag, wdrop, wl2), fast (hashed unigram+bigram sums on 
 fastcat (a mean n-gram vector beside the CNN features), idsbag (tf-idf of ids and hashed bigrams,
 as cnnkit.blocks.NgramLogits; with ibl2 for an L2 penalty, ibdrop to drop the branch per text,
 ibnorm to divide by the tf-idf vector's L2 norm); mask (zero padding vectors, no features taken from
-padding); ema (weights' exponential moving average, its momentum); at (adversarial training on the embeddings, eps relative to the text's embedding norm).
+padding); refit (after early stopping, a new network on training + validation texts for
+the best epoch count); ema (weights' exponential moving average, its momentum); at (adversarial training on the embeddings, eps relative to the text's embedding norm).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -44,6 +45,10 @@ def split_punct(s):
     s = tf.strings.lower(s)
     s = tf.strings.regex_replace(s, r"([^\w\s'])", r" \1 ")
     return s
+
+@keras.saving.register_keras_serializable()
+def split_punct_case(s):
+    return tf.strings.regex_replace(s, r"([^\w\s'])", r" \1 ")
 
 LAST = {}  # the last run's test probabilities and labels
 
@@ -93,8 +98,10 @@ def adversarial_model(vec, v, L, V, K):
 def run(name, v, seed=0, fold=0):
     keras.utils.set_random_seed(seed)
     xtr, ytr, xva, yva, xte, yte, K = load(name, fold)
+    if v.get("_merge"):  # refit: the validation texts join the training texts
+        xtr, ytr = np.concatenate([xtr, xva]), np.concatenate([ytr, yva])
     std = v.get("std", "lower_and_strip_punctuation")
-    std = split_punct if std == "split" else std
+    std = {"split": split_punct, "splitcase": split_punct_case}.get(std, std)
     L = int(np.clip(np.percentile([len(t.split()) for t in xtr], v.get("pct", 95)), 8, 512))
     vec = layers.TextVectorization(max_tokens=30000, standardize=std, output_sequence_length=L)
     vec.adapt(xtr)
@@ -211,7 +218,13 @@ def run(name, v, seed=0, fold=0):
     cb = [keras.callbacks.EarlyStopping("val_accuracy", patience=v.get("pat", 3), mode="max", restore_best_weights=True)]
     if v.get("ema"):
         cb.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    h = model.fit(dtr, validation_data=dva, epochs=v.get("epochs", 10), callbacks=cb, verbose=0)
+    if v.get("_merge"):
+        cb = []
+    h = model.fit(dtr, validation_data=None if v.get("_merge") else dva, epochs=v.get("epochs", 10), callbacks=cb, verbose=0)
+    if v.get("refit"):  # a new network on training + validation texts for the best epoch count
+        best = int(np.argmax(h.history["val_accuracy"])) + 1
+        acc, t, _ = run(name, {**v, "refit": 0, "_merge": 1, "epochs": best}, seed, fold)
+        return acc, t + time.time() - t0, best
     probs = model.predict(tf.constant(xte), verbose=0, batch_size=500)
     LAST.update(probs=probs, labels=yte)  # for ensembles of runs (bench/text_ensemble.py)
     acc = float((probs.argmax(1) == yte).mean())
