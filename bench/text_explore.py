@@ -41,14 +41,13 @@ def load(name, fold=0):
     return xtr, f(ytr), xva, f(yva), xte, f(yte), len(classes)
 
 @keras.saving.register_keras_serializable()
-def split_punct(s):
-    s = tf.strings.lower(s)
-    s = tf.strings.regex_replace(s, r"([^\w\s'])", r" \1 ")
-    return s
+def split_punct_case(s):
+    """Every non-word character but the apostrophe split off as its own token; case kept."""
+    return tf.strings.regex_replace(s, r"([^\w\s'])", r" \1 ")
 
 @keras.saving.register_keras_serializable()
-def split_punct_case(s):
-    return tf.strings.regex_replace(s, r"([^\w\s'])", r" \1 ")
+def split_punct(s):
+    return split_punct_case(tf.strings.lower(s))
 
 LAST = {}  # the last run's test probabilities and labels
 
@@ -215,11 +214,9 @@ def run(name, v, seed=0, fold=0):
     dtr = tf.data.Dataset.from_tensor_slices((xtr, oh(ytr))).shuffle(len(ytr), seed=seed).batch(v.get("bs", 50)).prefetch(4)
     dva = tf.data.Dataset.from_tensor_slices((xva, oh(yva))).batch(500)
     t0 = time.time()
-    cb = [keras.callbacks.EarlyStopping("val_accuracy", patience=v.get("pat", 3), mode="max", restore_best_weights=True)]
-    if v.get("ema"):
-        cb.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
-    if v.get("_merge"):
-        cb = []
+    cb = [] if v.get("_merge") else [  # a refit runs its given epochs without validation
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if v.get("ema") else []),
+        keras.callbacks.EarlyStopping("val_accuracy", patience=v.get("pat", 3), mode="max", restore_best_weights=True)]
     h = model.fit(dtr, validation_data=None if v.get("_merge") else dva, epochs=v.get("epochs", 10), callbacks=cb, verbose=0)
     if v.get("refit"):  # a new network on training + validation texts for the best epoch count
         best = int(np.argmax(h.history["val_accuracy"])) + 1
