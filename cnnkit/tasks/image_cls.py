@@ -152,8 +152,9 @@ class ImageClassification(Task):
         if info.get("source") == "keras.applications":
             kwargs["weights"] = m.weights
         backbone = self.make_backbone(m.backbone, (h, w, c), len(prepared.class_names), **kwargs)
-        norm = self._normalization(prepared, info)
-        self._adapt_whitening(backbone, prepared, norm)
+        sample = self._sample(prepared)
+        norm = self._normalization(sample, info)
+        self._adapt_whitening(backbone, sample, norm)
         aug = image_features.augmentation_layers(p.flip, p.translate, p.rotation, p.zoom, p.cutout, seed=cfg.train.seed)
         head = self.head(cfg, prepared, backbone)
         to_float = image_features.cast_to_float()
@@ -192,27 +193,29 @@ class ImageClassification(Task):
         x_train = prepared.splits["train"][0]
         return x_train[np.random.default_rng(0).choice(len(x_train), min(len(x_train), n), replace=False)]
 
-    def _normalization(self, prepared: Prepared, info: dict):
-        """Per-channel normalisation adapted on (a sample of) the training images, or None for
-        backbones that normalise inside themselves (keras.applications)."""
+    @staticmethod
+    def _normalization(sample: np.ndarray, info: dict):
+        """Per-channel normalisation adapted on `sample` (n, h, w, c) of the training images, or
+        None for backbones that normalise inside themselves (keras.applications)."""
         if info.get("expects") == "0-255":
             return None
-        return image_features.normalization_layer(self._sample(prepared))
+        return image_features.normalization_layer(sample)
 
-    def _adapt_whitening(self, backbone, prepared: Prepared, norm) -> None:
+    @staticmethod
+    def _adapt_whitening(backbone, sample: np.ndarray, norm) -> None:
         """Fits the backbone's `PatchWhitening` layers (airbench's stem) to the patches of the
-        normalised training sample: a backbone's first layer sees exactly these inputs."""
+        normalised training `sample` (n, h, w, c): a backbone's first layer sees exactly these inputs."""
         stems = [l for l in backbone._flatten_layers(include_self=False) if isinstance(l, PatchWhitening)]
         if not stems:
             return
-        x = self._sample(prepared).astype("float32")
+        x = sample.astype("float32")
         x = keras.ops.convert_to_numpy(norm(x)) if norm is not None else x
         for layer in stems:
             layer.adapt(x)
 
     def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
         """[to float, normalisation]: uint8 images (batch, h, w, c) -> normalised float images."""
-        return [image_features.cast_to_float(), self._normalization(prepared, {})]
+        return [image_features.cast_to_float(), self._normalization(self._sample(prepared), {})]
 
     def inference_dataset(self, x, cfg, batch_size: int | None = None):
         if isinstance(x, image_data.ImageFiles):

@@ -90,9 +90,11 @@ def test_flip_shift_tta_weights_the_six_views_as_airbench(image_folder, tmp_path
     from cnnkit.features.image import ImageShift, tta_views, without_tta
 
     result = api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=1,
-                       verbose=0, sets=["preprocess.tta=flip_shift", "preprocess.flip=horizontal"])
+                       verbose=0, sets=["preprocess.tta=flip_shift", "preprocess.flip=horizontal",
+                                        "preprocess.cutout=0.25"])  # cutout trains in the graph, left out of the saved model
     assert {"val_accuracy", "val_accuracy_without_tta"} <= set(result.metrics)
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    assert not [layer for layer in model.layers if layer.name.startswith("aug_")]
     assert tta_views(model) == 6 and tta_views(without_tta(model)) == 1
     images = np.random.default_rng(1).integers(0, 255, (3, 12, 12, 3)).astype("float32")
     padded = np.pad(images, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="reflect")
@@ -107,3 +109,40 @@ def test_flip_shift_tta_weights_the_six_views_as_airbench(image_folder, tmp_path
     np.testing.assert_allclose(model.predict(images, verbose=0), expected, atol=1e-5)
     with pytest.raises(ValueError, match="shift"):
         ImageShift(2)
+
+
+def test_cutout_fills_one_square_inside_each_image_with_the_mean_colour_in_training_only():
+    import keras
+
+    from cnnkit.features.image import Cutout
+
+    images = np.random.default_rng(2).uniform(0, 255, (16, 12, 10, 3)).astype("float32")
+    layer = Cutout(0.25, seed=4)  # 3 x 2 pixels (0.25 of 12 and of 10, rounded)
+    out = keras.ops.convert_to_numpy(layer(images, training=True))
+    mean = images.mean(axis=(0, 1, 2))
+    changed = (out != images).any(axis=-1)
+    corners = set()
+    for image, mask in zip(out, changed):
+        rows, cols = np.nonzero(mask)
+        assert mask.sum() == 6 and np.ptp(rows) == 2 and np.ptp(cols) == 1  # one 3 x 2 square
+        np.testing.assert_allclose(image[mask], np.broadcast_to(mean, (6, 3)), rtol=1e-5)
+        corners.add((rows.min(), cols.min()))
+    assert len(corners) > 4, "the squares should be placed at random, not in one place"
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(layer(images)), images)  # inference: identity
+    whole = keras.ops.convert_to_numpy(Cutout(1.0)(images, training=True))
+    np.testing.assert_allclose(whole, np.broadcast_to(mean, images.shape), rtol=1e-5)
+
+
+def test_cutout_config_round_trips_and_refuses_sizes_outside_0_1(tmp_path):
+    import keras
+
+    from cnnkit.features.image import Cutout
+
+    inputs = keras.Input((8, 8, 3))
+    model = keras.Model(inputs, Cutout(0.5, seed=3, name="aug_cutout")(inputs))
+    model.save(tmp_path / "m.keras")
+    layer = keras.models.load_model(tmp_path / "m.keras", safe_mode=True).get_layer("aug_cutout")
+    assert isinstance(layer, Cutout) and (layer.size, layer.seed) == (0.5, 3)
+    for size in (0, 1.5):
+        with pytest.raises(ValueError, match="fraction of the image side"):
+            Cutout(size)
