@@ -68,10 +68,6 @@ class Cutout(layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def _sides(self, height: int, width: int) -> tuple[int, int]:
-        """The square's sides in pixels (at least 1), for an image of height x width."""
-        return max(1, round(self.size * height)), max(1, round(self.size * width))
-
     def call(self, images, training=None):
         if not training:
             return images
@@ -79,7 +75,7 @@ class Cutout(layers.Layer):
         height, width = images.shape[1], images.shape[2]
         if height is None or width is None:
             raise ValueError("Cutout needs images of a known size; resize them first.")
-        side_h, side_w = self._sides(height, width)
+        side_h, side_w = max(1, round(self.size * height)), max(1, round(self.size * width))  # pixels
         batch = ops.shape(images)[0]
         top = keras.random.randint((batch, 1, 1, 1), 0, height - side_h + 1, seed=self.seed_generator)
         left = keras.random.randint((batch, 1, 1, 1), 0, width - side_w + 1, seed=self.seed_generator)
