@@ -114,6 +114,9 @@ class ImageClassification(Task):
                 ids[name] = [f"{name}[{i}]" for i in range(len(split.y))]
         if p.flip == "auto":
             p.flip = "horizontal" if p.channels == 3 else "none"
+        if not 0 <= p.cutout <= 1:
+            raise CnnkitError(f"preprocess.cutout is the side of the erased square as a fraction of the image side, "
+                              f"from 0 (off) to 1. Received: {p.cutout}. Try 0.25.")
         if p.tta not in ("none", "flip", "flip_shift"):
             raise CnnkitError(f"preprocess.tta must be none, flip or flip_shift. Received: {p.tta!r}")
         if p.tta != "none" and "horizontal" not in p.flip:

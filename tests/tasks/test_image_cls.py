@@ -146,3 +146,12 @@ def test_cutout_config_round_trips_and_refuses_sizes_outside_0_1(tmp_path):
     for size in (0, 1.5):
         with pytest.raises(ValueError, match="fraction of the image side"):
             Cutout(size)
+
+
+def test_cutout_outside_0_1_is_refused_before_training_with_the_fix(image_folder, tmp_path):
+    from cnnkit.errors import CnnkitError
+
+    with pytest.raises(CnnkitError, match=r"preprocess.cutout .* Received: 1.5. Try 0.25"):
+        api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=1, verbose=0,
+                  sets=["preprocess.cutout=1.5"])
+    assert not (tmp_path / "run" / "model.keras").exists()
