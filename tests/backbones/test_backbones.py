@@ -72,6 +72,17 @@ def test_airbench_groups_pool_before_their_second_conv():
         backbones.get("airbench", (32, 32, 3), stem="patchify")
 
 
+def test_airbench_stem_uses_the_networks_activation():
+    # airbench's own network applies GELU after the whitening stem as after every conv
+    gelu = backbones.get("airbench", (16, 16, 3), widths=(4, 4, 4), activation="gelu")
+    assert gelu.get_layer("stem_act").get_config()["activation"] == "gelu"
+    x = np.linspace(-2, 2, 16 * 16 * 3, dtype="float32").reshape(1, 16, 16, 3)
+    stem = keras.Model(gelu.input, gelu.get_layer("stem_act").output)
+    assert float(stem(x).numpy().min()) < 0  # GELU passes small negatives; a ReLU would not
+    relu = backbones.get("airbench", (16, 16, 3), widths=(4, 4, 4))
+    assert relu.get_layer("stem_act").get_config()["activation"] == "relu"
+
+
 def test_alexnet_has_both_layouts():
     small = backbones.get("alexnet", (32, 32, 3))
     large = backbones.get("alexnet", (224, 224, 3), width=0.25)
