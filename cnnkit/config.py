@@ -43,8 +43,9 @@ class ModelConfig:
     head_dropout: float = 0.0  # dropout before the classifier's dense layer
     head_hidden: int = 0  # units of an extra dense layer before the output (0: none)
     head_logit_scale: float = 1.0  # multiplies the logits; != 1: the output layer has no bias (airbench: 1/9)
-    # text-cls: N > 1 trains N networks (embedding, backbone, head) side by side, each on its own
-    # loss, and the saved model averages their probabilities (an ensemble in one model).
+    # text-cls: N > 1 trains N networks (embedding, backbone, head) one after the other, each from
+    # its own seed and with its own early stopping, and the saved model averages their
+    # probabilities (an ensemble in one model; api.fit_members).
     members: int = 1
 
 

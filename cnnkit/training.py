@@ -264,36 +264,12 @@ def exact_match(y_true, y_pred):
     return ops.cast(ops.all(hits, axis=-1), "float32")
 
 
-class MembersAverage(keras.metrics.Metric):
-    """A metric of the average of `members` stacked predictions: for a model whose output holds
-    the probabilities of several members stacked on the batch axis ((members * B, classes),
-    member by member) and labels repeated as many times, `inner` is updated with the first B
-    labels and the members' mean probabilities (B, classes): what the averaging model predicts."""
-
-    def __init__(self, inner: keras.metrics.Metric, members: int, name: str = "accuracy"):
-        super().__init__(name=name)
-        self.inner, self.members = inner, members
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        batch = keras.ops.shape(y_pred)[0] // self.members
-        average = keras.ops.mean(keras.ops.reshape(y_pred, (self.members, batch, -1)), axis=0)
-        self.inner.update_state(y_true[:batch], average)
-
-    def result(self):
-        return self.inner.result()
-
-    def reset_state(self):
-        self.inner.reset_state()
-
-
 def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, num_classes: int,
-                  soft_labels: bool = False, multi_label: bool = False, members: int = 1) -> None:
+                  soft_labels: bool = False, multi_label: bool = False) -> None:
     """Compiles `model` for classification: integer labels; one-hot/soft labels (`soft_labels`,
     for MixUp/CutMix); or multi-hot labels (`multi_label`: binary cross-entropy per class, and
     "accuracy" is the exact-match rate). Batch-norm momentum follows the epoch length
-    (`fit_batchnorm_momentum`). `members` > 1: the model's output stacks that many members'
-    probabilities on the batch axis (text-cls `model.members`); the loss is the mean of their
-    losses, "accuracy" that of their average (`MembersAverage`)."""
+    (`fit_batchnorm_momentum`)."""
     fit_batchnorm_momentum(model, steps_per_epoch)
     if multi_label:
         loss = keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing)
@@ -307,8 +283,6 @@ def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, nu
             loss = SmoothedSparseCrossentropy(num_classes, cfg.label_smoothing)
         else:
             loss = keras.losses.SparseCategoricalCrossentropy()
-    if members > 1:
-        metric = MembersAverage(metric, members)
     model.compile(
         optimizer=make_optimizer(cfg, steps_per_epoch),
         loss=loss,

@@ -450,20 +450,6 @@ def test_without_autotune_thread_keeps_elements():
     assert [b.tolist() for b in quiet.as_numpy_iterator()] == [b.tolist() for b in ds.as_numpy_iterator()]
 
 
-def test_members_average_scores_the_mean_of_the_stacked_members():
-    """Two members stacked on the batch axis: the metric scores their average, not each."""
-    metric = training.MembersAverage(keras.metrics.SparseCategoricalAccuracy(), members=2)
-    first = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8]], "float32")  # right, wrong, right
-    second = np.array([[0.6, 0.4], [0.9, 0.1], [0.7, 0.3]], "float32")  # right, wrong, wrong
-    labels = np.array([0, 1, 1] * 2)
-    metric.update_state(labels, np.concatenate([first, second]))
-    # averages [0.75, 0.25], [0.65, 0.35], [0.45, 0.55]: right, wrong, right
-    assert float(metric.result()) == pytest.approx(2 / 3)
-    metric.reset_state()
-    assert float(metric.result()) == 0.0
-    assert len(metric.variables) == 2  # the inner metric's total and count, tracked
-
-
 @pytest.mark.parametrize("flags, expected", [("fpu sse avx2 avx512f avx512_bf16", "mixed_bfloat16"),
                                              ("fpu avx512f amx_bf16 amx_tile", "mixed_bfloat16"),
                                              ("fpu sse avx2 fma", "float32"),

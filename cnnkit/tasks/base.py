@@ -56,7 +56,9 @@ class Task(abc.ABC):
     default_source: str = ""
     extensions: tuple = ()
     cache_modes: tuple = ("memory",)  # data.cache values the task supports (image files stream: disk, none)
-    ensembles: bool = False  # whether `model.members > 1` (several networks in one model) is supported
+    # whether `model.members > 1` (an ensemble of networks trained apart) is supported; such a
+    # task has `members_model(networks)` and `members_of(model)` (see TextClassification)
+    ensembles: bool = False
 
     @abc.abstractmethod
     def prepare(self, cfg, data) -> Prepared:

@@ -83,21 +83,13 @@ class TextClassification(Task):
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
 
     def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
-        """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data, once.
-
-        With `model.members` N > 1 the labels of a batch are repeated N times ((N * B,) or
-        (N * B, classes)), one copy per member: the training model stacks the members'
-        probabilities on the batch axis (see `build`)."""
+        """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data, once."""
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=object).astype(str), y))
         ds = ds.batch(1024).map(lambda t, l: (self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         ds = ds.cache()
         if training:
             ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
-        ds = ds.batch(cfg.train.batch_size)
-        n = cfg.model.members
-        if n > 1:
-            ds = ds.map(lambda t, l: (t, tf.tile(l, [n] + [1] * (len(l.shape) - 1))))
-        return ds.prefetch(tf.data.AUTOTUNE)
+        return ds.batch(cfg.train.batch_size).prefetch(tf.data.AUTOTUNE)
 
     def inference_dataset(self, x, cfg, batch_size: int | None = None):
         texts = np.asarray(x, dtype=object).astype(str)
@@ -113,52 +105,55 @@ class TextClassification(Task):
         if m.backbone == "auto":
             m.backbone = "kim_cnn"
         self.backbone_info(m.backbone)
-        if m.members > 1 and (self.custom_model is not None or self.source_model is not None or p.ngram_branch):
+        if m.members > 1 and (self.custom_model is not None or self.source_model is not None):
             raise CnnkitError("model.members > 1 trains the task's own networks from scratch: it cannot be combined "
-                              "with a model from Python, --from/finetune or preprocess.ngram_branch. Set model.members=1.")
-        vectors = self._word_vectors(p, vocab, cfg.train.seed)  # read once for all the members
-        towers = [self._tower(cfg, prepared, vocab, vectors, i) for i in range(m.members)]
-
-        def tail(ids, training_model: bool):
-            outputs = [tower(ids) for tower in towers]
-            if len(outputs) == 1:
-                return outputs[0]
-            if training_model:  # each member is trained on its own loss: stacked on the batch axis
-                return layers.Concatenate(axis=0, name="members")(outputs)
-            return layers.Average(name="members_average")(outputs)
-
-        ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
-        train_model = keras.Model(ids, tail(ids, True), name=f"{self.name}_train")
-        raw = keras.Input((), dtype="string", name="text")
-        infer_model = keras.Model(raw, tail(self._vectorizer(raw), False), name=self.name)
-        return train_model, infer_model
-
-    def _tower(self, cfg, prepared: Prepared, vocab: list[str], vectors: np.ndarray | None, member: int):
-        """Member `member`'s network as a function of token ids (B, sequence_length) -> its
-        probabilities (B, classes) (or the backbone's features when a custom model has its own
-        classifier). Member 0 keeps the single model's layer names; member i > 0 gets a
-        `_i` suffix and its own random initial weights (an embedding from a vectors file starts
-        from the same vectors in every member)."""
-        p, m = cfg.preprocess, cfg.model
-        suffix = f"_{member}" if member else ""
-        embed = self._embedding_layers(p, vocab, vectors, suffix)
+                              "with a model from Python or --from/finetune. Set model.members=1.")
+        embed = self._embedding_layers(p, vocab, self._word_vectors(p, vocab, cfg.train.seed))
         width = sum(e.output_dim for e in embed)
         backbone = self.make_backbone(m.backbone, (p.sequence_length, width), len(prepared.class_names), **m.backbone_args)
         head = self.head(cfg, prepared, backbone)
-        if member:
-            backbone.name = f"{backbone.name}{suffix}"
-            head.name = f"head{suffix}"
         ngram = self._ngram_branch(p, prepared, len(vocab)) if head is not None and p.ngram_branch else None
 
-        def tower(ids):
+        def network(ids):
+            """token ids (B, sequence_length) -> probabilities (B, classes), or the backbone's
+            features when a custom model has its own classifier."""
             vectors = [e(ids) for e in embed]
-            x = layers.Concatenate(name=f"channels{suffix}")(vectors) if len(vectors) > 1 else vectors[0]
+            x = layers.Concatenate(name="channels")(vectors) if len(vectors) > 1 else vectors[0]
             x = backbone(x)
             if head is None:
                 return x
             return head(x, extra_logits=ngram(ids)) if ngram is not None else head(x)
 
-        return tower
+        ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
+        train_model = keras.Model(ids, network(ids), name=f"{self.name}_train")
+        raw = keras.Input((), dtype="string", name="text")
+        infer_model = keras.Model(raw, network(self._vectorizer(raw)), name=self.name)
+        return train_model, infer_model
+
+    def members_model(self, networks: list[keras.Model]) -> keras.Model:
+        """The saved model of an ensemble (`model.members`): strings (B,) -> the mean of the
+        members' probabilities (B, classes). `networks`: the members' training models, token ids
+        (B, sequence_length) -> probabilities, renamed member_01, member_02, ...; the text is
+        vectorized once for all of them (their vocabularies are the same: adapted on the same
+        training texts)."""
+        raw = keras.Input((), dtype="string", name="text")
+        ids = self._vectorizer(raw)
+        outputs = []
+        for i, network in enumerate(networks, start=1):
+            network.name = f"member_{i:02d}"
+            outputs.append(network(ids))
+        return keras.Model(raw, layers.Average(name="members_average")(outputs), name=self.name)
+
+    def members_of(self, model: keras.Model) -> list[keras.Model]:
+        """Each member of a `members_model` (also one read back from model.keras) as a model of
+        its own: strings (B,) -> that member's probabilities (B, classes)."""
+        vectorize = model.get_layer("vectorize")
+        members = [layer for layer in model.layers if layer.name.startswith("member_")]
+        models = []
+        for member in members:
+            raw = keras.Input((), dtype="string", name="text")
+            models.append(keras.Model(raw, member(vectorize(raw)), name=member.name))
+        return models
 
     def _ngram_branch(self, p, prepared: Prepared, vocabulary_size: int):
         """`NgramLogits` over the vectorizer's ids, its idf adapted on the training texts' ids."""
@@ -182,20 +177,20 @@ class TextClassification(Task):
               f"dimension {matrix.shape[1]}, mode {p.embeddings_mode}", file=sys.stderr)
         return matrix
 
-    def _embedding_layers(self, p, vocab: list[str], matrix: np.ndarray | None, suffix: str = "") -> list[layers.Embedding]:
+    def _embedding_layers(self, p, vocab: list[str], matrix: np.ndarray | None) -> list[layers.Embedding]:
         """One embedding, or two (static + fine-tuned) for the multichannel model, initialised
-        from `matrix` (word vectors) when given; `suffix` ends their names (a member of an ensemble)."""
+        from `matrix` (word vectors) when given."""
         if matrix is None:
-            return [layers.Embedding(len(vocab), p.embed_dim, name=f"embedding{suffix}")]
+            return [layers.Embedding(len(vocab), p.embed_dim, name="embedding")]
 
         init = keras.initializers.Constant(matrix)
         make = lambda name, trainable: layers.Embedding(len(vocab), matrix.shape[1], embeddings_initializer=init,  # noqa: E731
                                                          trainable=trainable, name=name)
         if p.embeddings_mode == "static":
-            return [make(f"embedding_static{suffix}", False)]
+            return [make("embedding_static", False)]
         if p.embeddings_mode == "non-static":
-            return [make(f"embedding{suffix}", True)]
-        return [make(f"embedding_static{suffix}", False), make(f"embedding{suffix}", True)]
+            return [make("embedding", True)]
+        return [make("embedding_static", False), make("embedding", True)]
 
     def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
         """[TextVectorization adapted on the training texts]: strings (batch,) -> token ids

@@ -1,5 +1,6 @@
 """text-cls: raw strings in, vocabulary from train only, word vectors, folders of .txt, cross-validation."""
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -210,54 +211,55 @@ def test_multi_label_cross_validation_uses_plain_folds(tagged_csv, tmp_path):
     assert len(result.metrics["folds"]) == 2 and 0.0 <= result.metrics["cv_accuracy_mean"] <= 1.0
 
 
-def test_members_train_side_by_side_and_the_saved_model_averages_them(reviews_csv, tmp_path):
-    """model.members=3: three networks, each trained on its own loss (the training model stacks
-    their probabilities on the batch axis, the labels are repeated), and a saved model that
-    averages their probabilities."""
-    single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0)
-    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), epochs=15, verbose=0, val_split=0.2,
-                       early_stopping=0, sets=["model.members=3"])
-    assert result.model.count_params() == 3 * single.model.count_params()
-    assert result.metrics["val_accuracy"] >= 0.9
-    # The history's accuracy is the averaged members' (training.MembersAverage), as the saved model's.
-    assert max(result.history["val_accuracy"]) == pytest.approx(result.metrics["val_accuracy"])
-    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
-    texts = np.array(["the movie was superb fun", "dull and boring acting", "the plot"], dtype=object)
-    heads = keras.Model(model.inputs, [model.get_layer(name).output for name in ("head", "head_1", "head_2")])
-    members = np.stack([np.asarray(p) for p in heads.predict(texts, verbose=0)])
-    assert members.shape == (3, 3, 2)
-    assert not np.allclose(members[0], members[1], atol=1e-3)  # initialised and trained apart
-    np.testing.assert_allclose(model.predict(texts, verbose=0), members.mean(0), atol=1e-5)
-
+def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_path):
+    """model.members=3: three networks trained one after the other (seeds 0, 1, 2), each with its
+    own history and early stopping in RUN_DIR/member-NN, and a saved model that averages their
+    probabilities; metrics hold each member's own accuracy."""
     from cnnkit import tasks
 
-    task = tasks.get("text-cls")
-    cfg = result.config
-    prepared = api.load_prepared(cfg, task)
-    train_model, _ = task.build(cfg, prepared)
-    ids, labels = next(iter(task.dataset(*prepared.splits["train"], cfg, training=True)))
-    assert labels.shape[0] == 3 * ids.shape[0]
-    np.testing.assert_array_equal(labels[: ids.shape[0]], labels[ids.shape[0]: 2 * ids.shape[0]])
-    assert train_model(ids).shape == (3 * ids.shape[0], 2)
+    single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0)
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), epochs=8, verbose=0, val_split=0.2,
+                       early_stopping=2, sets=["model.members=3"])
+    assert result.model.count_params() == 3 * single.model.count_params()
+    epochs = []
+    for i in (1, 2, 3):
+        member_dir = result.run_dir / f"member-{i:02d}"
+        assert (member_dir / "network.weights.h5").exists()
+        epochs.append(len((member_dir / "history.csv").read_text().strip().splitlines()) - 1)
+    assert sum(epochs) == len(result.history["val_accuracy"]) and all(1 <= e <= 8 for e in epochs)
+    # no test split in this file: the validation texts are the ones scored
+    assert len(result.metrics["member_val_accuracy"]) == 3 and result.metrics["val_accuracy"] >= 0.9
+
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    members = tasks.get("text-cls").members_of(model)
+    assert [m.name for m in members] == ["member_01", "member_02", "member_03"]
+    texts = np.array(["the movie was superb fun", "dull and boring acting", "the plot"], dtype=object)
+    probs = np.stack([m.predict(texts, verbose=0) for m in members])
+    assert probs.shape == (3, 3, 2)
+    assert not np.allclose(probs[0], probs[1], atol=1e-3)  # initialised and trained apart
+    np.testing.assert_allclose(model.predict(texts, verbose=0), probs.mean(0), atol=1e-5)
 
 
-def test_members_train_on_one_device_only(reviews_csv, tmp_path, monkeypatch):
-    from cnnkit import training
+def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
+    """A member with its network.weights.h5 is not trained again: a run stopped before member 2
+    (its folder removed) trains member 2 alone when resumed; member 1 predicts as it did."""
+    from cnnkit import tasks
 
-    class TwoReplicas:  # what a MirroredStrategy over two devices reports
-        num_replicas_in_sync = 2
-
-    monkeypatch.setattr(training, "make_strategy", lambda name: TwoReplicas())
-    with pytest.raises(CnnkitError, match="2 replicas"):
-        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), sets=["model.members=2"], **FAST)
+    out = tmp_path / "run"
+    first = api.train("text-cls", str(reviews_csv), out=str(out), sets=["model.members=2"], **FAST)
+    texts = np.array(["the movie was superb fun", "dull and boring acting"], dtype=object)
+    before = [m.predict(texts, verbose=0) for m in tasks.get("text-cls").members_of(first.model)]
+    shutil.rmtree(out / "member-02")
+    again = api.train(None, resume=str(out))
+    after = [m.predict(texts, verbose=0) for m in tasks.get("text-cls").members_of(again.model)]
+    np.testing.assert_allclose(after[0], before[0], atol=1e-6)
+    assert again.metrics["epochs_run_this_call"] == 1  # member 2's one epoch, nothing of member 1
+    assert (out / "member-02" / "network.weights.h5").exists()
 
 
 def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
     with pytest.raises(CnnkitError, match="text-cls option"):
         api.train("image-cls", out=str(tmp_path / "img"), sets=["model.members=2"], **FAST)
-    with pytest.raises(CnnkitError, match="ngram_branch"):
-        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "ngram"),
-                  sets=["model.members=2", "preprocess.ngram_branch=true"], **FAST)
     with pytest.raises(CnnkitError, match="model.members must be > 0"):
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "zero"), sets=["model.members=0"], **FAST)
     run = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "two"), sets=["model.members=2"], **FAST)
@@ -275,7 +277,19 @@ def test_members_start_from_the_same_word_vectors(reviews_csv, tmp_path):
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), embeddings=str(vecs),
                        sets=["preprocess.embeddings_mode=multichannel", "model.members=2"], **FAST)
     vocab = result.model.get_layer("vectorize").get_vocabulary()
-    for name in ("embedding_static", "embedding_static_1"):  # frozen in both members: the file's vector
-        weights = result.model.get_layer(name).get_weights()[0]
+    for member in ("member_01", "member_02"):  # frozen in both members: the file's vector
+        network = result.model.get_layer(member)
+        weights = network.get_layer("embedding_static").get_weights()[0]
         np.testing.assert_allclose(weights[vocab.index("great")], [0.5, -0.25, 1.0], atol=1e-6)
-    assert {"embedding", "embedding_1"} <= {layer.name for layer in result.model.layers}
+        assert "embedding" in {layer.name for layer in network.layers}
+
+
+@pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
+def test_an_ensemble_exports_and_agrees_with_its_model(reviews_csv, tmp_path, fmt):
+    """The averaging model goes through `cnnkit export` as one model: SavedModel from strings,
+    TFLite from token ids (one vectorizer before the members)."""
+    from cnnkit.export import export
+
+    run = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), sets=["model.members=2"], **FAST)
+    record = export(str(run.run_dir), fmt, out=str(tmp_path / "export"))
+    assert record["max_abs_difference"] < 1e-3 and record["sample"] > 0, record
