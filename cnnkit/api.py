@@ -374,9 +374,10 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     `train.seed + i` (its initial weights, dropout and batch order) with its own early stopping,
     in RUN_DIR/member-NN; the saved model averages their probabilities (`task.members_model`).
 
-    Why apart, not side by side in one model on the same batches with one early stopping
-    (cnnkit 0.x did that): five networks side by side gained -0.7 to +0.2 points over one network
-    on TREC, SST-2 and SST-5, five trained apart +0.2 to +1.25 (BENCHMARKS.md, text-cls).
+    Why apart, not side by side in one model on the same batches with one early stopping (this
+    option's first version): five networks side by side gained -0.73 to +0.21 points over one
+    network on TREC, SST-2 and SST-5 (three seeds), five trained apart +0.60 to +1.32 on those and
+    MR (BENCHMARKS.md, text-cls).
     A member that finished before (RUN_DIR/member-NN/network.weights.h5) is loaded, not
     trained again, when the run is resumed. With a deadline, each member gets an equal share of
     the time left when it starts."""
