@@ -16,14 +16,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from machine import describe  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "export.jsonl"
@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("tasks", nargs="*", default=["image-cls", "text-cls", "speech-cls"])
     args = parser.parse_args()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    stamp = {"date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    stamp = {"date": dt.date.today().isoformat(), "machine": describe(),
              "command": " ".join(["python", "bench/export_bench.py", *sys.argv[1:]])}
     with tempfile.TemporaryDirectory(prefix="cnnkit-export-bench-") as tmp:
         for task in args.tasks:

@@ -16,12 +16,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "image"
@@ -44,18 +45,6 @@ ROWS = {
 }
 
 
-def machine() -> str:
-    """The CPU model, core count and Python version (speeds differ several-fold between machines of one kind)."""
-    model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
-    flags = next((l for l in open("/proc/cpuinfo") if l.startswith("flags")), "")
-    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    if " amx_bf16" in flags:  # oneDNN runs bfloat16 convolutions on AMX tiles: 3.5x its float32 rate here
-        simd += " + AMX"
-    elif " avx512_bf16" in flags:  # bfloat16 dot products without AMX (AMD Zen 4/5): up to 1.9x float32
-        simd += " + AVX512-BF16"
-    return f"{model} ({simd}), {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
 def run_script(name: str, script: str, args: list[str]) -> dict:
     """A bench script that prints its result as the last JSON line."""
     cmd = [sys.executable, str(ROOT / "bench" / script), *args]
@@ -65,7 +54,7 @@ def run_script(name: str, script: str, args: list[str]) -> dict:
     row = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
     row.update(row=name, command="python bench/" + script + " " + " ".join(args).replace(str(ROOT.parent), ".."),
                wall_seconds=row.get("wall_seconds", round(time.perf_counter() - start, 1)),
-               date=dt.date.today().isoformat(), machine=machine())
+               date=dt.date.today().isoformat(), machine=describe())
     return row
 
 
@@ -93,7 +82,7 @@ def run_row(name: str, recipe, data: Path, extra: list[str]) -> dict:
             "epoch_train_seconds": metrics.get("epoch_train_seconds"),
             "epochs_in_budget": metrics.get("epochs_in_budget"), "precision": metrics.get("precision"),
             "test_accuracy_without_tta": metrics.get("test_accuracy_without_tta"), "date": dt.date.today().isoformat(),
-            "machine": machine(), "run_dir": str(out)}
+            "machine": describe(), "run_dir": str(out)}
 
 
 def main() -> None:

@@ -16,12 +16,13 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from machine import describe  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scale.jsonl"
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
                                   + {"one-device": "", "mirrored-2": " --strategy mirrored (2 logical CPUs)",
                                      "multiworker-2": " --strategy multiworker (2 workers on localhost)"}[setting],
                        "date": dt.date.today().isoformat(),
-                       "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}"}
+                       "machine": describe()}
                 print(json.dumps(row), flush=True)
                 with RESULTS.open("a") as f:
                     f.write(json.dumps(row) + "\n")

@@ -18,7 +18,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -28,13 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from machine import describe  # bench/machine.py
+
 ROOT = Path(__file__).resolve().parents[1]
 FSDD = ROOT.parent / "shared" / "data" / "audio" / "fsdd"
 RESULTS = ROOT / "bench" / "results" / "speech.jsonl"
-
-
-def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} cores"
 
 
 def train_run(data: Path, tag: str, extra: list[str]) -> dict:
@@ -150,7 +147,7 @@ def main() -> None:
     for group in args.groups:
         row = {"given": lambda: bench_given(args.extra), "speakers": lambda: bench_speakers(args.extra),
                "throughput": bench_throughput}[group]()
-        row.update(date=dt.date.today().isoformat(), machine=machine())
+        row.update(date=dt.date.today().isoformat(), machine=describe())
         print(json.dumps(row), flush=True)
         with open(RESULTS, "a") as f:
             f.write(json.dumps(row) + "\n")

@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -33,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from timing import epoch_seconds  # bench/timing.py: the epoch's steps, not fit's teardown
+from machine import describe  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -255,7 +254,7 @@ def main() -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     for task in args.tasks:
         row = bench(task, args, peak)
-        row.update(date=dt.date.today().isoformat(), machine=f"{platform.machine()}, {os.cpu_count()} cores",
+        row.update(date=dt.date.today().isoformat(), machine=describe(),
                    command=" ".join(["python", "bench/speed.py", *sys.argv[1:]]))
         print(json.dumps(row), flush=True)
         with open(RESULTS, "a") as f:

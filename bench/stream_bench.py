@@ -20,11 +20,12 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from machine import describe  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 CIFAR = ROOT.parent / "shared" / "data" / "image" / "cifar10-jpg.tar.gz"
@@ -76,8 +77,7 @@ def run_row(name: str, data: Path, cache: str, out_root: Path) -> dict:
             "train_samples_per_second": metrics["train_samples_per_second"],
             "epoch_train_seconds": metrics["epoch_train_seconds"], "test_accuracy": metrics.get("test_accuracy"),
             "command": f"cnnkit train recipes/cifar10.yaml --data {data} --epochs 1 --cache {cache}",
-            "date": dt.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                                                             f"{platform.python_version()}"}
+            "date": dt.date.today().isoformat(), "machine": describe()}
 
 
 def main(argv=None) -> int:

@@ -13,14 +13,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from machine import describe  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = ROOT.parent / "shared" / "data" / "text"
@@ -88,7 +88,7 @@ def main() -> None:
                "command": f"cnnkit train recipes/{name}.yaml --data {str(SETS[name]).replace(str(ROOT.parent), '..')} "
                           + " ".join(args.extra),
                "date": dt.date.today().isoformat(),
-               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "run_dir": ours["run_dir"]}
+               "machine": describe(), "run_dir": ours["run_dir"]}
         print(json.dumps(row), flush=True)
         with open(results, "a") as f:
             f.write(json.dumps(row) + "\n")

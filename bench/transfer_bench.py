@@ -25,7 +25,6 @@ import csv
 import datetime as dt
 import json
 import os
-import platform
 import subprocess
 import sys
 import tarfile
@@ -35,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
+from machine import describe  # bench/machine.py
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -190,7 +191,7 @@ def main() -> None:
                 row = bench_audio(work, args.seeds, extra)
             else:
                 row = bench_text(work, args.seeds, extra)
-            row.update(date=dt.date.today().isoformat(), machine=f"{platform.machine()}, {os.cpu_count()} cores",
+            row.update(date=dt.date.today().isoformat(), machine=describe(),
                        command=" ".join(["python", "bench/transfer_bench.py", *sys.argv[1:]]),
                        bench_wall_seconds=round(time.perf_counter() - start, 1))
             with open(RESULTS, "a") as f:
