@@ -169,12 +169,23 @@ class TextClassification(Task):
         return layer
 
     def _word_vectors(self, p, vocab: list[str], seed: int) -> np.ndarray | None:
-        """The embedding matrix (len(vocab), dim) from `--embeddings`, or None without a file."""
+        """The embedding matrix (len(vocab), dim) from `--embeddings`, or None without a file.
+
+        The members of an ensemble (`model.members`) are built one after the other with the same
+        vocabulary: the file (GloVe's is about 1 GB) is read for the first and its matrix kept,
+        so every member starts from the same vectors (its words missing from the file included)."""
         if not p.embeddings:
             return None
+        path = Path(p.embeddings)
+        stat = path.stat() if path.is_file() else None
+        key = (str(path.resolve()), stat.st_mtime_ns if stat else None, stat.st_size if stat else None, tuple(vocab))
+        cached = getattr(self, "_vectors_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
         matrix, hits = text_features.read_word_vectors(p.embeddings, vocab, seed=seed)
-        print(f"Word vectors {Path(p.embeddings).name}: {hits} of {len(vocab)} vocabulary tokens found, "
+        print(f"Word vectors {path.name}: {hits} of {len(vocab)} vocabulary tokens found, "
               f"dimension {matrix.shape[1]}, mode {p.embeddings_mode}", file=sys.stderr)
+        self._vectors_cache = (key, matrix)
         return matrix
 
     def _embedding_layers(self, p, vocab: list[str], matrix: np.ndarray | None) -> list[layers.Embedding]:

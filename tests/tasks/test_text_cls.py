@@ -271,9 +271,13 @@ def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "from"), from_run=str(run.run_dir), **FAST)
 
 
-def test_members_start_from_the_same_word_vectors(reviews_csv, tmp_path):
+def test_members_start_from_the_same_word_vectors(reviews_csv, tmp_path, monkeypatch):
+    """Both members start from the file's vectors, and the file is read once for both."""
     vecs = tmp_path / "vectors.txt"
     vecs.write_text("great 0.5 -0.25 1.0\nawful -1.0 0.75 0.0\n")
+    reads = []
+    read = text_features.read_word_vectors
+    monkeypatch.setattr(text_features, "read_word_vectors", lambda *a, **k: reads.append(a[0]) or read(*a, **k))
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), embeddings=str(vecs),
                        sets=["preprocess.embeddings_mode=multichannel", "model.members=2"], **FAST)
     vocab = result.model.get_layer("vectorize").get_vocabulary()
@@ -282,6 +286,7 @@ def test_members_start_from_the_same_word_vectors(reviews_csv, tmp_path):
         weights = network.get_layer("embedding_static").get_weights()[0]
         np.testing.assert_allclose(weights[vocab.index("great")], [0.5, -0.25, 1.0], atol=1e-6)
         assert "embedding" in {layer.name for layer in network.layers}
+    assert reads == [str(vecs)]
 
 
 @pytest.mark.parametrize("fmt", ["savedmodel", "tflite"])
