@@ -383,7 +383,6 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     the time left when it starts."""
     n = cfg.model.members
     networks, history = [], {}
-    steps_per_epoch = 0
     for i in range(n):
         member_dir = run_dir / f"member-{i + 1:02d}"
         member_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=cfg.train.seed + i))
@@ -396,20 +395,16 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             log(f"Member {i + 1}/{n}: trained before, its weights read from {done}")
         else:
             log(f"Member {i + 1}/{n} (seed {member_cfg.train.seed})")
-            share = (deadline - time.time()) / (n - i) if deadline is not None else None
+            member_deadline = time.time() + (deadline - time.time()) / (n - i) if deadline is not None else None
             # The final evaluation runs all N members: the last one keeps their time free.
-            fitted = fit_network(member_cfg, task_obj, prepared, member_dir, timer, strategy,
-                                          time.time() + share if share is not None else None,
-                                          reserve_scale=n if i == n - 1 else 0.0,
-                                          on_built=on_built if i == 0 else None)
+            fitted = fit_network(member_cfg, task_obj, prepared, member_dir, timer, strategy, member_deadline,
+                                 reserve_scale=n if i == n - 1 else 0.0, on_built=on_built if i == 0 else None)
             network = fitted.network
             network.save_weights(str(done))
-            steps_per_epoch = fitted.steps_per_epoch
             for k, v in fitted.history.items():
                 history.setdefault(k, []).extend(v)
         networks.append(network)
-    if not steps_per_epoch:  # every member was read from disk
-        steps_per_epoch = int(np.ceil(len(prepared.splits["train"][1]) / cfg.train.batch_size))
+    steps_per_epoch = int(np.ceil(len(prepared.splits["train"][1]) / cfg.train.batch_size))
     return Fitted(task_obj.members_model(networks), None, history, None, steps_per_epoch)
 
 
