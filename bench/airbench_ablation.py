@@ -36,6 +36,7 @@ p.add_argument("--bs", type=int, default=128)
 p.add_argument("--opt", default="adamw")  # adamw | sgd
 p.add_argument("--lr", type=float, default=None)
 p.add_argument("--wd", type=float, default=None)
+p.add_argument("--wd_keras", type=float, default=None)  # SGD: Keras' decoupled decay as is
 p.add_argument("--stem", default="conv3")  # conv3 | whiten
 p.add_argument("--bn_scale", type=int, default=1)
 p.add_argument("--bn_mom", type=float, default=None)
@@ -119,11 +120,14 @@ class Tri(keras.optimizers.schedules.LearningRateSchedule):
 
 if a.opt == "sgd":
     # airbench: lr 11.5 and weight decay 0.0153 per 1024 examples of a summed loss, PyTorch SGD
-    # (decay coupled through the momentum). For Keras' mean loss the lr is lr_sum * batch size;
-    # Keras' decay w -= lr * wd * w gives the same decay per step with wd = 0.0153 / (kilo * (1 - m)).
+    # (decay coupled through the momentum). For Keras' mean loss the lr is lr_sum * batch size.
+    # airbench's decay per step is 0.0153 * bs / kilo (PyTorch's lr times its weight_decay), which
+    # the momentum buffer carries 1 / (1 - m) times; Keras' decay w -= lr * wd * w is the same
+    # with wd = 0.0153 / (11.5 * (1 - m)) = 0.00887. Rows before 2026-12-04 (eighth session) used
+    # 0.0153 / (kilo * (1 - m)) = 1.3e-5 here: 680x too weak (pass --wd_keras 1.3e-5 for them).
     kilo = 1024 * (1 + 1 / (1 - a.momentum))
     lr = (a.lr or 11.5) / kilo * a.bs
-    wd = (a.wd or 0.0153) / kilo * (1 / (1 - a.momentum))
+    wd = a.wd_keras or (a.wd or 0.0153) / ((a.lr or 11.5) * (1 - a.momentum))
     from cnnkit.training import OneCycleSchedule
     opt = cko.SGD(Tri(lr, total) if a.sched == 'tri' else OneCycleSchedule(lr, total), momentum=a.momentum, nesterov=True,
                   weight_decay=wd, bias_lr_scale=a.bias_scaler)

@@ -3,7 +3,8 @@ as plain `keras.Model.fit` with a hand-written `tf.data` pipeline, interleaved i
 
 Both train on the same decoded CIFAR-10 images (uint8 arrays in memory), batch size and
 augmentation of the recipe. Each round is one epoch of each (its steps, timed from the start to
-the end of the epoch); medians of the rounds after a warm-up epoch. Prints one JSON line.
+the end of the epoch); medians of the rounds after a warm-up epoch. Prints one JSON line and
+appends it (with the date, the machine and the command) to bench/results/image.jsonl.
 
     python bench/throughput_image.py --recipe recipes/cifar10.yaml \
         --data ../shared/data/image/cifar10-jpg.tar.gz --images 10000 --rounds 3 [--set KEY=VALUE ...]
@@ -14,7 +15,9 @@ arguments and the optimizer settings it reads from the resolved config.
 import argparse
 import json
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -22,7 +25,10 @@ import tensorflow as tf
 from keras import layers
 
 from cnnkit import api, tasks, training
+from machine import describe  # bench/machine.py
 from timing import epoch_seconds  # bench/timing.py
+
+RESULTS = Path(__file__).parent / "results" / "image.jsonl"
 
 
 def plain_simple_cnn(input_shape, num_classes, filters, dropout, head_dropout, aug):
@@ -175,15 +181,21 @@ def main():
     for _ in our_ds:
         pass
     pipeline_rate = round(n / (time.perf_counter() - t0), 1)
-    print(json.dumps({"row": "image-throughput", "backbone": cfg.model.backbone, "images": n,
-                      "cnnkit_images_per_second": rates["cnnkit"], "plain_keras_images_per_second": rates["plain_keras"],
-                      "ratio": round(rates["cnnkit"] / rates["plain_keras"], 3),
-                      "pipeline_only_images_per_second": pipeline_rate,
-                      "precision": cfg.train.precision,
-                      "decode_images_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
-                                                        / prepared.prepare_seconds, 1),
-                      "epoch_seconds": {k: [round(t, 2) for t in v] for k, v in times.items()},
-                      "fit_call_seconds": fit_calls}))
+    row = {"row": "image-throughput", "backbone": cfg.model.backbone, "images": n,
+           "cnnkit_images_per_second": rates["cnnkit"], "plain_keras_images_per_second": rates["plain_keras"],
+           "ratio": round(rates["cnnkit"] / rates["plain_keras"], 3),
+           "pipeline_only_images_per_second": pipeline_rate,
+           "precision": cfg.train.precision,
+           "decode_images_per_second": round(sum(len(v[1]) for v in prepared.splits.values())
+                                             / prepared.prepare_seconds, 1),
+           "epoch_seconds": {k: [round(t, 2) for t in v] for k, v in times.items()},
+           "fit_call_seconds": fit_calls,
+           "date": time.strftime("%Y-%m-%d"), "machine": describe(),
+           "command": "python bench/throughput_image.py " + " ".join(sys.argv[1:])}
+    print(json.dumps(row), flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "a") as f:
+        f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
