@@ -62,7 +62,7 @@ def run_row(name: str, recipe, data: Path, extra: list[str]) -> dict:
     if recipe is None:  # the plain-Keras baseline
         return run_script(name, "plain_keras_cifar.py", ["--data", str(data), *extra])
     if name == "throughput":
-        return run_script(name, "throughput_image.py", ["--recipe", str(recipe), "--data", str(data), *extra])
+        return run_script(name, "throughput_image.py", ["--recipe", str(recipe), "--data", str(data), "--no-record", *extra])
     out = ROOT / "bench" / "runs" / f"{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     cmd = [sys.executable, "-m", "cnnkit.cli", "train", str(recipe), "--data", str(data), "--out", str(out),
            "--set", "train.verbose=2", *extra]

@@ -4,7 +4,8 @@ as plain `keras.Model.fit` with a hand-written `tf.data` pipeline, interleaved i
 Both train on the same decoded CIFAR-10 images (uint8 arrays in memory), batch size and
 augmentation of the recipe. Each round is one epoch of each (its steps, timed from the start to
 the end of the epoch); medians of the rounds after a warm-up epoch. Prints one JSON line and
-appends it (with the date, the machine and the command) to bench/results/image.jsonl.
+appends it (with the date, the machine and the command) to bench/results/image.jsonl, unless
+--no-record (bench/image_bench.py passes it: it records the rows of the scripts it runs).
 
     python bench/throughput_image.py --recipe recipes/cifar10.yaml \
         --data ../shared/data/image/cifar10-jpg.tar.gz --images 10000 --rounds 3 [--set KEY=VALUE ...]
@@ -124,10 +125,12 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--precision", default=None, help="float32 | mixed_bfloat16 | mixed_float16 (both models)")
     p.add_argument("--set", action="append", default=[], help="KEY=VALUE overrides of the recipe")
+    p.add_argument("--no-record", action="store_true", help="print the row without appending it to bench/results/image.jsonl")
     args = p.parse_args()
 
     cfg = api.resolve_config(args.recipe, args.data, limit=args.images, val_split=0.0, precision=args.precision,
                              sets=args.set)
+    cfg.train.precision = training.resolve_precision(cfg.train.precision)[0]  # a recipe's "auto", as cnnkit train
     training.set_precision(cfg.train.precision)
     task = tasks.get(cfg.task)
     prepared = api.load_prepared(cfg, task)
@@ -193,9 +196,10 @@ def main():
            "date": time.strftime("%Y-%m-%d"), "machine": describe(),
            "command": "python bench/throughput_image.py " + " ".join(sys.argv[1:])}
     print(json.dumps(row), flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "a") as f:
-        f.write(json.dumps(row) + "\n")
+    if not args.no_record:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        with open(RESULTS, "a") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":
