@@ -13,7 +13,10 @@ fastcat (a mean n-gram vector beside the CNN features), idsbag (tf-idf of ids an
 as cnnkit.blocks.NgramLogits; with ibl2 for an L2 penalty, ibdrop to drop the branch per text,
 ibnorm to divide by the tf-idf vector's L2 norm); mask (zero padding vectors, no features taken from
 padding); refit (after early stopping, a new network on training + validation texts for
-the best epoch count); ema (weights' exponential moving average, its momentum); at (adversarial training on the embeddings, eps relative to the text's embedding norm).
+the best epoch count); ema (weights' exponential moving average, its momentum); at (adversarial training on the embeddings, eps relative to the text's embedding norm);
+pool ("maxmean": the mean over time beside the max of each feature map; "top2": the two largest
+values of each map); sub (fastText-style subwords: the mean of hashed character 3-5-gram vectors of
+each word added to its word vector, `sub` hash buckets; needs the default standardization).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -50,6 +53,29 @@ def split_punct(s):
     return split_punct_case(tf.strings.lower(s))
 
 LAST = {}  # the last run's test probabilities and labels
+
+STRIP = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'  # Keras' lower_and_strip_punctuation
+
+
+class Subwords(layers.Layer):
+    """fastText-style subword vectors (Bojanowski et al. 2017): strings (B,) -> (B, L, D), for each
+    of the first L words the mean of its hashed character 3-5-gram vectors (the word wrapped in
+    < and >), zeros for padding. Aligned with TextVectorization's default standardization."""
+
+    def __init__(self, L, D, buckets, **kw):
+        super().__init__(**kw)
+        self.L, self.D, self.B = L, D, buckets
+
+    def build(self, s):
+        self.table = self.add_weight(shape=(self.B, self.D), initializer=keras.initializers.RandomUniform(-0.05, 0.05), name="table")
+
+    def call(self, raw):
+        t = tf.strings.split(tf.strings.regex_replace(tf.strings.lower(raw), STRIP, ""))[:, :self.L]
+        ch = tf.strings.unicode_split(tf.strings.join(["<", t, ">"]), "UTF-8")
+        g = tf.strings.ngrams(ch, ngram_width=[3, 4, 5], separator="")
+        ids = tf.strings.to_hash_bucket_fast(g, self.B)
+        vecs = tf.ragged.map_flat_values(tf.gather, self.table, ids)
+        return tf.reduce_mean(vecs, axis=2).to_tensor(shape=[None, self.L, self.D])
 
 
 class AdversarialText(keras.Model):
@@ -111,6 +137,8 @@ def run(name, v, seed=0, fold=0):
     for e in range(v.get("ens", 1)):
         einit = keras.initializers.RandomUniform(-v["einit"], v["einit"]) if v.get("einit") else "uniform"
         emb = layers.Embedding(V, v.get("dim", 128), embeddings_initializer=einit)(ids)
+        if v.get("sub"):
+            emb = layers.Add()([emb, Subwords(L, v.get("dim", 128), v["sub"])(raw)])
         if v.get("sdrop"): emb = layers.SpatialDropout1D(v["sdrop"])(emb)
         if v.get("edrop"): emb = layers.Dropout(v["edrop"], noise_shape=(None, L, 1))(emb)
         if v.get("mask"):  # padding is zero vectors (as Kim's code), and no feature is taken from it
@@ -121,7 +149,12 @@ def run(name, v, seed=0, fold=0):
             c = layers.Conv1D(v.get("filters", 100), w, padding="same", activation="relu")(emb)
             if v.get("mask"):
                 c = layers.Multiply()([c, m])
-            br.append(layers.GlobalMaxPooling1D()(c))
+            if v.get("pool") == "maxmean":
+                br += [layers.GlobalMaxPooling1D()(c), layers.GlobalAveragePooling1D()(c)]
+            elif v.get("pool") == "top2":
+                br.append(layers.Lambda(lambda z: tf.reshape(tf.math.top_k(tf.transpose(z, [0, 2, 1]), 2).values, [-1, 2 * z.shape[-1]]))(c))
+            else:
+                br.append(layers.GlobalMaxPooling1D()(c))
         h = layers.Concatenate()(br)
         if v.get("fastcat"):
             # a fastText-style bag (mean of unigram + hashed bigram vectors) beside the CNN features
