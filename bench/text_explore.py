@@ -16,7 +16,9 @@ padding); refit (after early stopping, a new network on training + validation te
 the best epoch count); ema (weights' exponential moving average, its momentum); at (adversarial training on the embeddings, eps relative to the text's embedding norm);
 pool ("maxmean": the mean over time beside the max of each feature map; "top2": the two largest
 values of each map); sub (fastText-style subwords: the mean of hashed character 3-5-gram vectors of
-each word added to its word vector, `sub` hash buckets; needs the default standardization).
+each word added to its word vector, `sub` hash buckets; needs the default standardization); crop (a training text is replaced, with probability `cropp`
+(default 0.5), by a random run of its words at least `crop` of its length: a stand-in for training
+on phrases).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -244,7 +246,20 @@ def run(name, v, seed=0, fold=0):
     model.compile(keras.optimizers.get({"class_name": v.get("opt", "adam"), "config": ocfg}),
                   keras.losses.CategoricalCrossentropy(label_smoothing=ls), metrics=["accuracy"])
     oh = lambda y: keras.utils.to_categorical(y, K)
-    dtr = tf.data.Dataset.from_tensor_slices((xtr, oh(ytr))).shuffle(len(ytr), seed=seed).batch(v.get("bs", 50)).prefetch(4)
+    dtr = tf.data.Dataset.from_tensor_slices((xtr, oh(ytr))).shuffle(len(ytr), seed=seed)
+    if v.get("crop"):
+        f, q = v["crop"], v.get("cropp", 0.5)
+        def crop(x, y):
+            w = tf.strings.split(x)
+            n = tf.size(w)
+            m = tf.maximum(1, tf.cast(tf.math.ceil(f * tf.cast(n, "float32")), "int32"))
+            k = tf.random.uniform([], m, tf.maximum(n, m) + 1, dtype="int32")
+            k = tf.minimum(k, n)
+            st = tf.random.uniform([], 0, tf.maximum(n - k, 0) + 1, dtype="int32")
+            c = tf.strings.reduce_join(w[st:st + k], separator=" ")
+            return tf.where((tf.random.uniform([]) < q) & (n > 1), c, x), y
+        dtr = dtr.map(crop)
+    dtr = dtr.batch(v.get("bs", 50)).prefetch(4)
     dva = tf.data.Dataset.from_tensor_slices((xva, oh(yva))).batch(500)
     t0 = time.time()
     cb = [] if v.get("_merge") else [  # a refit runs its given epochs without validation
