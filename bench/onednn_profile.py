@@ -22,7 +22,7 @@ def train_steps(recipe: str, data: str, precision: str) -> None:
     from cnnkit import api, tasks, training
 
     cfg = api.resolve_config(recipe, data, limit=STEPS * 128, val_split=0.0, precision=precision)
-    training.set_precision(cfg.train.precision)
+    cfg.train.precision = training.set_precision(cfg.train.precision)  # a recipe's "auto" resolved
     task = tasks.get(cfg.task)
     prepared = api.load_prepared(cfg, task)
     x, y = prepared.splits["train"]

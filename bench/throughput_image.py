@@ -130,8 +130,7 @@ def main():
 
     cfg = api.resolve_config(args.recipe, args.data, limit=args.images, val_split=0.0, precision=args.precision,
                              sets=args.set)
-    cfg.train.precision = training.resolve_precision(cfg.train.precision)[0]  # a recipe's "auto", as cnnkit train
-    training.set_precision(cfg.train.precision)
+    cfg.train.precision = training.set_precision(cfg.train.precision)  # a recipe's "auto" resolved, as cnnkit train
     task = tasks.get(cfg.task)
     prepared = api.load_prepared(cfg, task)
     x, y = prepared.splits["train"]

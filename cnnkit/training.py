@@ -31,9 +31,14 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
-def set_precision(precision: str) -> None:
-    """Sets the Keras global dtype policy (float32, mixed_float16 or mixed_bfloat16)."""
-    keras.mixed_precision.set_dtype_policy(precision)
+def set_precision(precision: str) -> str:
+    """Sets the Keras global dtype policy: float32, mixed_float16, mixed_bfloat16, or "auto"
+    (resolved by `resolve_precision`, so a recipe's value can be passed as it is).
+
+    Returns the policy name set."""
+    policy = resolve_precision(precision)[0]
+    keras.mixed_precision.set_dtype_policy(policy)
+    return policy
 
 
 def cpu_has_native_bfloat16(cpuinfo: str = "/proc/cpuinfo") -> bool:

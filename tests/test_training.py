@@ -467,6 +467,17 @@ def test_auto_precision_without_cpuinfo_is_float32(tmp_path):
         "float32", "auto: this CPU has no native bfloat16")
 
 
+def test_set_precision_resolves_auto_and_returns_the_policy_it_set():
+    try:
+        policy = training.set_precision("auto")  # what a recipe's `precision: auto` passes
+        assert policy == training.resolve_precision("auto")[0]
+        assert keras.mixed_precision.dtype_policy().name == policy
+        assert training.set_precision("mixed_bfloat16") == "mixed_bfloat16"
+        assert keras.mixed_precision.dtype_policy().name == "mixed_bfloat16"
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+
+
 def test_float32_copy_keeps_weights_and_vocabulary_and_computes_in_float32():
     from cnnkit.blocks import ConvBlock
 

@@ -49,7 +49,7 @@ def test_augmentation_sits_in_the_training_model_only(image_folder):
     task = tasks.get("image-cls")
     train_model, infer_model = task.build(cfg, api.load_prepared(cfg, task))
     assert AUG_NAMES <= {layer.name for layer in train_model.layers}
-    assert not AUG_NAMES & {layer.name for layer in infer_model._flatten_layers()}
+    assert not AUG_NAMES & {layer.name for layer in infer_model.layers}  # both built layer by layer, no nesting
 
 
 def test_a_run_with_every_augmentation_trains_and_reloads(image_folder, tmp_path):
