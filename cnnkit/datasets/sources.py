@@ -281,6 +281,9 @@ MULTI_LABEL_COLUMN = "labels"  # a column of this name holds |-separated labels 
 LABEL_SEPARATOR = "|"
 
 
+SWALLOW_LINES = 200  # a row of more lines than this is reported: often an unclosed quote, not a text
+
+
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None):
     """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
     skipped (or an error with `strict`). Labels stay strings here.
@@ -304,7 +307,14 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                     )
             multi = label_column == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
             texts, labels, skipped = [], [], []
-            for line, row in enumerate(reader, start=2):
+            end = reader.line_num  # the header's last line
+            for row in reader:
+                # a quoted cell may span lines: name a row by its first line in the file
+                line, end = end + 1, reader.line_num
+                if end - line + 1 > SWALLOW_LINES:
+                    print(f"Warning: {path}:{line}: one row spans {end - line + 1} lines (to line {end}). If these "
+                          f"are not one long multi-line text, a quote (\") at line {line} is never closed and "
+                          f"the rows after it were read as that text: close or remove the quote.", file=sys.stderr)
                 text, label = row.get(text_column), row.get(label_column)
                 if multi and label is not None and text is not None:
                     # an empty cell is an example to which none of the labels applies
@@ -333,7 +343,11 @@ def table_splits(tables: dict, origin: str) -> LoadedData:
     train_labels = tables["train"][1]
     class_names = sorted({l for ls in train_labels for l in ls} if multi else set(train_labels))
     if len(class_names) < 2:
-        raise CnnkitError(f"{origin}: the training data has {len(class_names)} label(s); a classifier needs at least two.")
+        skipped = tables["train"][2]
+        why = (f" ({len(skipped)} row(s) skipped for an empty text or label, the first {skipped[0][0]}; a quote that "
+               f"is never closed makes the rest of a file one text)") if skipped else ""
+        raise CnnkitError(f"{origin}: the training data has {len(class_names)} label(s){why}; a classifier needs "
+                          f"at least two.")
     index = {c: i for i, c in enumerate(class_names)}
     splits, skipped = {}, []
     for split, (texts, labels, skip) in tables.items():

@@ -134,6 +134,34 @@ def test_csv_and_tsv(tmp_path):
         load_source(str(tsv))
 
 
+def test_csv_rows_are_named_by_their_first_line(tmp_path):
+    """A quoted text over several lines shifts the rows after it: a skipped row is still
+    named by its line in the file."""
+    path = tmp_path / "docs.csv"
+    path.write_text('text,label\n"first line\nsecond line\nthird",a\nno label here,\nshort,b\n', encoding="utf-8")
+    data = load_source(str(path))
+    assert data.splits["train"].x == ["first line\nsecond line\nthird", "short"]
+    assert data.skipped == [(f"{path}:5", "no label")]
+
+
+def test_csv_unclosed_quote_is_explained(tmp_path, capsys):
+    """An opening quote never closed swallows the rest of the file into one text: a run with
+    too few labels says which rows were skipped and why, a long swallowed span is warned of."""
+    path = tmp_path / "bad.csv"
+    path.write_text('text,label\n"unclosed,a\nfine,b\n', encoding="utf-8")
+    with pytest.raises(CnnkitError, match=r"0 label\(s\) \(1 row\(s\) skipped.*bad.csv:2; a quote that is never closed"):
+        load_source(str(path))
+    rows = "".join(f"row {i},{'ab'[i % 2]}\n" for i in range(300))
+    path.write_text('text,label\nkept,a\nother,b\n"unclosed,a\n' + rows, encoding="utf-8")
+    data = load_source(str(path))
+    assert len(data.splits["train"].x) == 2  # the 300 rows after the quote are lost in its cell
+    err = capsys.readouterr().err
+    assert f"{path}:4: one row spans 301 lines" in err and "is never closed" in err
+    path.write_text('text,label\nkept,a\nother,b\n' + rows, encoding="utf-8")
+    load_source(str(path))
+    assert "spans" not in capsys.readouterr().err
+
+
 def test_csv_not_utf8(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("text,label\ncaf\xe9,a\nb,b\n".encode("latin-1"))
