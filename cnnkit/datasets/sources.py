@@ -446,7 +446,8 @@ def stratified_split(split: Split, fraction: float, seed: int) -> tuple[Split, S
     stratify = None
     if split.y.ndim == 1:  # multi-hot labels (multi-label data) are split at random
         counts = np.bincount(split.y)
-        if counts[counts > 0].min() >= 2 and int(round(n * fraction)) >= len(counts[counts > 0]):
+        # train_test_split holds out ceil(n * fraction) examples: stratify when that is one per class or more
+        if counts[counts > 0].min() >= 2 and int(np.ceil(n * fraction)) >= len(counts[counts > 0]):
             stratify = split.y
     keep, held = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return split.take(np.sort(keep)), split.take(np.sort(held))

@@ -6,7 +6,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from cnnkit.datasets import ensure_splits, load_source
+from cnnkit.datasets import Split, ensure_splits, load_source
 from cnnkit.datasets.image import IMAGE_EXTENSIONS
 from cnnkit.errors import CnnkitError
 from tests.conftest import SHARED_DATA
@@ -219,6 +219,16 @@ def test_stratified_val_and_test_split(image_folder):
     # seeded: the same split twice
     again = ensure_splits(data, val_split=0.25, test_split=1 / 3, seed=0)
     assert again.splits["val"].x == split.splits["val"].x
+
+
+def test_small_hold_out_is_stratified_when_it_can_be():
+    """12 examples of 2 classes, 10 % held out: train_test_split holds out ceil(1.2) = 2, one of
+    each class (the check once rounded 1.2 down and split at random)."""
+    from cnnkit.datasets.sources import stratified_split
+
+    for seed in range(5):
+        _, held = stratified_split(Split(list(range(12)), np.array([0] * 6 + [1] * 6)), 0.1, seed)
+        assert sorted(held.y.tolist()) == [0, 1]
 
 
 def test_labels_column_is_multi_label(tmp_path):
