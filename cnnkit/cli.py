@@ -137,7 +137,10 @@ def cmd_predict(args) -> int:
                 print(f"  {w['start']:8.2f}-{w['end']:.2f} s\t{best}{'' if w['speech'] else '  (quiet)'}")
             continue
         best = "  ".join(f"{p['label']} {p['probability']:.3f}" for p in r["predictions"])
-        print(f"{r['input']}\t{best}")
+        if "labels" in r:  # multi-label: the label set (probability >= 0.5) before the top k
+            print(f"{r['input']}\t{'|'.join(r['labels']) or '(no label)'}\t{best}")
+        else:
+            print(f"{r['input']}\t{best}")
     return 0
 
 

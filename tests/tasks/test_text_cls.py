@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from cnnkit import api
+from cnnkit import api, cli
 from cnnkit.errors import CnnkitError
 from cnnkit.features import text as text_features
 
@@ -188,7 +188,7 @@ def tagged_csv(tmp_path):
     return path
 
 
-def test_multi_label_csv_trains_a_sigmoid_head_and_predicts_label_sets(tagged_csv, tmp_path):
+def test_multi_label_csv_trains_a_sigmoid_head_and_predicts_label_sets(tagged_csv, tmp_path, capsys):
     result = api.train("text-cls", str(tagged_csv), out=str(tmp_path / "run"), epochs=12, verbose=0, val_split=0.2,
                        early_stopping=0, test_split=0.2)
     m = result.metrics
@@ -202,6 +202,10 @@ def test_multi_label_csv_trains_a_sigmoid_head_and_predicts_label_sets(tagged_cs
     (tmp_path / "b.txt").write_text("a nice shirt with some stripes")
     out = api.predict(str(result.run_dir), [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
     assert sorted(out[0]["labels"]) == ["blue", "red"] and out[1]["labels"] == []
+    capsys.readouterr()
+    assert cli.main(["predict", str(result.run_dir), str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]) == 0
+    lines = capsys.readouterr().out.splitlines()  # input, the label set, the top k
+    assert lines[0].split("\t")[1] == "blue|red" and lines[1].split("\t")[1] == "(no label)"
     evaluated = api.evaluate(str(result.run_dir), str(tagged_csv), out=str(tmp_path / "eval"))
     assert evaluated["accuracy"] >= 0.8 and "micro_f1" in evaluated
 
