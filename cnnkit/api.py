@@ -589,9 +589,12 @@ def write_evaluation(out_dir: Path, m: dict, class_names, y, probs, ids) -> None
 
 
 # ------------------------------------------------------------------ evaluate
-def evaluate(run_dir: str, data: str, out: str | None = None) -> dict:
+def evaluate(run_dir: str, data: str, out: str | None = None, text_column: str | None = None,
+             label_column: str | None = None) -> dict:
     """Evaluates a finished run on `data` (its test split, or all of it if it has none).
 
+    `text_column` / `label_column`: a CSV/TSV's column names when they differ from the run's
+    (`data.text_column` / `data.label_column` of its training).
     Writes metrics.json, report.txt, confusion.csv/.png and misclassified.csv into
     `out` (default RUN_DIR/eval-<data name>) and returns the metrics.
     """
@@ -599,8 +602,9 @@ def evaluate(run_dir: str, data: str, out: str | None = None) -> dict:
     cfg = config_from_run(cfg_dict)
     task_obj = tasks.get(cfg.task)
     model = runs.load_model(run_path)
-    loaded = load_source(data, extensions=task_obj.extensions, text_column=cfg.data.text_column,
-                         label_column=cfg.data.label_column, strict=cfg.data.strict, multi_label=cfg.data.multi_label)
+    loaded = load_source(data, extensions=task_obj.extensions, text_column=text_column or cfg.data.text_column,
+                         label_column=label_column or cfg.data.label_column, strict=cfg.data.strict,
+                         multi_label=cfg.data.multi_label)
     split_name = "test" if "test" in loaded.splits else None
     if split_name:
         split = loaded.splits["test"]

@@ -116,7 +116,8 @@ def cmd_finetune(args) -> int:
 def cmd_evaluate(args) -> int:
     from cnnkit import api
 
-    metrics = api.evaluate(args.run_dir, args.data, out=args.out)
+    metrics = api.evaluate(args.run_dir, args.data, out=args.out, text_column=args.text_column,
+                           label_column=args.label_column)
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2))
     return 0
@@ -221,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--out", help="output folder (default RUN_DIR/eval-<data>)")
     p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
+    p.add_argument("--text-column", metavar="NAME", help="CSV/TSV: the text column, if not the run's")
+    p.add_argument("--label-column", metavar="NAME", help="CSV/TSV: the label column, if not the run's")
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("predict", help="top-k labels for files, folders or globs")

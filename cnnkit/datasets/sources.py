@@ -303,7 +303,8 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 if col not in columns:
                     raise CnnkitError(
                         f"{path} has no column '{col}' (columns: {', '.join(columns)}). "
-                        f"Set data.text_column / data.label_column with --set."
+                        f"Name the columns: `cnnkit train ... --set data.text_column=NAME --set "
+                        f"data.label_column=NAME`, `cnnkit evaluate ... --text-column NAME --label-column NAME`."
                     )
             multi = label_column == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
             texts, labels, skipped = [], [], []

@@ -56,6 +56,21 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path):
                                                                          ("really awful acting", "neg")]
 
 
+def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
+    """A run trained on `text,label` evaluated on a file whose columns are named otherwise: the
+    error says how to name them, and `--text-column` / `--label-column` do."""
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), **FAST)
+    other = tmp_path / "other.csv"
+    other.write_text(reviews_csv.read_text().replace("text,label", "review,sentiment", 1))
+    assert cli.main(["evaluate", str(result.run_dir), "--data", str(other)]) == 2
+    assert "no column 'text'" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(result.run_dir), "--data", str(other), "--text-column", "review",
+                     "--label-column", "sentiment", "--json"]) == 0
+    out = capsys.readouterr().out
+    metrics = json.loads(out[out.index("\n{\n") + 1:])  # the report, then the metrics as JSON
+    assert metrics["num_examples"] == 120
+
+
 def test_ngram_branch_is_an_option(reviews_csv, tmp_path):
     """ngram_branch=true adds NgramLogits (idf from the training ids) to the head; the default has none."""
     result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), epochs=3, verbose=0,
