@@ -18,7 +18,8 @@ pool ("maxmean": the mean over time beside the max of each feature map; "top2": 
 values of each map); sub (fastText-style subwords: the mean of hashed character 3-5-gram vectors of
 each word added to its word vector, `sub` hash buckets; needs the default standardization); crop (a training text is replaced, with probability `cropp`
 (default 0.5), by a random run of its words at least `crop` of its length: a stand-in for training
-on phrases).
+on phrases); subv (the `sub` subwords of the vocabulary's words only, through a fixed word -> n-gram
+ids table: no string work per step, but a word unseen in training gets no subwords).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -78,6 +79,43 @@ class Subwords(layers.Layer):
         ids = tf.strings.to_hash_bucket_fast(g, self.B)
         vecs = tf.ragged.map_flat_values(tf.gather, self.table, ids)
         return tf.reduce_mean(vecs, axis=2).to_tensor(shape=[None, self.L, self.D])
+
+
+def vocab_subword_ids(vocab, buckets, longest=20):
+    """(V, G) int32: for each vocabulary word the hashed ids (1..buckets) of its character 3-5-grams
+    (the word wrapped in < and >, cut to `longest` characters), 0-padded; padding and [UNK] get none."""
+    grams = []
+    for i, w in enumerate(vocab):
+        if i < 2:
+            grams.append([]); continue
+        c = "<" + w[:longest] + ">"
+        grams.append([c[j:j + n] for n in (3, 4, 5) for j in range(len(c) - n + 1)])
+    G = max(1, max(len(g) for g in grams))
+    out = np.zeros((len(vocab), G), "int64")
+    for i, g in enumerate(grams):
+        if g:
+            out[i, :len(g)] = tf.strings.to_hash_bucket_fast(g, buckets).numpy() + 1
+    return out
+
+
+class VocabSubwords(layers.Layer):
+    """ids (B, L) -> (B, L, D): the mean of each word's hashed character n-gram vectors, looked up
+    through a fixed (V, G) table of the vocabulary's n-gram ids (vocab_subword_ids)."""
+
+    def __init__(self, table, D, **kw):
+        super().__init__(**kw)
+        self.table_ids, self.D = table, D
+
+    def build(self, s):
+        self.grams = self.add_weight(shape=self.table_ids.shape, initializer=keras.initializers.Constant(self.table_ids),
+                                     dtype="int64", trainable=False, name="grams")
+        self.vecs = self.add_weight(shape=(int(self.table_ids.max()) + 1, self.D),
+                                    initializer=keras.initializers.RandomUniform(-0.05, 0.05), name="vecs")
+
+    def call(self, ids):
+        g = tf.gather(self.grams, tf.cast(ids, "int64"))  # (B, L, G)
+        m = tf.cast(g > 0, "float32")[..., None]
+        return tf.reduce_sum(tf.gather(self.vecs, g) * m, 2) / tf.maximum(tf.reduce_sum(m, 2), 1.0)
 
 
 class AdversarialText(keras.Model):
@@ -141,6 +179,8 @@ def run(name, v, seed=0, fold=0):
         emb = layers.Embedding(V, v.get("dim", 128), embeddings_initializer=einit)(ids)
         if v.get("sub"):
             emb = layers.Add()([emb, Subwords(L, v.get("dim", 128), v["sub"])(raw)])
+        if v.get("subv"):  # the same subwords, of the vocabulary's words only (an unknown word gets none)
+            emb = layers.Add()([emb, VocabSubwords(vocab_subword_ids(vec.get_vocabulary(), v["subv"]), v.get("dim", 128))(ids)])
         if v.get("sdrop"): emb = layers.SpatialDropout1D(v["sdrop"])(emb)
         if v.get("edrop"): emb = layers.Dropout(v["edrop"], noise_shape=(None, L, 1))(emb)
         if v.get("mask"):  # padding is zero vectors (as Kim's code), and no feature is taken from it
