@@ -105,3 +105,79 @@ class NgramLogits(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "num_classes": self.num_classes,
                 "buckets": self.buckets, "l2": self.l2, "normalize": self.normalize}
+
+
+def subword_ids(vocabulary: list[str], buckets: int, longest: int = 20) -> np.ndarray:
+    """The hashed character 3-5-grams of each vocabulary token, as fastText cuts them.
+
+    Each token is cut to `longest` characters and wrapped in `<` and `>` ("film" -> "<fi", "fil",
+    ..., "<film>"); each n-gram is hashed to 1..`buckets`. Ids 0 and 1 of the vocabulary (padding
+    and [UNK]) get none. Returns int64 (len(vocabulary), G), G the most n-grams of a token, 0-padded.
+    """
+    import tensorflow as tf
+
+    grams = [[] if i < 2 else [f"<{w[:longest]}>"[j:j + n] for n in (3, 4, 5) for j in range(len(w[:longest]) + 3 - n)]
+             for i, w in enumerate(vocabulary)]
+    table = np.zeros((len(vocabulary), max(1, max(map(len, grams)))), dtype="int64")
+    for i, g in enumerate(grams):
+        if g:
+            table[i, :len(g)] = tf.strings.to_hash_bucket_fast(g, buckets).numpy() + 1
+    return table
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class SubwordEmbedding(layers.Layer):
+    """Token ids -> the mean of each token's character n-gram vectors (fastText's subwords).
+
+    Words that share n-grams ("charm", "charming", "charmless") share part of their vector, so a
+    word seen a few times in training borrows from its relatives. The n-grams of the vocabulary's
+    tokens are fixed in a table (`set_vocabulary`, saved with the model); their vectors train.
+    Only the n-grams actually present are gathered (no padded (batch, steps, G, dim) tensor).
+
+    Args:
+        vocabulary_size: rows of the n-gram table (the vectorizer's vocabulary).
+        max_grams: columns of the table (the most n-grams of a token).
+        buckets: hash buckets of the n-grams (vectors: buckets + 1, row 0 unused).
+        output_dim: width of the vectors (that of the word embedding they are added to).
+
+    Call arguments:
+        inputs: int token ids (batch, steps). Returns float (batch, steps, output_dim); zeros for
+        padding, [UNK] and tokens without n-grams.
+    """
+
+    def __init__(self, vocabulary_size, max_grams, buckets, output_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size, self.max_grams = int(vocabulary_size), int(max_grams)
+        self.buckets, self.output_dim = int(buckets), int(output_dim)
+
+    def build(self, input_shape):
+        self.grams = self.add_weight(shape=(self.vocabulary_size, self.max_grams), initializer="zeros",
+                                     dtype="int64", trainable=False, name="grams")
+        self.vectors = self.add_weight(shape=(self.buckets + 1, self.output_dim),
+                                       initializer=keras.initializers.RandomUniform(-0.05, 0.05), name="vectors")
+
+    def set_vocabulary(self, vocabulary: list[str]) -> None:
+        """Fills the n-gram table from the vectorizer's vocabulary (`subword_ids`)."""
+        if not self.built:
+            self.build(None)
+        self.grams.assign(subword_ids(vocabulary, self.buckets)[:, :self.max_grams])
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        g = tf.gather(self.grams, tf.cast(inputs, "int64"))  # (batch, steps, G)
+        flat = tf.reshape(g, [-1, self.max_grams])
+        where = tf.where(flat > 0)  # (n-grams present, 2): [token position, column]
+        vecs = tf.gather(self.vectors, tf.gather_nd(flat, where))
+        rows = tf.shape(flat)[0]
+        sums = tf.math.unsorted_segment_sum(vecs, where[:, 0], num_segments=rows)
+        counts = tf.reduce_sum(tf.cast(flat > 0, vecs.dtype), axis=1, keepdims=True)
+        out = sums / tf.maximum(counts, 1.0)
+        return tf.reshape(out, tf.concat([tf.shape(g)[:2], [self.output_dim]], 0))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape, self.output_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "max_grams": self.max_grams,
+                "buckets": self.buckets, "output_dim": self.output_dim}

@@ -41,6 +41,9 @@ class TextPreprocessConfig:
     ngram_branch: bool = False
     ngram_buckets: int = 100_000
     ngram_normalize: bool = False  # divide the branch's logits by the text's tf-idf L2 norm
+    # Hash buckets of character 3-5-gram vectors added to each word's vector (fastText's subwords,
+    # cnnkit.blocks.SubwordEmbedding); 0: off. Word tokens only. BENCHMARKS.md (text-cls, tenth session).
+    subwords: int = 0
 
 
 def read_text_file(path: str) -> str:
@@ -109,6 +112,7 @@ class TextClassification(Task):
             raise CnnkitError("model.members > 1 trains the task's own networks from scratch: it cannot be combined "
                               "with a model from Python or --from/finetune. Set model.members=1.")
         embed = self._embedding_layers(p, vocab, self._word_vectors(p, vocab, cfg.train.seed))
+        subwords = self._subword_layer(p, vocab, embed[-1]) if p.subwords else None
         width = sum(e.output_dim for e in embed)
         backbone = self.make_backbone(m.backbone, (p.sequence_length, width), len(prepared.class_names), **m.backbone_args)
         head = self.head(cfg, prepared, backbone)
@@ -118,6 +122,8 @@ class TextClassification(Task):
             """token ids (B, sequence_length) -> probabilities (B, classes), or the backbone's
             features when a custom model has its own classifier."""
             vectors = [e(ids) for e in embed]
+            if subwords is not None:  # added to the trained (last) channel
+                vectors[-1] = layers.Add(name="words_and_subwords")([vectors[-1], subwords(ids)])
             x = layers.Concatenate(name="channels")(vectors) if len(vectors) > 1 else vectors[0]
             x = backbone(x)
             if head is None:
@@ -166,6 +172,25 @@ class TextClassification(Task):
         texts = np.asarray(prepared.splits["train"][0], dtype=object).astype(str)
         ids = np.concatenate([self._vectorizer(texts[i:i + 4096]).numpy() for i in range(0, len(texts), 4096)])
         layer.adapt(ids)
+        return layer
+
+    def _subword_layer(self, p, vocab: list[str], embedding: layers.Embedding):
+        """`SubwordEmbedding` of the vocabulary's tokens, as wide as `embedding` (the trained channel)."""
+        from cnnkit.blocks import SubwordEmbedding
+        from cnnkit.blocks.ngrams import subword_ids
+
+        if p.subwords < 0:
+            raise CnnkitError(f"preprocess.subwords must be >= 0 hash buckets (0: off). Received: {p.subwords}")
+        if p.split != "whitespace" or p.ngrams:
+            raise CnnkitError("preprocess.subwords cuts words into character n-grams: it needs word tokens "
+                              "(preprocess.split=whitespace, no preprocess.ngrams). Set preprocess.subwords=0.")
+        if not embedding.trainable:
+            raise CnnkitError("preprocess.subwords adds trained vectors to a trained embedding: with "
+                              "embeddings_mode=static there is none. Use non-static or multichannel, or subwords=0.")
+        table = subword_ids(vocab, p.subwords)
+        layer = SubwordEmbedding(len(vocab), table.shape[1], p.subwords, embedding.output_dim, name="subwords")
+        layer.build(None)
+        layer.grams.assign(table)
         return layer
 
     def _word_vectors(self, p, vocab: list[str], seed: int) -> np.ndarray | None:

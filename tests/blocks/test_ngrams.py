@@ -1,10 +1,11 @@
-"""NgramLogits: equal to a dense layer on the explicit tf-idf vector; idf from adapt; reload."""
+"""NgramLogits: equal to a dense layer on the explicit tf-idf vector; idf from adapt; reload.
+SubwordEmbedding: the mean of each token's character n-gram vectors; reload."""
 import keras
 import numpy as np
 import pytest
 
-from cnnkit.blocks import ClassifierHead, NgramLogits
-from cnnkit.blocks.ngrams import hashed_ngrams
+from cnnkit.blocks import ClassifierHead, NgramLogits, SubwordEmbedding
+from cnnkit.blocks.ngrams import hashed_ngrams, subword_ids
 
 V, B, K = 12, 7, 3
 IDS = np.array([[2, 3, 4, 2, 0, 0], [2, 5, 0, 0, 0, 0], [6, 6, 6, 7, 8, 1]], dtype="int64")
@@ -89,3 +90,32 @@ def test_head_adds_extra_logits_before_the_activation():
     np.testing.assert_allclose(shifted[0], plain[0], rtol=1e-6)
     logits = np.log(plain[1]) + extra[1]
     np.testing.assert_allclose(shifted[1], np.exp(logits) / np.exp(logits).sum(), rtol=1e-5)
+
+
+def test_subword_ids_are_fasttexts_character_ngrams():
+    vocab = ["", "[UNK]", "film", "charm", "charming", "a"]
+    table = subword_ids(vocab, 1000)
+    counts = (table > 0).sum(1).tolist()
+    # "<film>": 4 + 3 + 2 n-grams of 3, 4, 5 characters; "<a>": one; padding and [UNK]: none
+    assert counts == [0, 0, 9, 12, 21, 1] and table.shape == (6, 21) and table.max() <= 1000
+    shared = set(table[3][table[3] > 0]) & set(table[4][table[4] > 0])
+    assert len(shared) >= 6  # "<ch", "cha", "har", "arm", "<cha", ... of "charm" in "charming"
+
+
+def test_subword_embedding_is_the_mean_of_the_ngram_vectors(tmp_path):
+    vocab = ["", "[UNK]", "film", "charming", "a"]
+    table = subword_ids(vocab, 50)
+    layer = SubwordEmbedding(len(vocab), table.shape[1], 50, 4)
+    layer.set_vocabulary(vocab)
+    ids = np.array([[2, 3, 0, 1], [4, 2, 0, 0]])
+    out = layer(ids).numpy()
+    vectors = layer.vectors.numpy()
+    for row in range(2):
+        for step in range(4):
+            grams = table[ids[row, step]][table[ids[row, step]] > 0]
+            expected = vectors[grams].mean(0) if len(grams) else np.zeros(4)
+            np.testing.assert_allclose(out[row, step], expected, rtol=1e-5, atol=1e-7)
+    model = keras.Sequential([keras.Input((4,), dtype="int64"), layer])
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(ids, verbose=0), out, rtol=1e-6)

@@ -71,6 +71,24 @@ def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
     assert metrics["num_examples"] == 120
 
 
+def test_subwords_are_an_option(reviews_csv, tmp_path):
+    """preprocess.subwords adds the vocabulary's character n-gram vectors to the word vectors: they
+    are trained, the saved model reloads with the same predictions, and options it cannot serve are refused."""
+    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), epochs=2, verbose=0,
+                       sets=["preprocess.subwords=1000"])
+    layer = result.model.get_layer("subwords")
+    vocab = result.model.get_layer("vectorize").get_vocabulary()
+    assert layer.output_dim == 128 and (layer.grams.numpy()[vocab.index("great")] > 0).sum() == 12
+    trainable = {id(w) for w in result.model.trainable_weights}
+    assert id(layer.vectors) in trainable and id(layer.grams) not in trainable  # the vectors train, the table stays
+    texts = np.array(["the movie was superb", "greatest fun"], dtype=object)
+    again = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
+    with pytest.raises(CnnkitError, match="needs word tokens"):
+        api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "char"),
+                  sets=["preprocess.subwords=1000", "preprocess.split=character"], **FAST)
+
+
 def test_ngram_branch_is_an_option(reviews_csv, tmp_path):
     """ngram_branch=true adds NgramLogits (idf from the training ids) to the head; the default has none."""
     result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), epochs=3, verbose=0,
