@@ -28,16 +28,12 @@ def path(s: str, member: str) -> Path:
 
 def tfidf_probs(s: str) -> np.ndarray:
     """(N_test, K) probabilities of the linear baseline trained on the copy's training split."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-
     import text_explore as te
+    from text_bench import tfidf_pipeline
 
     name, _, fold = s.partition(":")
     xtr, ytr, _, _, xte, _, _ = te.load(name, int(fold or 0))
-    clf = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(max_iter=2000))
-    return clf.fit(xtr, ytr).predict_proba(xte)
+    return tfidf_pipeline().fit(xtr, ytr).predict_proba(xte)
 
 
 def labels(s: str) -> np.ndarray:

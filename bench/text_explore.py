@@ -26,6 +26,7 @@ import numpy as np, pandas as pd, tensorflow as tf, keras
 from keras import layers
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from pathlib import Path
+from cnnkit.blocks.ngrams import subword_ids  # the package's n-gram table (same ids)
 T = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "text")
 
 def load(name, fold=0):
@@ -81,26 +82,9 @@ class Subwords(layers.Layer):
         return tf.reduce_mean(vecs, axis=2).to_tensor(shape=[None, self.L, self.D])
 
 
-def vocab_subword_ids(vocab, buckets, longest=20):
-    """(V, G) int32: for each vocabulary word the hashed ids (1..buckets) of its character 3-5-grams
-    (the word wrapped in < and >, cut to `longest` characters), 0-padded; padding and [UNK] get none."""
-    grams = []
-    for i, w in enumerate(vocab):
-        if i < 2:
-            grams.append([]); continue
-        c = "<" + w[:longest] + ">"
-        grams.append([c[j:j + n] for n in (3, 4, 5) for j in range(len(c) - n + 1)])
-    G = max(1, max(len(g) for g in grams))
-    out = np.zeros((len(vocab), G), "int64")
-    for i, g in enumerate(grams):
-        if g:
-            out[i, :len(g)] = tf.strings.to_hash_bucket_fast(g, buckets).numpy() + 1
-    return out
-
-
 class VocabSubwords(layers.Layer):
     """ids (B, L) -> (B, L, D): the mean of each word's hashed character n-gram vectors, looked up
-    through a fixed (V, G) table of the vocabulary's n-gram ids (vocab_subword_ids)."""
+    through a fixed (V, G) table of the vocabulary's n-gram ids (cnnkit.blocks.ngrams.subword_ids)."""
 
     def __init__(self, table, D, **kw):
         super().__init__(**kw)
@@ -180,7 +164,7 @@ def run(name, v, seed=0, fold=0):
         if v.get("sub"):
             emb = layers.Add()([emb, Subwords(L, v.get("dim", 128), v["sub"])(raw)])
         if v.get("subv"):  # the same subwords, of the vocabulary's words only (an unknown word gets none)
-            emb = layers.Add()([emb, VocabSubwords(vocab_subword_ids(vec.get_vocabulary(), v["subv"]), v.get("dim", 128))(ids)])
+            emb = layers.Add()([emb, VocabSubwords(subword_ids(vec.get_vocabulary(), v["subv"]), v.get("dim", 128))(ids)])
         if v.get("sdrop"): emb = layers.SpatialDropout1D(v["sdrop"])(emb)
         if v.get("edrop"): emb = layers.Dropout(v["edrop"], noise_shape=(None, L, 1))(emb)
         if v.get("mask"):  # padding is zero vectors (as Kim's code), and no feature is taken from it

@@ -131,7 +131,7 @@ class SubwordEmbedding(layers.Layer):
 
     Words that share n-grams ("charm", "charming", "charmless") share part of their vector, so a
     word seen a few times in training borrows from its relatives. The n-grams of the vocabulary's
-    tokens are fixed in a table (`set_vocabulary`, saved with the model); their vectors train.
+    tokens are fixed in a table (`from_vocabulary`, saved with the model); their vectors train.
     Only the n-grams actually present are gathered (no padded (batch, steps, G, dim) tensor).
 
     Args:
@@ -156,11 +156,14 @@ class SubwordEmbedding(layers.Layer):
         self.vectors = self.add_weight(shape=(self.buckets + 1, self.output_dim),
                                        initializer=keras.initializers.RandomUniform(-0.05, 0.05), name="vectors")
 
-    def set_vocabulary(self, vocabulary: list[str]) -> None:
-        """Fills the n-gram table from the vectorizer's vocabulary (`subword_ids`)."""
-        if not self.built:
-            self.build(None)
-        self.grams.assign(subword_ids(vocabulary, self.buckets)[:, :self.max_grams])
+    @classmethod
+    def from_vocabulary(cls, vocabulary: list[str], buckets: int, output_dim: int, **kwargs) -> "SubwordEmbedding":
+        """A built layer whose n-gram table holds `subword_ids(vocabulary, buckets)`."""
+        table = subword_ids(vocabulary, buckets)
+        layer = cls(len(vocabulary), table.shape[1], buckets, output_dim, **kwargs)
+        layer.build(None)
+        layer.grams.assign(table)
+        return layer
 
     def call(self, inputs):
         import tensorflow as tf

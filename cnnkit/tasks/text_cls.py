@@ -177,7 +177,6 @@ class TextClassification(Task):
     def _subword_layer(self, p, vocab: list[str], embedding: layers.Embedding):
         """`SubwordEmbedding` of the vocabulary's tokens, as wide as `embedding` (the trained channel)."""
         from cnnkit.blocks import SubwordEmbedding
-        from cnnkit.blocks.ngrams import subword_ids
 
         if p.subwords < 0:
             raise CnnkitError(f"preprocess.subwords must be >= 0 hash buckets (0: off). Received: {p.subwords}")
@@ -187,11 +186,7 @@ class TextClassification(Task):
         if not embedding.trainable:
             raise CnnkitError("preprocess.subwords adds trained vectors to a trained embedding: with "
                               "embeddings_mode=static there is none. Use non-static or multichannel, or subwords=0.")
-        table = subword_ids(vocab, p.subwords)
-        layer = SubwordEmbedding(len(vocab), table.shape[1], p.subwords, embedding.output_dim, name="subwords")
-        layer.build(None)
-        layer.grams.assign(table)
-        return layer
+        return SubwordEmbedding.from_vocabulary(vocab, p.subwords, embedding.output_dim, name="subwords")
 
     def _word_vectors(self, p, vocab: list[str], seed: int) -> np.ndarray | None:
         """The embedding matrix (len(vocab), dim) from `--embeddings`, or None without a file.

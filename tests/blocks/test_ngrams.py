@@ -105,8 +105,8 @@ def test_subword_ids_are_fasttexts_character_ngrams():
 def test_subword_embedding_is_the_mean_of_the_ngram_vectors(tmp_path):
     vocab = ["", "[UNK]", "film", "charming", "a"]
     table = subword_ids(vocab, 50)
-    layer = SubwordEmbedding(len(vocab), table.shape[1], 50, 4)
-    layer.set_vocabulary(vocab)
+    layer = SubwordEmbedding.from_vocabulary(vocab, 50, 4)
+    assert (layer.grams.numpy() == table).all()
     ids = np.array([[2, 3, 0, 1], [4, 2, 0, 0]])
     out = layer(ids).numpy()
     vectors = layer.vectors.numpy()
