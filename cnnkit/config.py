@@ -57,6 +57,9 @@ class TrainConfig:
     optimizer: str = "adam"  # adam | adamw | sgd | rmsprop
     weight_decay: float = 0.0  # decoupled for adamw, L2-style for sgd (Keras `weight_decay`)
     momentum: float = 0.9  # sgd only
+    # adam/adamw: a sparse gradient (embedding rows) updates only its rows and their moments
+    # ("lazy" Adam, cnnkit.optimizers); Keras' update rewrites the whole table every step.
+    sparse_updates: bool = False
     bias_lr_scale: float = 1.0  # sgd only: learning rate of biases and batch-norm shifts, times lr (airbench: 64)
     schedule: str = "cosine"  # constant | cosine | onecycle | step
     warmup_epochs: float = 0.0  # linear warm-up before cosine/step (onecycle has its own)
@@ -253,6 +256,9 @@ def validate(cfg: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise CnnkitError(f"{key} must be one of {', '.join(allowed)}. Received: {value!r}")
+    if t.sparse_updates and t.optimizer not in ("adam", "adamw"):
+        raise CnnkitError(f"train.sparse_updates applies to the adam and adamw optimizers, not {t.optimizer!r}: "
+                          "set train.sparse_updates=false or train.optimizer=adam.")
     if not (t.unfreeze.lower() in ("all", "none") or t.unfreeze.isdigit()):
         raise CnnkitError(f"train.unfreeze must be all, none or a number of layers. Received: {t.unfreeze!r}")
     if t.freeze_epochs is not None and t.freeze_epochs < 0:

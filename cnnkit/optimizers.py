@@ -14,6 +14,14 @@ and a shorter first step (the graph is traced faster).
 They fall back to Keras' own update where the fused kernel does not apply: sparse gradients
 (embedding rows, `tf.IndexedSlices`), AMSGrad, variables that are not float32, and training
 under a distribution strategy (whose per-replica variables Keras' update handles).
+
+With `sparse_updates=True` a sparse gradient instead updates only the rows it holds, and
+only their moments (the "lazy" Adam of `tfa.optimizers.LazyAdam` and `torch.optim.SparseAdam`).
+Keras' update of a `tf.IndexedSlices` gradient is dense: `gradient - m` makes the gradient a
+full table, and the table and both its moments are rewritten every step, so a step's cost
+grows with the vocabulary (or the hash buckets) rather than with the batch. Rows absent from
+a batch then keep their moments instead of decaying them and do not move: not Keras' Adam, so
+it is an option (text-cls turns it on; BENCHMARKS.md, text-cls, eleventh session).
 """
 from __future__ import annotations
 
@@ -45,7 +53,15 @@ class _LearningRateOnce:
 
 
 class _FusedAdamUpdate(_LearningRateOnce):
-    """The Adam update of every dense float32 gradient as one `ResourceApplyAdam` op."""
+    """The Adam update of every dense float32 gradient as one `ResourceApplyAdam` op; with
+    `sparse_updates`, the rows of a sparse gradient updated alone (see the module docstring)."""
+
+    def __init__(self, *args, sparse_updates=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.sparse_updates = bool(sparse_updates)
+
+    def get_config(self):
+        return {**super().get_config(), "sparse_updates": self.sparse_updates}
 
     def _fusable(self, gradient, variable) -> bool:
         return isinstance(gradient, tf.Tensor) and gradient.dtype == tf.float32 and variable.dtype == "float32"
@@ -60,16 +76,35 @@ class _FusedAdamUpdate(_LearningRateOnce):
         beta_1_power, beta_2_power = tf.pow(beta_1, step), tf.pow(beta_2, step)
         epsilon = tf.cast(self.epsilon, "float32")
         for gradient, variable in zip(grads, trainable_variables):
+            index = self._get_variable_index(variable)
+            m, v = self._momentums[index], self._velocities[index]
+            if self.sparse_updates and isinstance(gradient, tf.IndexedSlices) and variable.dtype == "float32":
+                alpha = lr * tf.sqrt(1.0 - beta_2_power) / (1.0 - beta_1_power)
+                self._sparse_rows_update(gradient, variable, m, v, alpha, beta_1, beta_2, epsilon)
+                continue
             if not self._fusable(gradient, variable):
                 self.update_step(gradient, variable, learning_rate)
                 continue
-            index = self._get_variable_index(variable)
-            m, v = self._momentums[index], self._velocities[index]
             tf.raw_ops.ResourceApplyAdam(
                 var=_handle(variable), m=_handle(m), v=_handle(v), beta1_power=beta_1_power,
                 beta2_power=beta_2_power, lr=lr, beta1=beta_1, beta2=beta_2, epsilon=epsilon,
                 grad=gradient, use_locking=False,
             )
+
+
+    def _sparse_rows_update(self, gradient, variable, m, v, alpha, beta_1, beta_2, epsilon):
+        """Adam on the rows of `gradient` (a `tf.IndexedSlices` of (n, ...) values) only.
+
+        Repeated indices (a word twice in a batch) are summed first, as the dense gradient
+        would hold them. alpha: the bias-corrected step size lr * sqrt(1 - b2^t) / (1 - b1^t).
+        """
+        rows, position = tf.unique(tf.cast(gradient.indices, "int64"))
+        g = tf.math.unsorted_segment_sum(tf.cast(gradient.values, "float32"), position, tf.shape(rows)[0])
+        m_rows = beta_1 * tf.gather(m, rows) + (1.0 - beta_1) * g
+        v_rows = beta_2 * tf.gather(v, rows) + (1.0 - beta_2) * tf.square(g)
+        self.assign(m, tf.IndexedSlices(m_rows, rows))
+        self.assign(v, tf.IndexedSlices(v_rows, rows))
+        self.assign_sub(variable, tf.IndexedSlices(alpha * m_rows / (tf.sqrt(v_rows) + epsilon), rows))
 
 
 def _handle(variable):

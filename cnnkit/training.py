@@ -237,9 +237,9 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
     lr = make_schedule(cfg, steps_per_epoch)
     wd = cfg.weight_decay or None
     if cfg.optimizer == "adam":
-        return optimizers.FusedAdam(lr, weight_decay=wd)
+        return optimizers.FusedAdam(lr, weight_decay=wd, sparse_updates=cfg.sparse_updates)
     if cfg.optimizer == "adamw":
-        return optimizers.FusedAdamW(lr, weight_decay=cfg.weight_decay or 1e-4)
+        return optimizers.FusedAdamW(lr, weight_decay=cfg.weight_decay or 1e-4, sparse_updates=cfg.sparse_updates)
     if cfg.optimizer == "sgd":
         return optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True, weight_decay=wd, bias_lr_scale=cfg.bias_lr_scale)
     return optimizers.RMSprop(lr, weight_decay=wd)

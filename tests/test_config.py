@@ -40,6 +40,7 @@ def test_ints_become_floats_but_not_the_reverse():
     ({"train": {"lr": -1.0}}, "train.lr must be > 0"),
     ({"train": {"optimizer": "sgd", "bias_lr_scale": 0.0}}, "train.bias_lr_scale must be > 0"),
     ({"train": {"optimizer": "adamw", "bias_lr_scale": 64.0}}, "bias_lr_scale applies to train.optimizer=sgd only"),
+    ({"train": {"optimizer": "sgd", "sparse_updates": True}}, "sparse_updates applies to the adam and adamw"),
     ({"model": {"head_logit_scale": -1.0}}, "model.head_logit_scale must be > 0"),
     ({"data": {"val_split": 1.5}}, r"data.val_split must be in \[0, 1\)"),
     ({"train": {"deterministic": "yes"}}, "must be true or false"),

@@ -94,6 +94,63 @@ def test_sparse_gradients_use_keras_update():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def _sparse_step(opt, table, indices, values):
+    """One `apply` of a tf.IndexedSlices gradient (rows `indices` of `values`) to `table`."""
+    opt.apply([tf.IndexedSlices(tf.constant(values, tf.float32), tf.constant(indices, tf.int64), tf.shape(table))], [table])
+
+
+def test_sparse_updates_first_step_equals_adam_and_sums_repeated_rows():
+    """Step 1 of lazy Adam is Adam's on the dense gradient (untouched rows have zero moments in
+    both); a row twice in the gradient (a word twice in a batch) counts once with the sum of its
+    two gradients. (Keras' Adam given the IndexedSlices itself squares the two parts apart.)"""
+    rng = np.random.default_rng(0)
+    start = rng.normal(size=(6, 3)).astype("float32")
+    values = rng.normal(size=(3, 3)).astype("float32")
+    ours, theirs = keras.Variable(start), keras.Variable(start)
+    _sparse_step(optimizers.FusedAdam(0.1, sparse_updates=True), ours, [4, 1, 4], values)
+    dense = tf.convert_to_tensor(tf.IndexedSlices(tf.constant(values), tf.constant([4, 1, 4], tf.int64), tf.shape(theirs)))
+    keras.optimizers.Adam(0.1).apply([dense], [theirs])
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours.numpy()[[1, 4]], start[[1, 4]])
+    np.testing.assert_array_equal(ours.numpy()[[0, 2, 3, 5]], start[[0, 2, 3, 5]])
+
+
+@pytest.mark.parametrize("graph", [True, False])
+def test_sparse_updates_leave_absent_rows_and_their_moments(graph):
+    """Step 2 touches row 2 only: row 1 keeps its value and moments (Keras' Adam moves it on
+    its momentum and decays its moments), row 2 gets Adam's row update."""
+    start = np.arange(12, dtype="float32").reshape(4, 3) / 10
+    table = keras.Variable(start)
+    opt = optimizers.FusedAdam(0.1, sparse_updates=True)
+    step = (lambda i, g: _sparse_step(opt, table, i, g))
+    step = tf.function(step) if graph else step
+    step([1], [[1.0, -2.0, 0.5]])
+    after_one, m1 = table.numpy().copy(), opt._momentums[0].numpy().copy()
+    step([2], [[0.3, 0.3, -0.3]])
+    np.testing.assert_array_equal(table.numpy()[1], after_one[1])
+    np.testing.assert_array_equal(opt._momentums[0].numpy()[1], m1[1])
+    # row 2's first update: m = 0.1 g, v = 0.001 g^2, step = lr * sqrt(1 - b2^2) / (1 - b1^2) * m / (sqrt(v) + eps)
+    g = np.array([0.3, 0.3, -0.3])
+    m, v = 0.1 * g, 0.001 * g ** 2
+    expected = start[2] - 0.1 * np.sqrt(1 - 0.999 ** 2) / (1 - 0.9 ** 2) * m / (np.sqrt(v) + 1e-7)
+    np.testing.assert_allclose(table.numpy()[2], expected, rtol=1e-5)
+
+
+def test_sparse_updates_train_an_embedding_model_and_dense_variables_stay_fused():
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((2,), dtype="int32"), keras.layers.Embedding(50, 4),
+                          keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2, activation="softmax")])
+    m.compile(optimizers.FusedAdam(0.05, sparse_updates=True), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 50, (200, 2))
+    y = (x[:, 0] < 25).astype("int32")  # the first word decides the class
+    m.fit(x, y, epochs=15, batch_size=20, verbose=0)
+    loss, accuracy = m.evaluate(x, y, verbose=0)
+    assert accuracy > 0.9 and loss < 0.45, (loss, accuracy)  # chance: 0.5, loss 0.69
+    opt = optimizers.FusedAdam(0.05, sparse_updates=True)
+    assert _op_types(opt, _model()).count("ResourceApplyAdam") == len(_model().trainable_variables)
+
+
 def test_under_a_strategy_keras_update():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
     with strategy.scope():
@@ -116,6 +173,8 @@ def test_config_round_trip():
     again = keras.optimizers.deserialize(keras.optimizers.serialize(opt))
     assert type(again) is optimizers.FusedAdamW
     assert again.get_config()["weight_decay"] == pytest.approx(5e-4)
+    lazy = keras.optimizers.deserialize(keras.optimizers.serialize(optimizers.FusedAdam(1e-3, sparse_updates=True)))
+    assert lazy.sparse_updates is True and optimizers.FusedAdam(1e-3).sparse_updates is False
 
 
 def test_mixed_float16_loss_scaling_gives_keras_results():
