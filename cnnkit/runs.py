@@ -61,13 +61,25 @@ def save_model(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# Settings whose default changed after runs were written without them, with the value those older
+# runs were trained with: `read_run` fills them in, so that --resume, --from, export and evaluate
+# rebuild the network that was trained, not one of today's defaults. (task, section, key): value.
+SETTINGS_OF_OLDER_RUNS = {
+    ("text-cls", "preprocess", "subwords"): 0,  # unset now means 10 000 buckets for word tokens
+}
+
+
 def read_run(run_dir: str | Path) -> tuple[Path, dict, list[str]]:
-    """(run_dir, config dict, class names) of a finished or started run."""
+    """(run_dir, config dict, class names) of a finished or started run; settings an older
+    run's config.yaml lacks get the values it was trained with (SETTINGS_OF_OLDER_RUNS)."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.exists():
         raise CnnkitError(f"{run_dir} is not a cnnkit run directory (no config.yaml). Give the folder that `cnnkit train` wrote.")
     cfg = yaml.safe_load(cfg_path.read_text()) or {}
+    for (task, section, key), value in SETTINGS_OF_OLDER_RUNS.items():
+        if cfg.get("task") == task and isinstance(cfg.get(section), dict):
+            cfg[section].setdefault(key, value)
     labels_path = run_dir / "labels.json"
     labels = json.loads(labels_path.read_text()) if labels_path.exists() else None
     return run_dir, cfg, labels

@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from cnnkit.blocks import SubwordEmbedding
 from cnnkit.errors import CnnkitError
 
 HEAD_NAME = "head"  # the name every task gives its ClassifierHead
@@ -100,7 +101,9 @@ def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
     Both are end-to-end models of the same task built from the same config, so their weighted
     top-level layers (normalisation, embedding, backbone) pair up in order. An embedding of the
     target may have more rows than the source's (a vocabulary extended with the target's
-    words): the source rows are copied, the new ones keep their random start.
+    words): the source rows are copied, the new ones keep their random start. A
+    `SubwordEmbedding` keeps the target's n-gram table (built from that extended vocabulary; the
+    source's words keep their ids and so their rows) and gets the source's n-gram vectors.
 
     Returns:
         The names of the target layers that received weights.
@@ -120,7 +123,9 @@ def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
         values = []
         for wa, wb in zip(a.weights, b.weights):
             va = keras.ops.convert_to_numpy(wa)
-            if va.shape == tuple(wb.shape):
+            if isinstance(b, SubwordEmbedding) and wb is b.grams:
+                values.append(keras.ops.convert_to_numpy(wb))
+            elif va.shape == tuple(wb.shape):
                 values.append(va)
             elif isinstance(b, keras.layers.Embedding) and va.shape[1:] == tuple(wb.shape[1:]) \
                     and va.shape[0] <= wb.shape[0]:

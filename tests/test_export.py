@@ -14,6 +14,9 @@ def runs_by_task(tmp_path_factory):
     return {
         "image-cls": api.train("image-cls", out=str(root / "image"), epochs=1, limit=300, backbone="resnet8", verbose=0),
         "text-cls": api.train("text-cls", out=str(root / "text"), epochs=1, limit=300, verbose=0),
+        # subwords and lazy Adam: the n-gram layer (tf.unique, gathers, segment sums) must export
+        "text-subwords": api.train("text-cls", out=str(root / "text-subwords"), epochs=1, limit=300, verbose=0,
+                                   sets=["preprocess.subwords=2000", "train.sparse_updates=true"]),
         "speech-cls": api.train("speech-cls", out=str(root / "speech"), epochs=1, verbose=0),
     }
 
@@ -54,7 +57,8 @@ def test_tflite_speech_agrees_and_quantized_is_reported(runs_by_task, tmp_path):
 
 
 @pytest.mark.parametrize("task,fmt", [("image-cls", "tflite"), ("text-cls", "tflite"), ("image-cls", "onnx"),
-                                      ("text-cls", "onnx"), ("speech-cls", "onnx")])
+                                      ("text-cls", "onnx"), ("speech-cls", "onnx"),
+                                      ("text-subwords", "tflite"), ("text-subwords", "onnx")])
 def test_token_id_and_fixed_size_exports_agree_end_to_end(runs_by_task, task, fmt, tmp_path):
     """TFLite and ONNX of image runs (fixed-size float images) and text runs (token ids from the
     Python tokenizer): the whole path from raw input agrees with the Keras model."""
@@ -62,8 +66,8 @@ def test_token_id_and_fixed_size_exports_agree_end_to_end(runs_by_task, task, fm
     assert record["agreement"] >= 0.99 and record["max_abs_difference"] < 1e-3, record
     assert record["path"].endswith("model.tflite" if fmt == "tflite" else "model.onnx")
     assert record["input"].startswith({"image-cls": "float32 images", "text-cls": "int64 token ids",
-                                       "speech-cls": "float32 waveforms"}[task])
-    if task == "text-cls":
+                                       "text-subwords": "int64 token ids", "speech-cls": "float32 waveforms"}[task])
+    if task.startswith("text"):
         spec = json.loads((tmp_path / "export" / "tokenizer.json").read_text())
         vocab = (tmp_path / "export" / "vocabulary.txt").read_text().split("\n")[:-1]
         assert spec["sequence_length"] == runs_by_task[task].config.preprocess.sequence_length

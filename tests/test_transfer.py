@@ -111,6 +111,12 @@ def test_text_run_extends_the_source_vocabulary(tmp_path):
     np.testing.assert_array_equal(new[: len(base)], old)  # frozen phase: the source's vectors, unchanged
     assert new.shape[0] == len(vocab)
     assert result.model.get_layer("head").num_classes == 2
+    # subwords (on by default): the source's n-gram vectors, and an n-gram table for the new words too
+    sub_old, sub_new = source.model.get_layer("subwords"), result.model.get_layer("subwords")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(sub_new.vectors), keras.ops.convert_to_numpy(sub_old.vectors))
+    g_old, g_new = (keras.ops.convert_to_numpy(layer.grams) for layer in (sub_old, sub_new))
+    np.testing.assert_array_equal(g_new[: len(base), : g_old.shape[1]], g_old)
+    assert (g_new[vocab.index("zyxwv")] > 0).sum() == 12  # "<zyxwv>": five 3-grams, four 4-grams, three 5-grams
 
 
 def test_speech_run_fine_tunes_on_other_words(tmp_path):

@@ -132,8 +132,7 @@ class SubwordEmbedding(layers.Layer):
     Words that share n-grams ("charm", "charming", "charmless") share part of their vector, so a
     word seen a few times in training borrows from its relatives. The n-grams of the vocabulary's
     tokens are fixed in a table (`from_vocabulary`, saved with the model); their vectors train.
-    Only the n-grams actually present, of each distinct token of the batch, are gathered (no
-    padded (batch, steps, G, dim) tensor).
+    Only the n-grams actually present are gathered (no padded (batch, steps, G, dim) tensor).
 
     Args:
         vocabulary_size: rows of the n-gram table (the vectorizer's vocabulary).
@@ -169,17 +168,15 @@ class SubwordEmbedding(layers.Layer):
     def call(self, inputs):
         import tensorflow as tf
 
-        # Each distinct token of the batch once (a batch of 50 sentences repeats "the", "a", ...
-        # and padding): fewer n-gram rows gathered, and fewer in the sparse gradient.
-        ids = tf.cast(inputs, "int64")
-        tokens, position = tf.unique(tf.reshape(ids, [-1]))  # (U,), (batch * steps,)
-        g = tf.gather(self.grams, tokens)  # (U, G)
-        where = tf.where(g > 0)  # (n-grams present, 2): [token, column]
-        vecs = tf.gather(self.vectors, tf.gather_nd(g, where))
-        sums = tf.math.unsorted_segment_sum(vecs, where[:, 0], num_segments=tf.shape(tokens)[0])
-        counts = tf.reduce_sum(tf.cast(g > 0, vecs.dtype), axis=1, keepdims=True)
-        out = tf.gather(sums / tf.maximum(counts, 1.0), position)  # (batch * steps, output_dim)
-        return tf.reshape(out, tf.concat([tf.shape(ids), [self.output_dim]], 0))
+        g = tf.gather(self.grams, tf.cast(inputs, "int64"))  # (batch, steps, G)
+        flat = tf.reshape(g, [-1, self.max_grams])
+        where = tf.where(flat > 0)  # (n-grams present, 2): [token position, column]
+        vecs = tf.gather(self.vectors, tf.gather_nd(flat, where))
+        rows = tf.shape(flat)[0]
+        sums = tf.math.unsorted_segment_sum(vecs, where[:, 0], num_segments=rows)
+        counts = tf.reduce_sum(tf.cast(flat > 0, vecs.dtype), axis=1, keepdims=True)
+        out = sums / tf.maximum(counts, 1.0)
+        return tf.reshape(out, tf.concat([tf.shape(g)[:2], [self.output_dim]], 0))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape, self.output_dim)

@@ -23,6 +23,11 @@ from cnnkit.tasks.base import TASKS, Prepared, Task
 
 TEXT_EXTENSIONS = (".txt",)
 MAX_DOC_BYTES = 1_000_000  # longer files are cut: a document classifier reads the first sequence_length tokens
+# Subword buckets when preprocess.subwords is unset. 10 000 rather than fastText's millions: on
+# TREC / SST-2 / SST-5 (two seeds of the five-member recipes) 10 000 buckets gained about as much as
+# 50 000 (+0.53 against +0.44 points on average) in less training time (55 / 97 / 108 s against
+# 76-86 / 108-112 / 126-127 s with lazy Adam; BENCHMARKS.md, text-cls, eleventh session).
+SUBWORD_BUCKETS = 10_000
 
 
 @dataclasses.dataclass
@@ -42,14 +47,23 @@ class TextPreprocessConfig:
     ngram_buckets: int = 100_000
     ngram_normalize: bool = False  # divide the branch's logits by the text's tf-idf L2 norm
     # Hash buckets of character 3-5-gram vectors added to each word's vector (fastText's subwords,
-    # cnnkit.blocks.SubwordEmbedding); 0: off. Word tokens only. BENCHMARKS.md (text-cls, tenth session).
-    subwords: int = 0
+    # cnnkit.blocks.SubwordEmbedding); 0: off; unset: SUBWORD_BUCKETS for word tokens on a random
+    # embedding, off otherwise (default_subwords). BENCHMARKS.md (text-cls, tenth and eleventh sessions).
+    subwords: Optional[int] = None
 
 
 def read_text_file(path: str) -> str:
     """The text of a file: UTF-8, undecodable bytes replaced, at most MAX_DOC_BYTES read."""
     with open(path, "rb") as f:
         return f.read(MAX_DOC_BYTES).decode("utf-8", errors="replace")
+
+
+def default_subwords(p: TextPreprocessConfig) -> int:
+    """The subword buckets of an unset `preprocess.subwords`: SUBWORD_BUCKETS for word tokens on
+    a random embedding; 0 for character or word n-gram tokens (they have no words to cut) and
+    with an `--embeddings` file (not measured with pretrained vectors)."""
+    words = p.split == "whitespace" and not p.ngrams
+    return SUBWORD_BUCKETS if words and not p.embeddings else 0
 
 
 @TASKS.register("text-cls")
@@ -83,6 +97,8 @@ class TextClassification(Task):
             ids[name] = [split.x[i] if data.kind == "files" else texts[i] for i in keep]
         if p.sequence_length is None:
             p.sequence_length = text_features.auto_sequence_length(list(splits["train"][0]), p.split)
+        if p.subwords is None:
+            p.subwords = default_subwords(p)
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
 
     def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):

@@ -71,6 +71,39 @@ def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
     assert metrics["num_examples"] == 120
 
 
+def test_subwords_default_on_for_words_and_off_where_they_cannot_serve(reviews_csv, tmp_path):
+    """Unset preprocess.subwords: 10 000 buckets for word tokens (recorded in config.yaml), 0 for
+    character tokens, word n-gram tokens and pretrained vectors; a set value is kept."""
+    from cnnkit.tasks.text_cls import SUBWORD_BUCKETS, TextPreprocessConfig, default_subwords
+
+    assert SUBWORD_BUCKETS == 10_000 and TextPreprocessConfig().subwords is None
+    assert default_subwords(TextPreprocessConfig()) == 10_000
+    assert default_subwords(TextPreprocessConfig(split="character")) == 0
+    assert default_subwords(TextPreprocessConfig(ngrams=2)) == 0
+    assert default_subwords(TextPreprocessConfig(embeddings="vectors.txt")) == 0
+    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "default"), **FAST)
+    assert result.model.get_layer("subwords").buckets == 10_000 and result.config.preprocess.subwords == 10_000
+    assert "subwords: 10000" in (result.run_dir / "config.yaml").read_text()
+    char = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "char"), sets=["preprocess.split=character"], **FAST)
+    assert char.config.preprocess.subwords == 0
+    assert not [layer for layer in char.model.layers if layer.name == "subwords"]
+
+
+def test_a_run_without_the_subwords_setting_reads_as_trained_without(reviews_csv, tmp_path):
+    """A config.yaml written before preprocess.subwords existed reads back with subwords 0 (what that
+    run was trained with), not today's default: --resume and --from rebuild the same network."""
+    from cnnkit import runs
+
+    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "old"), sets=["preprocess.subwords=0"], **FAST)
+    path = result.run_dir / "config.yaml"
+    path.write_text(path.read_text().replace("  subwords: 0\n", ""))
+    assert "subwords" not in path.read_text()
+    assert runs.read_run(result.run_dir)[1]["preprocess"]["subwords"] == 0
+    assert api.config_from_run(runs.read_run(result.run_dir)[1]).preprocess.subwords == 0
+    again = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "from"), from_run=str(result.run_dir), **FAST)
+    assert again.config.preprocess.subwords == 0
+
+
 def test_subwords_are_an_option(reviews_csv, tmp_path):
     """preprocess.subwords adds the vocabulary's character n-gram vectors to the word vectors: they
     are trained, the saved model reloads with the same predictions, and options it cannot serve are refused."""
