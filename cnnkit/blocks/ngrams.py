@@ -118,10 +118,13 @@ def subword_ids(vocabulary: list[str], buckets: int, longest: int = 20) -> np.nd
 
     grams = [[] if i < 2 else [f"<{w[:longest]}>"[j:j + n] for n in (3, 4, 5) for j in range(len(w[:longest]) + 3 - n)]
              for i, w in enumerate(vocabulary)]
-    table = np.zeros((len(vocabulary), max(1, max(map(len, grams)))), dtype="int64")
-    for i, g in enumerate(grams):
-        if g:
-            table[i, :len(g)] = tf.strings.to_hash_bucket_fast(g, buckets).numpy() + 1
+    lengths = np.array([len(g) for g in grams])
+    table = np.zeros((len(vocabulary), max(1, int(lengths.max(initial=0)))), dtype="int64")
+    flat = [gram for g in grams for gram in g]
+    if flat:  # one hashing call for the whole vocabulary (one per token took ~1 s for 16 000 tokens)
+        rows = np.repeat(np.arange(len(grams)), lengths)
+        columns = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        table[rows, columns] = tf.strings.to_hash_bucket_fast(flat, buckets).numpy() + 1
     return table
 
 
