@@ -7,6 +7,7 @@ bench/results/text.jsonl.
 
     python bench/text_bench.py                 # all four
     python bench/text_bench.py trec sst2       # some
+    python bench/text_bench.py --keep-runs mr  # keep the models (by default a run keeps its text files)
 """
 from __future__ import annotations
 
@@ -58,7 +59,20 @@ def tfidf_baseline(name: str, seed: int = 0) -> dict:
     return {"accuracy": float(np.mean(accs)), "std": float(np.std(accs))}
 
 
-def cnnkit_row(name: str, extra: list[str]) -> dict:
+def prune_run(run_dir: Path) -> None:
+    """Removes a finished run's weights and models (.h5, .keras, SavedModel folders) and
+    TensorBoard logs, keeping its text files (metrics, config, history, evaluation): an MR run
+    with five members per fold held about 2 GB, and kept runs filled the disk over sessions."""
+    import shutil
+
+    for path in sorted(run_dir.rglob("*"), reverse=True):  # files before their folders
+        if path.is_dir() and path.name in ("logs", "checkpoints"):
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in (".h5", ".keras", ".bkp", ".tflite", ".onnx"):
+            path.unlink()
+
+
+def cnnkit_row(name: str, extra: list[str], keep: bool = False) -> dict:
     out = ROOT / "bench" / "runs" / f"text-{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     cmd = [sys.executable, "-m", "cnnkit.cli", "train", str(ROOT / "recipes" / f"{name}.yaml"), "--data", str(SETS[name]),
            "--out", str(out), "--set", "train.verbose=0", *extra]
@@ -69,6 +83,8 @@ def cnnkit_row(name: str, extra: list[str]) -> dict:
     m = json.loads((out / "metrics.json").read_text())
     acc = m.get("cv_accuracy_mean", m.get("test_accuracy"))
     per_run = m.get("max_fold_train_seconds", m.get("train_seconds"))
+    if not keep:
+        prune_run(out)
     return {"accuracy": acc, "std": m.get("cv_accuracy_std"), "wall_seconds": round(wall, 1),
             "max_train_seconds_per_run": per_run, "run_dir": str(out)}
 
@@ -76,12 +92,14 @@ def cnnkit_row(name: str, extra: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("sets", nargs="*", default=list(SETS))
+    parser.add_argument("--keep-runs", action="store_true",
+                        help="keep each run's models and checkpoints (by default only its text files stay)")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags for cnnkit train")
     args = parser.parse_args()
     results = ROOT / "bench" / "results" / "text.jsonl"
     results.parent.mkdir(parents=True, exist_ok=True)
     for name in args.sets:
-        ours = cnnkit_row(name, args.extra)
+        ours = cnnkit_row(name, args.extra, keep=args.keep_runs)
         t0 = time.perf_counter()
         base = tfidf_baseline(name)
         row = {"set": name, "split": "10-fold CV" if name == "mr" else "train -> test",

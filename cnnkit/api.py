@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -379,7 +380,8 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     network on TREC, SST-2 and SST-5 (three seeds), five trained apart +0.60 to +1.32 on those and
     MR (BENCHMARKS.md, text-cls).
     A member that finished before (RUN_DIR/member-NN/network.weights.h5) is loaded, not
-    trained again, when the run is resumed. With a deadline, each member gets an equal share of
+    trained again, when the run is resumed; that file is all a finished member keeps (its
+    checkpoints folder is removed). With a deadline, each member gets an equal share of
     the time left when it starts."""
     n = cfg.model.members
     networks, history = [], {}
@@ -400,7 +402,10 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             fitted = fit_network(member_cfg, task_obj, prepared, member_dir, timer, strategy, member_deadline,
                                  reserve_scale=n if i == n - 1 else 0.0, on_built=on_built if i == 0 else None)
             network = fitted.network
-            network.save_weights(str(done))
+            runs.save_weights(network, done)
+            # A finished member is read back from network.weights.h5 alone: its resume backup and
+            # best-epoch checkpoint (3 copies of the weights, ~100 MB a member on SST) can go.
+            shutil.rmtree(member_dir / "checkpoints", ignore_errors=True)
             for k, v in fitted.history.items():
                 history.setdefault(k, []).extend(v)
         networks.append(network)

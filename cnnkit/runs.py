@@ -61,6 +61,15 @@ def save_model(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def save_weights(model, path: Path) -> None:
+    """`model.save_weights(path)` (a `.weights.h5` file) through a temporary file and a rename, so
+    that a kill during the write leaves no half-written file for a resume to read."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name.removesuffix('.weights.h5')}.tmp.weights.h5")
+    model.save_weights(tmp)
+    os.replace(tmp, path)
+
+
 # Settings whose default changed after runs were written without them, with the value those older
 # runs were trained with: `read_run` fills them in, so that --resume, --from, export and evaluate
 # rebuild the network that was trained, not one of today's defaults. (task, section, key): value.

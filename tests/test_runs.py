@@ -14,6 +14,18 @@ def test_atomic_write_leaves_no_temporary(tmp_path):
     assert (tmp_path / "m.json").read_text().strip().startswith("{")
 
 
+def test_save_weights_goes_through_a_temporary_and_reads_back(tmp_path):
+    import keras
+    import numpy as np
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    runs.save_weights(model, tmp_path / "network.weights.h5")
+    assert os.listdir(tmp_path) == ["network.weights.h5"]
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    other.load_weights(tmp_path / "network.weights.h5")
+    np.testing.assert_array_equal(other.get_weights()[0], model.get_weights()[0])
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
 def test_unwritable_run_dir_fails_at_start(tmp_path):
     ro = tmp_path / "ro"

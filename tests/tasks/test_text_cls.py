@@ -295,6 +295,7 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     for i in (1, 2, 3):
         member_dir = result.run_dir / f"member-{i:02d}"
         assert (member_dir / "network.weights.h5").exists()
+        assert not (member_dir / "checkpoints").exists()  # a finished member keeps its weights file alone
         epochs.append(len((member_dir / "history.csv").read_text().strip().splitlines()) - 1)
     assert sum(epochs) == len(result.history["val_accuracy"]) and all(1 <= e <= 8 for e in epochs)
     # no test split in this file: the validation texts are the ones scored
