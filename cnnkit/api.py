@@ -138,9 +138,11 @@ def prepare(cfg, task, loaded: LoadedData):
         raise CnnkitError(f"data.cache {cfg.data.cache!r} is not available for {task.name}: choose one of "
                           f"{', '.join(task.cache_modes)}" + (" (only image files stream from disk)"
                                                               if task.cache_modes == ("memory",) else "") + ".")
+    val_from_train = "val" not in loaded.splits and cfg.data.val_split > 0
     loaded = ensure_splits(loaded, cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
     start = time.perf_counter()
     prepared = task.prepare(cfg, loaded)
+    prepared.val_from_train = val_from_train
     prepared.prepare_seconds = time.perf_counter() - start
     log(f"Data {prepared.origin}: {len(prepared.class_names)} classes; {prepared.counts()} "
         f"(prepared in {prepared.prepare_seconds:.1f} s)")
@@ -254,6 +256,9 @@ class Fitted:
     history: dict  # {metric: [values per epoch]}; an ensemble's members' epochs one after the other
     phases: dict | None  # the fine-tuning summary of a pretrained start, else None
     steps_per_epoch: int
+    # An ensemble with rotated validation slices: {"x", "y", "ids", "probs", "member_accuracy"}, each
+    # held-out text scored by the members that did not train on it; the run's val metrics use it.
+    held_out: dict | None = None
 
 
 def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None = None) -> RunResult:
@@ -297,11 +302,17 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
             log(f"Saving the model in {cfg.train.precision}: a float32 copy could not be made ({err}); "
                 f"its TFLite and ONNX exports may fail")
     plain = task_obj.without_tta(infer_model)  # the single-view network of a TTA model, else None
+    held_out = fitted.held_out
     for split in ("val", "test"):
         if split not in prepared.splits:
             continue
         x, y = prepared.splits[split]
-        probs = predict_probs(infer_model, task_obj, x, cfg)
+        ids = prepared.ids[split]
+        if split == "val" and held_out is not None:  # each text scored by the members that held it out
+            x, y, ids, probs = held_out["x"], held_out["y"], held_out["ids"], held_out["probs"]
+            metrics["val_scored_by"] = "the members that held each text out (model.members_val=rotate)"
+        else:
+            probs = predict_probs(infer_model, task_obj, x, cfg)
         m = evaluation.classification_metrics(y, probs, prepared.class_names)
         metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
         if plain is not None and (split == "test" or "test" not in prepared.splits):
@@ -314,8 +325,10 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
             metrics[f"{split}_micro_f1"] = round(m["micro_f1"], 6)
         if split == "test" or "test" not in prepared.splits:
             metrics["macro_f1"] = round(m["macro_f1"], 6)
-            write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, prepared.ids[split])
-            if cfg.model.members > 1:  # what averaging added: each member alone on the same split
+            write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, ids)
+            if split == "val" and held_out is not None:
+                metrics["member_val_accuracy"] = held_out["member_accuracy"]
+            elif cfg.model.members > 1:  # what averaging added: each member alone on the same split
                 metrics[f"member_{split}_accuracy"] = [
                     round(evaluation.classification_metrics(y, predict_probs(member, task_obj, x, cfg),
                                                             prepared.class_names)["accuracy"], 6)
@@ -369,6 +382,37 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     return Fitted(infer_model, train_model, history, phases, steps["steps_per_epoch"])
 
 
+def member_splits(prepared, members: int, val_split: float, seed: int) -> list:
+    """The data of each member for `model.members_val=rotate`: train and val of `prepared`
+    pooled and cut into round(1 / val_split) disjoint slices (stratified by label for
+    single-label data, with `seed`); member i holds out slice i mod the number of slices as its
+    validation texts and trains on the rest, so the members together train on every text. The
+    vocabulary of every member is adapted on the pool (`Prepared.adapt_on`): the saved model
+    vectorizes once for all members.
+
+    Returns (one `Prepared` per member, its test split if any unchanged; for each member the
+    indices of its slice in the pool, train texts first, then val)."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    (xt, yt), (xv, yv) = prepared.splits["train"], prepared.splits["val"]
+    x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
+    ids = list(prepared.ids["train"]) + list(prepared.ids["val"])
+    k = max(2, int(round(1.0 / val_split)))
+    counts = np.bincount(y) if y.ndim == 1 else None
+    stratified = counts is not None and counts[counts > 0].min() >= k
+    cut = (StratifiedKFold if stratified else KFold)(n_splits=k, shuffle=True, random_state=seed)
+    slices = [held for _, held in cut.split(np.zeros(len(y)), y if stratified else None)]
+    out, held_out = [], []
+    for i in range(members):
+        held = slices[i % k]
+        rest = np.setdiff1d(np.arange(len(y)), held)
+        splits = {**prepared.splits, "train": (x[rest], y[rest]), "val": (x[held], y[held])}
+        member_ids = {**prepared.ids, "train": [ids[j] for j in rest], "val": [ids[j] for j in held]}
+        out.append(dataclasses.replace(prepared, splits=splits, ids=member_ids, adapt_on=x))
+        held_out.append(held)
+    return out, held_out
+
+
 def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadline: float | None,
                 on_built) -> Fitted:
     """`model.members` N > 1: N networks trained one after the other, member i from seed
@@ -385,7 +429,11 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     the time left when it starts."""
     n = cfg.model.members
     networks, history = [], {}
+    rotate = cfg.model.members_val == "rotate" and prepared.val_from_train and "val" in prepared.splits
+    member_data, slices = (member_splits(prepared, n, cfg.data.val_split, cfg.train.seed + 1) if rotate
+                           else ([prepared] * n, None))
     for i in range(n):
+        prepared = member_data[i]
         member_dir = run_dir / f"member-{i + 1:02d}"
         member_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=cfg.train.seed + i))
         training.seed_everything(member_cfg.train.seed, cfg.train.deterministic)
@@ -410,7 +458,30 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
                 history.setdefault(k, []).extend(v)
         networks.append(network)
     steps_per_epoch = int(np.ceil(len(prepared.splits["train"][1]) / cfg.train.batch_size))
-    return Fitted(task_obj.members_model(networks), None, history, None, steps_per_epoch)
+    model = task_obj.members_model(networks)
+    held_out = members_held_out(task_obj, model, member_data, slices, cfg) if rotate else None
+    return Fitted(model, None, history, None, steps_per_epoch, held_out)
+
+
+def members_held_out(task_obj, model, member_data: list, slices: list, cfg) -> dict:
+    """The validation scores of an ensemble whose members held out different slices
+    (`member_splits`; `slices`: each member's indices in the pool): each member's probabilities on
+    its own slice, averaged where slices repeat (more members than slices). Returns {"x", "y",
+    "ids" (of the texts held out by any member, in pool order), "probs" (N, classes),
+    "member_accuracy" (each member on its own slice)}."""
+    x, y, ids, sums, counts, accuracy = {}, {}, {}, {}, {}, []
+    for member, data, held in zip(task_obj.members_of(model), member_data, slices):
+        xv, yv = data.splits["val"]
+        probs = predict_probs(member, task_obj, xv, cfg)
+        accuracy.append(round(evaluation.classification_metrics(yv, probs, data.class_names)["accuracy"], 6))
+        for j, index in enumerate(held):
+            x[index], y[index], ids[index] = xv[j], yv[j], data.ids["val"][j]
+            sums[index] = sums.get(index, 0.0) + probs[j]
+            counts[index] = counts.get(index, 0) + 1
+    keys = sorted(sums)
+    return {"x": np.asarray([x[k] for k in keys], dtype=object), "y": np.asarray([y[k] for k in keys]),
+            "ids": [ids[k] for k in keys], "probs": np.stack([sums[k] / counts[k] for k in keys]),
+            "member_accuracy": accuracy}
 
 
 def evaluation_steps(task_obj, infer_model, prepared, cfg) -> float:

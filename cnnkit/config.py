@@ -47,6 +47,10 @@ class ModelConfig:
     # its own seed and with its own early stopping, and the saved model averages their
     # probabilities (an ensemble in one model; api.fit_members).
     members: int = 1
+    # Where a member's validation texts come from when the source has no val split (they are held
+    # out of train): "same": one held-out slice for all members; "rotate": member i holds out slice i
+    # of 1/val_split disjoint slices, so the ensemble trains on every training text (api.member_splits).
+    members_val: str = "same"
 
 
 @dataclasses.dataclass
@@ -252,6 +256,7 @@ def validate(cfg: Config) -> None:
         "train.precision": (t.precision, ("float32", "mixed_float16", "mixed_bfloat16", "auto")),
         "train.strategy": (t.strategy, ("auto", "mirrored", "multiworker")),
         "model.head_pooling": (cfg.model.head_pooling, ("avg", "max", "flatten")),
+        "model.members_val": (cfg.model.members_val, ("same", "rotate")),
     }
     for key, (value, allowed) in choices.items():
         if value not in allowed:

@@ -240,10 +240,11 @@ class TextClassification(Task):
         return [make("embedding_static", False), make("embedding", True)]
 
     def preprocessing_layers(self, cfg, prepared: Prepared) -> list:
-        """[TextVectorization adapted on the training texts]: strings (batch,) -> token ids
-        (batch, sequence_length). An embedding of `len(layer.get_vocabulary())` rows follows."""
+        """[TextVectorization adapted on the training texts (or `prepared.adapt_on`)]: strings
+        (batch,) -> token ids (batch, sequence_length). An embedding of `len(layer.get_vocabulary())` rows follows."""
         p = cfg.preprocess
-        self._vectorizer = text_features.make_vectorizer(list(prepared.splits["train"][0]), p.max_tokens,
+        texts = prepared.splits["train"][0] if prepared.adapt_on is None else prepared.adapt_on
+        self._vectorizer = text_features.make_vectorizer(list(texts), p.max_tokens,
                                                          p.sequence_length, p.standardize, p.split, p.ngrams)
         if self.source_model is not None:  # --from: the source's tokens keep their ids (and embeddings)
             base = self.source_model.get_layer("vectorize").get_vocabulary()

@@ -330,6 +330,52 @@ def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
     assert (out / "member-02" / "network.weights.h5").exists()
 
 
+def test_member_splits_rotate_disjoint_validation_slices():
+    """members_val=rotate: train and val pooled, member i holds out slice i (stratified), the
+    members together train on every text, all adapt on the pool, the test split is untouched."""
+    from cnnkit.tasks.base import Prepared
+
+    x = np.array([f"text {i}" for i in range(100)], dtype=object)
+    y = np.repeat([0, 1, 2, 3], 25)
+    test = (np.array(["t"], dtype=object), np.array([0]))
+    prepared = Prepared({"train": (x[:90], y[:90]), "val": (x[90:], y[90:]), "test": test},
+                        {"train": list(x[:90]), "val": list(x[90:]), "test": ["t"]}, list("abcd"), [], "gen",
+                        val_from_train=True)
+    members, slices = api.member_splits(prepared, members=3, val_split=0.25, seed=1)
+    assert len(members) == 3 and [len(s) for s in slices] == [25, 25, 25]
+    assert len(set(np.concatenate(slices))) == 75  # disjoint
+    for member, held in zip(members, slices):
+        (xt, yt), (xv, yv) = member.splits["train"], member.splits["val"]
+        assert sorted(list(xt) + list(xv)) == sorted(x) and not set(xt) & set(xv)
+        assert list(xv) == list(np.concatenate([x[:90], x[90:]])[held]) == member.ids["val"]
+        assert sorted(np.bincount(yv).tolist()) == [6, 6, 6, 7]  # stratified: 25 of each class in 4 slices
+        assert member.splits["test"] is test and list(member.adapt_on) == list(x)
+    again, _ = api.member_splits(prepared, members=5, val_split=0.25, seed=1)  # more members than slices
+    assert list(again[4].splits["val"][0]) == list(members[0].splits["val"][0])
+
+
+def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews_csv, tmp_path):
+    """members_val=rotate on a file without val: two members hold out two different slices; the
+    run's val metrics score each held-out text with the member that did not see it, and the saved
+    model (one vocabulary for both) still averages the members."""
+    from cnnkit import tasks
+
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "rot"), epochs=3, verbose=0, val_split=0.2,
+                       sets=["model.members=2", "model.members_val=rotate"])
+    m = result.metrics
+    assert m["val_scored_by"].startswith("the members that held") and len(m["member_val_accuracy"]) == 2
+    evaluated = json.loads((result.run_dir / "evaluation" / "metrics.json").read_text())
+    support = sum(v["support"] for k, v in evaluated["per_class"].items() if k in ("pos", "neg"))
+    assert support == 48  # two slices of the 120 texts' 5 (1 / val_split) slices, 24 each
+    assert abs(m["val_accuracy"] - np.mean(m["member_val_accuracy"])) < 1e-6  # equal slices, one member each
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    texts = np.array(["the movie was superb fun", "dull and boring acting"], dtype=object)
+    probs = np.stack([mm.predict(texts, verbose=0) for mm in tasks.get("text-cls").members_of(model)])
+    np.testing.assert_allclose(model.predict(texts, verbose=0), probs.mean(0), atol=1e-5)
+    with pytest.raises(CnnkitError, match="model.members_val must be one of same, rotate"):
+        api.train("text-cls", str(reviews_csv), out=str(tmp_path / "bad"), sets=["model.members_val=spin"], **FAST)
+
+
 def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
     with pytest.raises(CnnkitError, match="text-cls option"):
         api.train("image-cls", out=str(tmp_path / "img"), sets=["model.members=2"], **FAST)
