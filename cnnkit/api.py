@@ -382,7 +382,7 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     return Fitted(infer_model, train_model, history, phases, steps["steps_per_epoch"])
 
 
-def member_splits(prepared, members: int, val_split: float, seed: int) -> list:
+def member_splits(prepared, members: int, val_split: float, seed: int) -> tuple[list, list]:
     """The data of each member for `model.members_val=rotate`: train and val of `prepared`
     pooled and cut into round(1 / val_split) disjoint slices (stratified by label for
     single-label data, with `seed`); member i holds out slice i mod the number of slices as its
@@ -433,21 +433,21 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     member_data, slices = (member_splits(prepared, n, cfg.data.val_split, cfg.train.seed + 1) if rotate
                            else ([prepared] * n, None))
     for i in range(n):
-        prepared = member_data[i]
+        data = member_data[i]
         member_dir = run_dir / f"member-{i + 1:02d}"
         member_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=cfg.train.seed + i))
         training.seed_everything(member_cfg.train.seed, cfg.train.deterministic)
         done = member_dir / "network.weights.h5"
         if done.exists():
             with strategy.scope():
-                network, _ = task_obj.build(member_cfg, prepared)
+                network, _ = task_obj.build(member_cfg, data)
             network.load_weights(str(done))
             log(f"Member {i + 1}/{n}: trained before, its weights read from {done}")
         else:
             log(f"Member {i + 1}/{n} (seed {member_cfg.train.seed})")
             member_deadline = time.time() + (deadline - time.time()) / (n - i) if deadline is not None else None
             # The final evaluation runs all N members: the last one keeps their time free.
-            fitted = fit_network(member_cfg, task_obj, prepared, member_dir, timer, strategy, member_deadline,
+            fitted = fit_network(member_cfg, task_obj, data, member_dir, timer, strategy, member_deadline,
                                  reserve_scale=n if i == n - 1 else 0.0, on_built=on_built if i == 0 else None)
             network = fitted.network
             runs.save_weights(network, done)

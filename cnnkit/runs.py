@@ -75,6 +75,7 @@ def save_weights(model, path: Path) -> None:
 # rebuild the network that was trained, not one of today's defaults. (task, section, key): value.
 SETTINGS_OF_OLDER_RUNS = {
     ("text-cls", "preprocess", "subwords"): 0,  # unset now means 10 000 buckets for word tokens
+    ("text-cls", "model", "members_val"): "same",  # now rotate: a resumed ensemble keeps its members' data
 }
 
 

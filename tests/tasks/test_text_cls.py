@@ -104,6 +104,21 @@ def test_a_run_without_the_subwords_setting_reads_as_trained_without(reviews_csv
     assert again.config.preprocess.subwords == 0
 
 
+def test_an_ensemble_without_the_members_val_setting_reads_as_same(tmp_path):
+    """Ensembles written before model.members_val existed held out one slice for all members: a
+    config.yaml without the key reads back as "same" (a resumed run trains its members on their
+    data), one with the key as written, and a new run gets "rotate"."""
+    import yaml
+
+    from cnnkit import runs
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "text-cls", "model": {"members": 5}}))
+    assert api.config_from_run(runs.read_run(tmp_path)[1]).model.members_val == "same"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "text-cls", "model": {"members_val": "rotate"}}))
+    assert runs.read_run(tmp_path)[1]["model"]["members_val"] == "rotate"
+    assert api.resolve_config("text-cls", None, None, None).model.members_val == "rotate"
+
+
 def test_subwords_are_an_option(reviews_csv, tmp_path):
     """preprocess.subwords adds the vocabulary's character n-gram vectors to the word vectors: they
     are trained, the saved model reloads with the same predictions, and options it cannot serve are refused."""
@@ -289,7 +304,7 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
 
     single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0)
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), epochs=8, verbose=0, val_split=0.2,
-                       early_stopping=2, sets=["model.members=3"])
+                       early_stopping=2, sets=["model.members=3", "model.members_val=same"])
     assert result.model.count_params() == 3 * single.model.count_params()
     epochs = []
     for i in (1, 2, 3):
@@ -355,13 +370,13 @@ def test_member_splits_rotate_disjoint_validation_slices():
 
 
 def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews_csv, tmp_path):
-    """members_val=rotate on a file without val: two members hold out two different slices; the
+    """members_val=rotate (the default) on a file without val: two members hold out two different slices; the
     run's val metrics score each held-out text with the member that did not see it, and the saved
     model (one vocabulary for both) still averages the members."""
     from cnnkit import tasks
 
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "rot"), epochs=3, verbose=0, val_split=0.2,
-                       sets=["model.members=2", "model.members_val=rotate"])
+                       sets=["model.members=2"])  # rotate is the default
     m = result.metrics
     assert m["val_scored_by"].startswith("the members that held") and len(m["member_val_accuracy"]) == 2
     evaluated = json.loads((result.run_dir / "evaluation" / "metrics.json").read_text())
