@@ -397,7 +397,7 @@ def member_splits(prepared, members: int, val_split: float, seed: int) -> tuple[
     (xt, yt), (xv, yv) = prepared.splits["train"], prepared.splits["val"]
     x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
     ids = list(prepared.ids["train"]) + list(prepared.ids["val"])
-    k = max(2, int(round(1.0 / val_split)))
+    k = min(max(2, int(round(1.0 / val_split))), len(y))  # no more slices than texts
     counts = np.bincount(y) if y.ndim == 1 else None
     stratified = counts is not None and counts[counts > 0].min() >= k
     cut = (StratifiedKFold if stratified else KFold)(n_splits=k, shuffle=True, random_state=seed)

@@ -345,6 +345,15 @@ def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
     assert (out / "member-02" / "network.weights.h5").exists()
 
 
+def test_rotated_members_train_on_multi_label_data(tagged_csv, tmp_path):
+    """Label sets cannot be stratified by one class: rotated slices are plain shuffled ones, and the
+    held-out texts are scored with their label sets."""
+    result = api.train("text-cls", str(tagged_csv), out=str(tmp_path / "ml"), epochs=2, verbose=0, val_split=0.2,
+                       sets=["model.members=2"])
+    assert result.config.data.multi_label and len(result.metrics["member_val_accuracy"]) == 2
+    assert "val_micro_f1" in result.metrics and result.metrics["val_scored_by"]
+
+
 def test_member_splits_rotate_disjoint_validation_slices():
     """members_val=rotate: train and val pooled, member i holds out slice i (stratified), the
     members together train on every text, all adapt on the pool, the test split is untouched."""
@@ -367,6 +376,10 @@ def test_member_splits_rotate_disjoint_validation_slices():
         assert member.splits["test"] is test and list(member.adapt_on) == list(x)
     again, _ = api.member_splits(prepared, members=5, val_split=0.25, seed=1)  # more members than slices
     assert list(again[4].splits["val"][0]) == list(members[0].splits["val"][0])
+    tiny = Prepared({"train": (x[:4], y[:4]), "val": (x[4:5], y[4:5])}, {"train": list(x[:4]), "val": [x[4]]},
+                    list("abcd"), [], "gen", val_from_train=True)
+    few, held = api.member_splits(tiny, members=3, val_split=0.1, seed=0)  # 5 texts: 5 slices, not 10
+    assert [len(h) for h in held] == [1, 1, 1] and len(set(np.concatenate(held))) == 3
 
 
 def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews_csv, tmp_path):
