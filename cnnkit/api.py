@@ -450,9 +450,9 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             fitted = fit_network(member_cfg, task_obj, data, member_dir, timer, strategy, member_deadline,
                                  reserve_scale=n if i == n - 1 else 0.0, on_built=on_built if i == 0 else None)
             network = fitted.network
-            runs.save_weights(network, done)
+            runs.save_weights(network, done, optimizer=False)  # a finished member is not trained again
             # A finished member is read back from network.weights.h5 alone: its resume backup and
-            # best-epoch checkpoint (3 copies of the weights, ~100 MB a member on SST) can go.
+            # best-epoch checkpoint (3 copies of the weights and moments, ~100 MB a member on SST) can go.
             shutil.rmtree(member_dir / "checkpoints", ignore_errors=True)
             for k, v in fitted.history.items():
                 history.setdefault(k, []).extend(v)

@@ -61,11 +61,19 @@ def save_model(model, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def save_weights(model, path: Path) -> None:
+def save_weights(model, path: Path, optimizer: bool = True) -> None:
     """`model.save_weights(path)` (a `.weights.h5` file) through a temporary file and a rename, so
-    that a kill during the write leaves no half-written file for a resume to read."""
+    that a kill during the write leaves no half-written file for a resume to read.
+
+    `optimizer=False` leaves out a compiled functional model's optimizer state (Adam's two moments:
+    two thirds of the file) by saving an uncompiled model over the same layers; the file loads into
+    the same network, compiled or not."""
+    import keras
+
     path = Path(path)
     tmp = path.with_name(f".{path.name.removesuffix('.weights.h5')}.tmp.weights.h5")
+    if not optimizer and getattr(model, "optimizer", None) is not None:
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
     model.save_weights(tmp)
     os.replace(tmp, path)
 

@@ -26,6 +26,28 @@ def test_save_weights_goes_through_a_temporary_and_reads_back(tmp_path):
     np.testing.assert_array_equal(other.get_weights()[0], model.get_weights()[0])
 
 
+def test_save_weights_can_leave_the_optimizer_state_out(tmp_path):
+    import h5py
+    import keras
+    import numpy as np
+
+    def network():
+        inputs = keras.Input((4,))
+        return keras.Model(inputs, keras.layers.Dense(2, name="out")(keras.layers.Dense(3, name="hidden")(inputs)))
+
+    model = network()
+    model.compile("adam", "mse")
+    model.fit(np.ones((8, 4)), np.ones((8, 2)), verbose=0)
+    runs.save_weights(model, tmp_path / "with.weights.h5")
+    runs.save_weights(model, tmp_path / "without.weights.h5", optimizer=False)
+    names = lambda f: {n for n in h5py.File(f).keys()}  # noqa: E731
+    assert "optimizer" in names(tmp_path / "with.weights.h5") and "optimizer" not in names(tmp_path / "without.weights.h5")
+    again = network()
+    again.load_weights(tmp_path / "without.weights.h5")
+    np.testing.assert_allclose(again.predict(np.ones((2, 4)), verbose=0), model.predict(np.ones((2, 4)), verbose=0))
+    assert model.optimizer is not None  # the saved model itself is left compiled
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")
 def test_unwritable_run_dir_fails_at_start(tmp_path):
     ro = tmp_path / "ro"
