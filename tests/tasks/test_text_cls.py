@@ -321,6 +321,15 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     members = tasks.get("text-cls").members_of(model)
     assert [m.name for m in members] == ["member_01", "member_02", "member_03"]
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(result.run_dir / "model.keras") as archive:
+        saved = []
+        h5py.File(io.BytesIO(archive.read("model.weights.h5"))).visit(saved.append)
+    assert saved and not [n for n in saved if "optimizer" in n]  # the members' training state stays out
     texts = np.array(["the movie was superb fun", "dull and boring acting", "the plot"], dtype=object)
     probs = np.stack([m.predict(texts, verbose=0) for m in members])
     assert probs.shape == (3, 3, 2)
