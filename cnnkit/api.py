@@ -452,7 +452,7 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             network = fitted.network
             runs.save_weights(network, done, optimizer=False)  # a finished member is not trained again
             # A finished member is read back from network.weights.h5 alone: its resume backup and
-            # best-epoch checkpoint (3 copies of the weights and moments, ~100 MB a member on SST) can go.
+            # best-epoch checkpoint (3 copies of the weights and moments, 96 MB a member on TREC) can go.
             shutil.rmtree(member_dir / "checkpoints", ignore_errors=True)
             for k, v in fitted.history.items():
                 history.setdefault(k, []).extend(v)
