@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -60,11 +61,10 @@ def tfidf_baseline(name: str, seed: int = 0) -> dict:
 
 
 def prune_run(run_dir: Path) -> None:
-    """Removes a finished run's weights and models (.h5, .keras, SavedModel folders) and
-    TensorBoard logs, keeping its text files (metrics, config, history, evaluation): an MR run
-    with five members per fold held about 2 GB, and kept runs filled the disk over sessions."""
-    import shutil
-
+    """Removes a finished run's weights, models and exports (.h5, .keras, .tflite, .onnx files),
+    checkpoints and TensorBoard logs, keeping its text files (metrics, config, history,
+    evaluation): an MR run with five members per fold held about 2 GB, and kept runs filled the
+    disk over sessions."""
     for path in sorted(run_dir.rglob("*"), reverse=True):  # files before their folders
         if path.is_dir() and path.name in ("logs", "checkpoints"):
             shutil.rmtree(path, ignore_errors=True)

@@ -382,6 +382,12 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     return Fitted(infer_model, train_model, history, phases, steps["steps_per_epoch"])
 
 
+def pooled_train_and_val(prepared) -> tuple[np.ndarray, np.ndarray, list]:
+    """(x, y, ids) of the train split followed by the val split of `prepared`."""
+    (xt, yt), (xv, yv) = prepared.splits["train"], prepared.splits["val"]
+    return np.concatenate([xt, xv]), np.concatenate([yt, yv]), list(prepared.ids["train"]) + list(prepared.ids["val"])
+
+
 def member_splits(prepared, members: int, val_split: float, seed: int) -> tuple[list, list]:
     """The data of each member for `model.members_val=rotate`: train and val of `prepared`
     pooled and cut into round(1 / val_split) disjoint slices (stratified by label for
@@ -394,9 +400,7 @@ def member_splits(prepared, members: int, val_split: float, seed: int) -> tuple[
     indices of its slice in the pool, train texts first, then val)."""
     from sklearn.model_selection import KFold, StratifiedKFold
 
-    (xt, yt), (xv, yv) = prepared.splits["train"], prepared.splits["val"]
-    x, y = np.concatenate([xt, xv]), np.concatenate([yt, yv])
-    ids = list(prepared.ids["train"]) + list(prepared.ids["val"])
+    x, y, ids = pooled_train_and_val(prepared)
     k = min(max(2, int(round(1.0 / val_split))), len(y))  # no more slices than texts
     counts = np.bincount(y) if y.ndim == 1 else None
     stratified = counts is not None and counts[counts > 0].min() >= k
@@ -459,29 +463,27 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
         networks.append(network)
     steps_per_epoch = int(np.ceil(len(prepared.splits["train"][1]) / cfg.train.batch_size))
     model = task_obj.members_model(networks)
-    held_out = members_held_out(task_obj, model, member_data, slices, cfg) if rotate else None
+    held_out = members_held_out(task_obj, model, prepared, slices, cfg) if rotate else None
     return Fitted(model, None, history, None, steps_per_epoch, held_out)
 
 
-def members_held_out(task_obj, model, member_data: list, slices: list, cfg) -> dict:
-    """The validation scores of an ensemble whose members held out different slices
-    (`member_splits`; `slices`: each member's indices in the pool): each member's probabilities on
-    its own slice, averaged where slices repeat (more members than slices). Returns {"x", "y",
-    "ids" (of the texts held out by any member, in pool order), "probs" (N, classes),
-    "member_accuracy" (each member on its own slice)}."""
-    x, y, ids, sums, counts, accuracy = {}, {}, {}, {}, {}, []
-    for member, data, held in zip(task_obj.members_of(model), member_data, slices):
-        xv, yv = data.splits["val"]
-        probs = predict_probs(member, task_obj, xv, cfg)
-        accuracy.append(round(evaluation.classification_metrics(yv, probs, data.class_names)["accuracy"], 6))
-        for j, index in enumerate(held):
-            x[index], y[index], ids[index] = xv[j], yv[j], data.ids["val"][j]
-            sums[index] = sums.get(index, 0.0) + probs[j]
-            counts[index] = counts.get(index, 0) + 1
-    keys = sorted(sums)
-    return {"x": np.asarray([x[k] for k in keys], dtype=object), "y": np.asarray([y[k] for k in keys]),
-            "ids": [ids[k] for k in keys], "probs": np.stack([sums[k] / counts[k] for k in keys]),
-            "member_accuracy": accuracy}
+def members_held_out(task_obj, model, prepared, slices: list, cfg) -> dict:
+    """The validation scores of an ensemble whose members held out different slices of the pool
+    of `prepared`'s train and val (`member_splits`; `slices`: each member's indices in the pool):
+    each member's probabilities on its own slice, averaged where slices repeat (more members than
+    slices). Returns {"x", "y", "ids" (of the texts held out by any member, in pool order),
+    "probs" (N, classes), "member_accuracy" (each member on its own slice)}."""
+    x, y, ids = pooled_train_and_val(prepared)
+    sums, counts, accuracy = None, np.zeros(len(y)), []
+    for member, held in zip(task_obj.members_of(model), slices):
+        probs = predict_probs(member, task_obj, x[held], cfg)
+        accuracy.append(round(evaluation.classification_metrics(y[held], probs, prepared.class_names)["accuracy"], 6))
+        sums = np.zeros((len(y), probs.shape[1]), probs.dtype) if sums is None else sums
+        sums[held] += probs
+        counts[held] += 1
+    scored = np.flatnonzero(counts)
+    return {"x": x[scored], "y": y[scored], "ids": [ids[i] for i in scored],
+            "probs": (sums[scored] / counts[scored, None]).astype(sums.dtype), "member_accuracy": accuracy}
 
 
 def evaluation_steps(task_obj, infer_model, prepared, cfg) -> float:
