@@ -448,7 +448,8 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             network.load_weights(str(done))
             log(f"Member {i + 1}/{n}: trained before, its weights read from {done}")
         else:
-            log(f"Member {i + 1}/{n} (seed {member_cfg.train.seed})")
+            held = f"; validation: its own {len(data.splits['val'][1])} texts held out of train" if rotate else ""
+            log(f"Member {i + 1}/{n} (seed {member_cfg.train.seed}{held})")
             member_deadline = time.time() + (deadline - time.time()) / (n - i) if deadline is not None else None
             # The final evaluation runs all N members: the last one keeps their time free.
             fitted = fit_network(member_cfg, task_obj, data, member_dir, timer, strategy, member_deadline,
