@@ -72,6 +72,15 @@ def prune_run(run_dir: Path) -> None:
             path.unlink()
 
 
+def members_mean(run_dir: Path) -> float | None:
+    """The mean test accuracy of an ensemble's members alone (`member_test_accuracy` in
+    metrics.json; for --cv, of every fold's members), or None for a run of one network: what
+    the average added is the run's accuracy minus this."""
+    files = sorted(run_dir.glob("fold-*/metrics.json")) or [run_dir / "metrics.json"]
+    accs = [a for f in files for a in json.loads(f.read_text()).get("member_test_accuracy", [])]
+    return float(np.mean(accs)) if accs else None
+
+
 def cnnkit_row(name: str, extra: list[str], keep: bool = False) -> dict:
     out = ROOT / "bench" / "runs" / f"text-{name}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     cmd = [sys.executable, "-m", "cnnkit.cli", "train", str(ROOT / "recipes" / f"{name}.yaml"), "--data", str(SETS[name]),
@@ -83,9 +92,10 @@ def cnnkit_row(name: str, extra: list[str], keep: bool = False) -> dict:
     m = json.loads((out / "metrics.json").read_text())
     acc = m.get("cv_accuracy_mean", m.get("test_accuracy"))
     per_run = m.get("max_fold_train_seconds", m.get("train_seconds"))
+    members = members_mean(out)
     if not keep:
         prune_run(out)
-    return {"accuracy": acc, "std": m.get("cv_accuracy_std"), "wall_seconds": round(wall, 1),
+    return {"accuracy": acc, "std": m.get("cv_accuracy_std"), "members_mean": members, "wall_seconds": round(wall, 1),
             "max_train_seconds_per_run": per_run, "run_dir": str(out)}
 
 
@@ -105,6 +115,7 @@ def main() -> None:
         row = {"set": name, "split": "10-fold CV" if name == "mr" else "train -> test",
                "cnnkit_accuracy": round(100 * ours["accuracy"], 2),
                "cnnkit_std": None if ours["std"] is None else round(100 * ours["std"], 2),
+               "members_mean_accuracy": None if ours["members_mean"] is None else round(100 * ours["members_mean"], 2),
                "tfidf_lr_accuracy": round(100 * base["accuracy"], 2), "tfidf_seconds": round(time.perf_counter() - t0, 1),
                "kim_cnn_rand": KIM[name][0], "kim_best": KIM[name][1],
                "wall_seconds": ours["wall_seconds"], "max_train_seconds_per_run": ours["max_train_seconds_per_run"],
