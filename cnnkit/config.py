@@ -77,6 +77,11 @@ class TrainConfig:
     jit_compile: bool = False  # XLA; measured slower for small CNNs on CPU (docs/PLATFORM)
     strategy: str = "auto"  # auto | mirrored | multiworker
     early_stopping: int = 0  # patience in epochs on the monitored metric (0: off)
+    # At an epoch whose monitored metric does not beat the best so far, put back the best epoch's
+    # weights and multiply the learning rate by anneal_factor, at most this many times; the next
+    # such epoch ends training (0: off; needs schedule=constant). training.AnnealOnPlateau.
+    anneal_on_plateau: int = 0
+    anneal_factor: float = 0.2
     # Seconds from the start of `train` (the CLI: of the process) to the saved model (0: off): the
     # epochs and the lr schedule are shortened so that training ends in time (epochs is the most it runs).
     time_budget: float = 0.0
@@ -274,6 +279,14 @@ def validate(cfg: Config) -> None:
     if t.bias_lr_scale != 1.0 and t.optimizer != "sgd":
         raise CnnkitError(f"train.bias_lr_scale applies to train.optimizer=sgd only; this run has "
                           f"train.optimizer={t.optimizer}. Set train.optimizer=sgd or leave train.bias_lr_scale at 1.")
+    if t.anneal_on_plateau < 0:
+        raise CnnkitError(f"train.anneal_on_plateau must be >= 0 (0: off). Received: {t.anneal_on_plateau}")
+    if t.anneal_on_plateau and not 0.0 < t.anneal_factor < 1.0:
+        raise CnnkitError(f"train.anneal_factor must be in (0, 1). Received: {t.anneal_factor}")
+    if t.anneal_on_plateau and (t.schedule != "constant" or t.warmup_epochs):
+        raise CnnkitError(f"train.anneal_on_plateau lowers a constant learning rate; this run has "
+                          f"train.schedule={t.schedule}, train.warmup_epochs={t.warmup_epochs}. Set "
+                          "train.schedule=constant and train.warmup_epochs=0, or train.anneal_on_plateau=0.")
     positives = {"train.epochs": t.epochs, "train.batch_size": t.batch_size, "train.lr": t.lr,
                  "train.bias_lr_scale": t.bias_lr_scale, "model.head_logit_scale": cfg.model.head_logit_scale,
                  "model.members": cfg.model.members}

@@ -333,12 +333,19 @@ class StopOnNaN(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def monitor_values(history_csv: Path, monitor: str, from_epoch: int = 0) -> list[float]:
+    """The `monitor` column of `history_csv` (one value per logged epoch, in order), from epoch
+    `from_epoch` on; [] when the file does not exist."""
+    if not history_csv.exists():
+        return []
+    with open(history_csv, newline="") as f:
+        return [float(r[monitor]) for r in csv.DictReader(f)
+                if r.get(monitor) not in (None, "") and int(r["epoch"]) >= from_epoch]
+
+
 def best_so_far(history_csv: Path, monitor: str):
     """The best `monitor` value in an earlier part of the run (for resume), or None."""
-    if not history_csv.exists():
-        return None
-    with open(history_csv, newline="") as f:
-        values = [float(r[monitor]) for r in csv.DictReader(f) if r.get(monitor) not in (None, "")]
+    values = monitor_values(history_csv, monitor)
     return max(values) if values else None
 
 
@@ -457,9 +464,85 @@ class BestWeights(keras.callbacks.Callback):
         self.flush()
 
 
-def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = "backup") -> tuple[list, StopOnNaN]:
-    """CSV history, backup (resume) into checkpoints/`backup`, best checkpoint, NaN stop,
-    TensorBoard, early stopping."""
+def load_model_weights(model: keras.Model, path: Path) -> None:
+    """Loads the model weights of the `.weights.h5` file `path` into the compiled `model` and
+    keeps its optimizer state (learning rate, step count, moments) as it was: the file holds
+    the optimizer state of the epoch it was written at."""
+    state = [v.numpy() for v in model.optimizer.variables]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model.load_weights(str(path))
+    for variable, value in zip(model.optimizer.variables, state):
+        variable.assign(value)
+
+
+class AnnealOnPlateau(keras.callbacks.Callback):
+    """At an epoch whose `monitor` does not beat the best so far (a plateau), puts back the best
+    epoch's model weights and multiplies the learning rate by `factor`, at most `times` times;
+    the plateau after the last of them ends training.
+
+    Why: Kim's CNN on sentence data peaks on the validation split after two to four epochs and
+    overfits from there (SST-5 members: 93 % training accuracy three epochs after their peak).
+    Going back to the peak at a fifth of the rate gains single networks up to 0.7 points, and at
+    twice the rate (2e-3) the five-member recipes gained on TREC, SST-2 and MR (BENCHMARKS.md,
+    text-cls). Stopping at the plateau after the last anneal, instead of waiting out a patience at
+    the lowest rate, cut their training by a fifth for the same accuracy.
+
+    The optimizer's moments are kept. The learning rate must be a variable (a constant
+    schedule); it is optimizer state, so a resumed run gets the lowered rate back with its
+    backup. A resumed run replays the `monitor` column of `history_csv` from `initial_epoch`
+    (the phase start) for the best value and the anneals left, and reads the best weights from
+    `best_path` (BestWeights' file) at its first plateau if no better epoch came since.
+    """
+
+    def __init__(self, monitor: str, times: int, factor: float, history_csv: Path, best_path: Path,
+                 initial_epoch: int = 0):
+        super().__init__()
+        self.monitor, self.times, self.factor = monitor, times, factor
+        self.history_csv, self.best_path, self.initial_epoch = Path(history_csv), Path(best_path), initial_epoch
+        self.best, self.left, self.weights = None, times, None
+
+    def on_train_begin(self, logs=None):
+        self.best, self.left, self.weights = None, self.times, None
+        for value in monitor_values(self.history_csv, self.monitor, self.initial_epoch):
+            self.observe(value)
+
+    def observe(self, value: float) -> str:
+        """Counts an epoch's `value`: "better" (a new best), "anneal" or "stop"."""
+        if self.best is None or value > self.best:
+            self.best = value
+            return "better"
+        if self.left > 0:
+            self.left -= 1
+            return "anneal"
+        return "stop"
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            return
+        action = self.observe(float(value))
+        if action == "better":
+            self.weights = self.model.get_weights()
+        elif action == "stop":
+            self.model.stop_training = True
+            print(f"Epoch {epoch + 1}: {self.monitor} did not improve after the last anneal; stopping", file=sys.stderr)
+        else:
+            if self.weights is not None:
+                self.model.set_weights(self.weights)
+            elif self.best_path.exists():  # resumed, and no better epoch since
+                load_model_weights(self.model, self.best_path)
+                self.weights = self.model.get_weights()
+            lr = self.model.optimizer.learning_rate
+            lr.assign(lr * self.factor)
+            print(f"Epoch {epoch + 1}: {self.monitor} did not improve; back to the best epoch "
+                  f"({self.best:.4f}) at learning rate {float(lr.numpy()):.2e}", file=sys.stderr)
+
+
+def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = "backup",
+                   initial_epoch: int = 0) -> tuple[list, StopOnNaN]:
+    """CSV history, best checkpoint, anneal on plateau, backup (resume) into
+    checkpoints/`backup`, NaN stop, TensorBoard, early stopping; `initial_epoch`: the phase start."""
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     trim_history(run_dir)
@@ -471,6 +554,9 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
         # the best weights are taken before it too, so a backup flushes this epoch's if it is the best.
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         best,
+        # Before the backup, so that a backup holds the weights and learning rate an anneal set.
+        *([AnnealOnPlateau(monitor, cfg.anneal_on_plateau, cfg.anneal_factor, run_dir / "history.csv",
+                           ckpt_dir / "best.weights.h5", initial_epoch)] if cfg.anneal_on_plateau else []),
         # double_checkpoint keeps the previous backup, in case a kill lands during a write.
         ThrottledBackup(str(ckpt_dir / backup), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False,
                         before_backup=best.flush),
@@ -561,7 +647,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         CnnkitError: when the loss became NaN.
     """
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
-    callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup)
+    callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup, initial_epoch)
     if timer is not None:
         callbacks.append(timer)
     budget = None

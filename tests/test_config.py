@@ -44,6 +44,11 @@ def test_ints_become_floats_but_not_the_reverse():
     ({"model": {"head_logit_scale": -1.0}}, "model.head_logit_scale must be > 0"),
     ({"data": {"val_split": 1.5}}, r"data.val_split must be in \[0, 1\)"),
     ({"train": {"deterministic": "yes"}}, "must be true or false"),
+    ({"train": {"anneal_on_plateau": 2}}, "anneal_on_plateau lowers a constant learning rate; this run has "
+                                          "train.schedule=cosine.*Set train.schedule=constant"),
+    ({"train": {"anneal_on_plateau": -1}}, "train.anneal_on_plateau must be >= 0"),
+    ({"train": {"anneal_on_plateau": 2, "schedule": "constant", "anneal_factor": 1.5}},
+     r"train.anneal_factor must be in \(0, 1\)"),
 ])
 def test_bad_values_name_the_key(overrides, message):
     with pytest.raises(CnnkitError, match=message):

@@ -123,6 +123,75 @@ def test_best_weights_are_written_only_on_flush_and_are_the_best_epochs(tmp_path
     assert not list(tmp_path.glob("*partial*"))
 
 
+def _mark(model, value):
+    """Sets every weight of `model` to `value`."""
+    model.set_weights([np.full(w.shape, value, "float32") for w in model.get_weights()])
+
+
+def _compiled_tiny_model(lr):
+    model = _tiny_model()
+    training.compile_model(model, TrainConfig(lr=lr, schedule="constant"), 4, 3)
+    model.optimizer.build(model.trainable_variables)
+    return model
+
+
+def test_anneal_on_plateau_goes_back_to_the_best_epoch_at_a_lower_rate_then_stops(tmp_path, capsys):
+    model = _compiled_tiny_model(lr=0.01)
+    anneal = training.AnnealOnPlateau("val_accuracy", 2, 0.2, tmp_path / "history.csv", tmp_path / "best.weights.h5")
+    anneal.set_model(model)
+    anneal.on_train_begin()
+    lr = model.optimizer.learning_rate
+    # epoch: (val_accuracy, weights after the epoch's end, learning rate after it, stop?)
+    expected = [(0.5, 0, 0.01, False), (0.7, 1, 0.01, False), (0.6, 1, 0.002, False),  # back to epoch 1's
+                (0.8, 3, 0.002, False), (0.8, 3, 0.0004, False),  # a tie is no improvement
+                (0.75, 5, 0.0004, True)]  # after the last anneal: stop, weights left as they are
+    for epoch, (acc, weights, rate, stop) in enumerate(expected):
+        _mark(model, epoch)
+        anneal.on_epoch_end(epoch, {"val_accuracy": acc})
+        assert all((w == weights).all() for w in model.get_weights()), epoch
+        assert float(lr.numpy()) == pytest.approx(rate) and bool(model.stop_training) == stop, epoch
+    assert "after the last anneal; stopping" in capsys.readouterr().err
+
+
+def test_a_resumed_anneal_replays_the_history_and_reads_the_best_weights(tmp_path):
+    """A resumed run counts the anneals of its history.csv (from the phase start) and, at its
+    first plateau, puts back the weights of best.weights.h5 but keeps its optimizer state."""
+    best_path = tmp_path / "best.weights.h5"
+    model = _compiled_tiny_model(lr=0.01)
+    _mark(model, 7)
+    model.save_weights(str(best_path))  # written at the best epoch, with that epoch's optimizer state
+    (tmp_path / "history.csv").write_text(
+        "epoch,accuracy,val_accuracy\n0,0.1,0.9\n2,0.5,0.6\n3,0.6,0.7\n4,0.6,0.65\n")
+    resumed = _compiled_tiny_model(lr=0.002)  # the backup's lowered rate
+    resumed.optimizer.iterations.assign(40)
+    anneal = training.AnnealOnPlateau("val_accuracy", 2, 0.2, tmp_path / "history.csv", best_path, initial_epoch=2)
+    anneal.set_model(resumed)
+    anneal.on_train_begin()  # epoch 0 is of an earlier phase: best 0.7, one anneal used
+    assert anneal.best == pytest.approx(0.7) and anneal.left == 1
+    _mark(resumed, 5)
+    anneal.on_epoch_end(5, {"val_accuracy": 0.69})
+    assert all((w == 7).all() for w in resumed.get_weights())
+    assert float(resumed.optimizer.learning_rate.numpy()) == pytest.approx(0.0004)
+    assert int(resumed.optimizer.iterations.numpy()) == 40
+    anneal.on_epoch_end(6, {"val_accuracy": 0.7})
+    assert resumed.stop_training
+
+
+def test_fit_with_anneal_on_plateau_stops_before_its_epochs(tmp_path, capsys):
+    """Without the anneal this run trains all 20 epochs (no early stopping)."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 96)
+    x = (5.0 * np.eye(4)[y] + rng.normal(scale=0.1, size=(96, 4))).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    cfg = TrainConfig(epochs=20, verbose=0, lr=0.1, schedule="constant", anneal_on_plateau=1)
+    model = _tiny_model()
+    training.compile_model(model, cfg, 4, 3)
+    history = training.fit(model, ds, ds, cfg, tmp_path)
+    assert len(history["val_accuracy"]) < 20
+    err = capsys.readouterr().err
+    assert "back to the best epoch" in err and "after the last anneal; stopping" in err
+
+
 def test_label_smoothing_loss_matches_keras():
     loss = training.SmoothedSparseCrossentropy(3, 0.1)
     y = np.array([0, 2])
