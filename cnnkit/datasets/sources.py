@@ -313,9 +313,12 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 # a quoted cell may span lines: name a row by its first line in the file
                 line, end = end + 1, reader.line_num
                 if end - line + 1 > SWALLOW_LINES:
-                    print(f"Warning: {path}:{line}: one row spans {end - line + 1} lines (to line {end}). If these "
-                          f"are not one long multi-line text, a quote (\") at line {line} is never closed and "
-                          f"the rows after it were read as that text: close or remove the quote.", file=sys.stderr)
+                    message = (f"{path}:{line}: one row spans {end - line + 1} lines (to line {end}). If these "
+                               f"are not one long multi-line text, a quote (\") at line {line} is never closed and "
+                               f"the rows after it were read as that text: close or remove the quote")
+                    if strict:  # --strict: stop rather than lose the rows after the quote
+                        raise CnnkitError(f"{message}; or drop --strict to read the row as one text.")
+                    print(f"Warning: {message}.", file=sys.stderr)
                 text, label = row.get(text_column), row.get(label_column)
                 if multi and label is not None and text is not None:
                     # an empty cell is an example to which none of the labels applies

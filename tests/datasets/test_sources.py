@@ -157,6 +157,9 @@ def test_csv_unclosed_quote_is_explained(tmp_path, capsys):
     assert len(data.splits["train"].x) == 2  # the 300 rows after the quote are lost in its cell
     err = capsys.readouterr().err
     assert f"{path}:4: one row spans 301 lines" in err and "is never closed" in err
+    with pytest.raises(CnnkitError, match=r"bad.csv:4: one row spans 301 lines.*close or remove the quote; "
+                                          r"or drop --strict"):
+        load_source(str(path), strict=True)
     path.write_text('text,label\nkept,a\nother,b\n' + rows, encoding="utf-8")
     load_source(str(path))
     assert "spans" not in capsys.readouterr().err
