@@ -1,12 +1,15 @@
 """text-cls: raw strings in, vocabulary from train only, word vectors, folders of .txt, cross-validation."""
+import io
 import json
 import shutil
+import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
 
-from cnnkit import api, cli
+from cnnkit import api, cli, tasks
 from cnnkit.errors import CnnkitError
 from cnnkit.features import text as text_features
 
@@ -49,7 +52,6 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path):
     (tmp_path / "empty.txt").write_text("   \n")
     out = api.predict(str(result.run_dir), [str(tmp_path / "a.txt"), str(tmp_path / "b.txt"), str(tmp_path / "empty.txt")])
     assert [o["predictions"][0]["label"] for o in out] == ["pos", "neg"]
-    import io
 
     lines = api.predict(str(result.run_dir), ["-"], stdin=io.StringIO("the movie was superb\n\nreally awful acting\n"))
     assert [(o["input"], o["predictions"][0]["label"]) for o in lines] == [("the movie was superb", "pos"),
@@ -300,8 +302,6 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     """model.members=3: three networks trained one after the other (seeds 0, 1, 2), each with its
     own history and early stopping in RUN_DIR/member-NN, and a saved model that averages their
     probabilities; metrics hold each member's own accuracy."""
-    from cnnkit import tasks
-
     single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0)
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), epochs=8, verbose=0, val_split=0.2,
                        early_stopping=2, sets=["model.members=3", "model.members_val=same"])
@@ -321,11 +321,6 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     members = tasks.get("text-cls").members_of(model)
     assert [m.name for m in members] == ["member_01", "member_02", "member_03"]
-    import io
-    import zipfile
-
-    import h5py
-
     with zipfile.ZipFile(result.run_dir / "model.keras") as archive:
         saved = []
         h5py.File(io.BytesIO(archive.read("model.weights.h5"))).visit(saved.append)
@@ -340,7 +335,6 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
 def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
     """A member with its network.weights.h5 is not trained again: a run stopped before member 2
     (its folder removed) trains member 2 alone when resumed; member 1 predicts as it did."""
-    from cnnkit import tasks
 
     out = tmp_path / "run"
     first = api.train("text-cls", str(reviews_csv), out=str(out), sets=["model.members=2"], **FAST)
@@ -395,7 +389,6 @@ def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews
     """members_val=rotate (the default) on a file without val: two members hold out two different slices; the
     run's val metrics score each held-out text with the member that did not see it, and the saved
     model (one vocabulary for both) still averages the members."""
-    from cnnkit import tasks
 
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "rot"), epochs=3, verbose=0, val_split=0.2,
                        sets=["model.members=2"])  # rotate is the default
