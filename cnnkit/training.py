@@ -464,13 +464,18 @@ class BestWeights(keras.callbacks.Callback):
         self.flush()
 
 
+# Keras' warning when a `.weights.h5` file's optimizer state does not fit the model's optimizer
+# (another phase's, or none built yet); only the model weights are wanted where it is silenced.
+OPTIMIZER_SKIPPED = "Skipping variable loading for optimizer"
+
+
 def load_model_weights(model: keras.Model, path: Path) -> None:
     """Loads the model weights of the `.weights.h5` file `path` into the compiled `model` and
     keeps its optimizer state (learning rate, step count, moments) as it was: the file holds
     the optimizer state of the epoch it was written at."""
     state = [v.numpy() for v in model.optimizer.variables]
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        warnings.filterwarnings("ignore", message=OPTIMIZER_SKIPPED)
         model.load_weights(str(path))
     for variable, value in zip(model.optimizer.variables, state):
         variable.assign(value)
@@ -681,7 +686,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         with warnings.catch_warnings():
             # The best epoch may be of an earlier phase (cnnkit.transfer), whose optimizer had fewer
             # variables: Keras then skips the optimizer state, which is not needed here.
-            warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+            warnings.filterwarnings("ignore", message=OPTIMIZER_SKIPPED)
             model.load_weights(str(best))
     return history.history
 

@@ -98,17 +98,19 @@ def test_throttled_backup_saves_the_epoch_an_early_stop_ends_on(tmp_path):
     assert backup.saved == [1, 3]
 
 
+def _mark(model, value):
+    """Sets every weight of `model` to `value`."""
+    model.set_weights([np.full(w.shape, value, "float32") for w in model.get_weights()])
+
+
 def test_best_weights_are_written_only_on_flush_and_are_the_best_epochs(tmp_path):
     model = _tiny_model()
     path = tmp_path / "best.weights.h5"
     best = training.BestWeights(path, "val_accuracy", best=0.5)
     best.set_model(model)
 
-    def mark(value):  # every weight of the model set to `value`
-        model.set_weights([np.full(w.shape, value, "float32") for w in model.get_weights()])
-
     for epoch, acc in enumerate([0.4, 0.7, 0.6, 0.9, 0.8]):  # 0.4 does not beat the resumed 0.5
-        mark(epoch)
+        _mark(model, epoch)
         best.on_epoch_end(epoch, {"val_accuracy": acc})
         if epoch == 1:
             assert not path.exists()
@@ -121,11 +123,6 @@ def test_best_weights_are_written_only_on_flush_and_are_the_best_epochs(tmp_path
     again.load_weights(str(path))
     assert all((w == 3).all() for w in again.get_weights())  # epoch 3: accuracy 0.9
     assert not list(tmp_path.glob("*partial*"))
-
-
-def _mark(model, value):
-    """Sets every weight of `model` to `value`."""
-    model.set_weights([np.full(w.shape, value, "float32") for w in model.get_weights()])
 
 
 def _compiled_tiny_model(lr):
