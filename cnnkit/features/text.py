@@ -17,9 +17,11 @@ STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "non
 
 
 def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-                    split: str = "whitespace", ngrams: int | None = None) -> layers.TextVectorization:
+                    split: str = "whitespace", ngrams: int | None = None, min_count: int = 1) -> layers.TextVectorization:
     """A `TextVectorization` adapted on `texts` (the training split only).
 
+    Tokens seen fewer than `min_count` times in `texts` are left out of the vocabulary, so that
+    they map to [UNK] and its vector trains (otherwise [UNK] only ever appears at prediction).
     Returns a layer mapping strings (batch,) to int ids (batch, sequence_length); 0 pads, 1 is
     the out-of-vocabulary id.
     """
@@ -27,12 +29,29 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
         raise CnnkitError(f"preprocess.standardize must be one of {', '.join(STANDARDIZE)}. Received: {standardize!r}")
     if split not in ("whitespace", "character"):
         raise CnnkitError(f"preprocess.split must be 'whitespace' or 'character'. Received: {split!r}")
-    vec = layers.TextVectorization(
-        max_tokens=max_tokens, standardize=None if standardize == "none" else standardize, split=split,
-        ngrams=ngrams, output_mode="int", output_sequence_length=sequence_length, name="vectorize",
-    )
-    vec.adapt(np.asarray(texts, dtype=object).astype(str), batch_size=1024)
+    if min_count < 1:
+        raise CnnkitError(f"preprocess.min_count must be 1 or more (1 keeps every token). Received: {min_count!r}")
+    options = dict(standardize=None if standardize == "none" else standardize, split=split, ngrams=ngrams)
+    vec = layers.TextVectorization(max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length,
+                                   name="vectorize", **options)
+    strings = np.asarray(texts, dtype=object).astype(str)
+    vec.adapt(strings, batch_size=1024)
+    if min_count > 1:
+        vocab = vec.get_vocabulary()
+        counts = token_counts(strings, vocab, **options)
+        vec.set_vocabulary(vocab[:2] + [t for t, c in zip(vocab[2:], counts[2:]) if c >= min_count])
     return vec
+
+
+def token_counts(texts: np.ndarray, vocabulary: list[str], **options) -> np.ndarray:
+    """Occurrences in `texts` (strings (n,)) of each token of `vocabulary` (padding and [UNK]
+    first), tokenized with the `TextVectorization` `options`: int (len(vocabulary),)."""
+    ragged = layers.TextVectorization(vocabulary=vocabulary, output_mode="int", ragged=True, **options)
+    counts = np.zeros(len(vocabulary), dtype="int64")
+    for start in range(0, len(texts), 4096):
+        ids = ragged(texts[start:start + 4096]).flat_values.numpy()
+        counts += np.bincount(ids, minlength=len(vocabulary))
+    return counts
 
 
 def extend_vocabulary(base: list[str], new: list[str], max_tokens: int) -> list[str]:

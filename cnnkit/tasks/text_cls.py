@@ -33,6 +33,7 @@ SUBWORD_BUCKETS = 10_000
 @dataclasses.dataclass
 class TextPreprocessConfig:
     max_tokens: int = 30000  # vocabulary: the most frequent tokens of the training split
+    min_count: int = 1  # tokens seen fewer times in the training split map to [UNK] (which then trains)
     sequence_length: Optional[int] = None  # tokens per text; unset: the 95th percentile of the training texts
     standardize: str = "lower_and_strip_punctuation"  # | lower | strip_punctuation | none
     split: str = "whitespace"  # whitespace (words) | character
@@ -247,7 +248,8 @@ class TextClassification(Task):
         p = cfg.preprocess
         texts = prepared.splits["train"][0] if prepared.adapt_on is None else prepared.adapt_on
         self._vectorizer = text_features.make_vectorizer(list(texts), p.max_tokens,
-                                                         p.sequence_length, p.standardize, p.split, p.ngrams)
+                                                         p.sequence_length, p.standardize, p.split, p.ngrams,
+                                                         min_count=p.min_count)
         if self.source_model is not None:  # --from: the source's tokens keep their ids (and embeddings)
             base = self.source_model.get_layer("vectorize").get_vocabulary()
             self._vectorizer.set_vocabulary(text_features.extend_vocabulary(base, self._vectorizer.get_vocabulary(),

@@ -23,3 +23,24 @@ def test_python_tokenize_equals_text_vectorization(standardize, split):
     vec = make_vectorizer(texts[:300], 2000, 24, standardize, split)
     expected = vec(np.asarray(texts, dtype=object).astype(str)).numpy()
     np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split), expected)
+
+
+def test_min_count_leaves_rare_tokens_to_unk():
+    """Tokens seen fewer than `min_count` times in the adapting texts map to [UNK] (id 1); the
+    rest keep frequency order; min_count 1 keeps every token; 0 is refused naming the setting."""
+    from cnnkit.errors import CnnkitError
+    from cnnkit.features.text import make_vectorizer, token_counts
+
+    texts = ["the cat sat", "the dog sat", "The cat ran", "a bird"]
+    full = make_vectorizer(texts, 100, 6)
+    assert set(full.get_vocabulary()[2:]) == {"the", "cat", "sat", "dog", "ran", "a", "bird"}
+    np.testing.assert_array_equal(token_counts(np.asarray(texts), full.get_vocabulary(),
+                                               standardize="lower_and_strip_punctuation", split="whitespace",
+                                               ngrams=None)[2:5], [3, 2, 2])
+    rare = make_vectorizer(texts, 100, 6, min_count=2)
+    vocab = [str(t) for t in rare.get_vocabulary()]
+    assert vocab[:3] == ["", "[UNK]", "the"] and set(vocab[3:]) == {"cat", "sat"}  # cat and sat tie
+    ids = rare(np.asarray(["the dog sat on a cat"])).numpy()[0]
+    np.testing.assert_array_equal(ids, [2, 1, vocab.index("sat"), 1, 1, vocab.index("cat")])
+    with pytest.raises(CnnkitError, match="preprocess.min_count"):
+        make_vectorizer(texts, 100, 6, min_count=0)

@@ -178,6 +178,14 @@ def test_vocabulary_from_train_only_and_auto_length(tmp_path):
     assert result.config.preprocess.sequence_length == max(8, int(np.percentile(lengths, 95)))
 
 
+def test_min_count_reaches_the_saved_vocabulary(reviews_csv, tmp_path):
+    """`preprocess.min_count` drops the training split's rare tokens from the saved model's vocabulary."""
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), sets=["preprocess.min_count=40"],
+                       **FAST)
+    vocab = result.model.get_layer("vectorize").get_vocabulary()
+    assert "movie" in vocab and set(vocab[2:]) <= {"the", "movie", "was", "plot", "and", "acting", "quite", "really"}
+
+
 def test_folder_of_txt_files_and_empty_texts(tmp_path):
     for label, word in (("sport", "goal"), ("tech", "chip")):
         (tmp_path / "docs" / label).mkdir(parents=True)
