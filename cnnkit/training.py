@@ -333,14 +333,14 @@ class StopOnNaN(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def monitor_values(history_csv: Path, monitor: str, from_epoch: int = 0) -> list[float]:
-    """The `monitor` column of `history_csv` (one value per logged epoch, in order), from epoch
-    `from_epoch` on; [] when the file does not exist."""
+def monitor_values(history_csv: Path, monitor: str, from_epoch: int = 0, to_epoch: int | None = None) -> list[float]:
+    """The `monitor` column of `history_csv` (one value per logged epoch, in order) of the
+    epochs from `from_epoch` up to `to_epoch` (excluded; None: the last); [] without the file."""
     if not history_csv.exists():
         return []
     with open(history_csv, newline="") as f:
         return [float(r[monitor]) for r in csv.DictReader(f)
-                if r.get(monitor) not in (None, "") and int(r["epoch"]) >= from_epoch]
+                if r.get(monitor) not in (None, "") and from_epoch <= int(r["epoch"]) < (to_epoch or sys.maxsize)]
 
 
 def best_so_far(history_csv: Path, monitor: str):
@@ -497,21 +497,28 @@ class AnnealOnPlateau(keras.callbacks.Callback):
     The optimizer's moments are kept. The learning rate must be a variable (a constant
     schedule); it is optimizer state, so a resumed run gets the lowered rate back with its
     backup. A resumed run replays the `monitor` column of `history_csv` from `initial_epoch`
-    (the phase start) for the best value and the anneals left, and reads the best weights from
+    (the phase start) to `end_epoch` (the phase end, excluded; None: the file's last) for the
+    best value and the anneals left, and reads the best weights from
     `best_path` (BestWeights' file) at its first plateau if no better epoch came since.
     """
 
     def __init__(self, monitor: str, times: int, factor: float, history_csv: Path, best_path: Path,
-                 initial_epoch: int = 0):
+                 initial_epoch: int = 0, end_epoch: int | None = None):
         super().__init__()
         self.monitor, self.times, self.factor = monitor, times, factor
         self.history_csv, self.best_path, self.initial_epoch = Path(history_csv), Path(best_path), initial_epoch
+        self.end_epoch = end_epoch
         self.best, self.left, self.weights = None, times, None
 
     def on_train_begin(self, logs=None):
+        self.replay(monitor_values(self.history_csv, self.monitor, self.initial_epoch, self.end_epoch))
+
+    def replay(self, values: list[float]) -> bool:
+        """Starts over and counts an earlier call's monitored values (one per epoch, in order);
+        returns whether that call ended training at its last epoch."""
         self.best, self.left, self.weights = None, self.times, None
-        for value in monitor_values(self.history_csv, self.monitor, self.initial_epoch):
-            self.observe(value)
+        actions = [self.observe(value) for value in values]
+        return bool(actions) and actions[-1] == "stop"
 
     def observe(self, value: float) -> str:
         """Counts an epoch's `value`: "better" (a new best), "anneal" or "stop"."""
@@ -545,10 +552,37 @@ class AnnealOnPlateau(keras.callbacks.Callback):
                   f"({self.best:.4f}) at learning rate {float(lr.numpy()):.2e}", file=sys.stderr)
 
 
+class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' `EarlyStopping` (mode max) that a resumed run starts with the best value and the
+    epochs without improvement of its earlier epochs, replayed from the `monitor` column of
+    `history_csv` from `initial_epoch` to `end_epoch` (the phase; see AnnealOnPlateau). Keras'
+    own starts counting anew, so a run killed after two epochs without improvement trained
+    `patience` more after a resume."""
+
+    def __init__(self, monitor: str, patience: int, history_csv: Path, initial_epoch: int = 0,
+                 end_epoch: int | None = None):
+        super().__init__(monitor=monitor, mode="max", patience=patience)
+        self.history_csv, self.initial_epoch, self.end_epoch = Path(history_csv), initial_epoch, end_epoch
+
+    def on_train_begin(self, logs=None):
+        self.replay(monitor_values(self.history_csv, self.monitor, self.initial_epoch, self.end_epoch))
+
+    def replay(self, values: list[float]) -> bool:
+        """Starts over and counts an earlier call's monitored values (one per epoch, in order);
+        returns whether that call ended training at its last epoch."""
+        super().on_train_begin()
+        for value in values:
+            self.wait += 1
+            if self.best is None or value > self.best:
+                self.best, self.wait = value, 0
+        return self.wait >= self.patience and self.initial_epoch + len(values) > 1
+
+
 def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = "backup",
-                   initial_epoch: int = 0) -> tuple[list, StopOnNaN]:
+                   initial_epoch: int = 0, end_epoch: int | None = None) -> tuple[list, StopOnNaN]:
     """CSV history, best checkpoint, anneal on plateau, backup (resume) into
-    checkpoints/`backup`, NaN stop, TensorBoard, early stopping; `initial_epoch`: the phase start."""
+    checkpoints/`backup`, NaN stop, TensorBoard, early stopping; `initial_epoch`, `end_epoch`:
+    the phase's first epoch and the one after its last."""
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     trim_history(run_dir)
@@ -562,7 +596,7 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
         best,
         # Before the backup, so that a backup holds the weights and learning rate an anneal set.
         *([AnnealOnPlateau(monitor, cfg.anneal_on_plateau, cfg.anneal_factor, run_dir / "history.csv",
-                           ckpt_dir / "best.weights.h5", initial_epoch)] if cfg.anneal_on_plateau else []),
+                           ckpt_dir / "best.weights.h5", initial_epoch, end_epoch)] if cfg.anneal_on_plateau else []),
         # double_checkpoint keeps the previous backup, in case a kill lands during a write.
         ThrottledBackup(str(ckpt_dir / backup), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False,
                         before_backup=best.flush),
@@ -570,7 +604,8 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, update_freq="epoch"),
     ]
     if cfg.early_stopping:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=cfg.early_stopping))
+        callbacks.append(ResumableEarlyStopping(monitor, cfg.early_stopping, run_dir / "history.csv", initial_epoch,
+                                                end_epoch))
     return callbacks, nan
 
 
@@ -653,7 +688,14 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         CnnkitError: when the loss became NaN.
     """
     monitor = "val_accuracy" if val_ds is not None else "accuracy"
-    callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup, initial_epoch)
+    epochs = initial_epoch + cfg.epochs
+    callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup, initial_epoch, epochs)
+    done = monitor_values(run_dir / "history.csv", monitor, initial_epoch, epochs)  # this phase's backed-up epochs
+    if any(c.replay(done) for c in callbacks if isinstance(c, (ResumableEarlyStopping, AnnealOnPlateau))):
+        # The run was stopped after early stopping (or the last anneal's plateau) had ended its
+        # training: the backup is restored and no epoch trained, as the uninterrupted run did.
+        epochs = initial_epoch + len(done)
+        print(f"Training had ended at epoch {epochs} (no improvement of {monitor}); resuming after it", file=sys.stderr)
     if timer is not None:
         callbacks.append(timer)
     budget = None
@@ -668,7 +710,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     val_ds = without_autotune_thread(val_ds) if val_ds is not None else None
     adapt_for_multiworker(model, train_ds)
     model._initial_epoch = None  # set by an earlier phase's backup restore; this phase's own is read anew
-    history = model.fit(train_ds, validation_data=val_ds, epochs=initial_epoch + cfg.epochs, callbacks=callbacks,
+    history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
                         initial_epoch=initial_epoch,
                         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps if val_ds is not None else None,
                         verbose=cfg.verbose, shuffle=False)  # the tf.data pipeline shuffles

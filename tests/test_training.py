@@ -189,6 +189,46 @@ def test_fit_with_anneal_on_plateau_stops_before_its_epochs(tmp_path, capsys):
     assert "back to the best epoch" in err and "after the last anneal; stopping" in err
 
 
+def test_a_resumed_early_stopping_counts_the_epochs_of_its_history(tmp_path):
+    """Two epochs without improvement in the history (of this phase, from epoch 2 up to 6): with
+    patience 3 the first such epoch after the resume stops, as in the uninterrupted run; rows of
+    an earlier and a later phase do not count."""
+    (tmp_path / "history.csv").write_text("epoch,val_accuracy\n0,0.99\n2,0.6\n3,0.7\n4,0.65\n5,0.68\n6,0.99\n")
+    stop = training.ResumableEarlyStopping("val_accuracy", 3, tmp_path / "history.csv", initial_epoch=2, end_epoch=6)
+    stop.set_model(_tiny_model())
+    stop.model.stop_training = False  # fit's flag
+    stop.on_train_begin()
+    assert stop.best == pytest.approx(0.7) and stop.wait == 2
+    stop.on_epoch_end(6, {"val_accuracy": 0.71})  # better: counting starts over
+    assert not stop.model.stop_training and stop.wait == 0
+    for epoch in (7, 8):
+        stop.on_epoch_end(epoch, {"val_accuracy": 0.5})
+    assert not stop.model.stop_training
+    stop.on_epoch_end(9, {"val_accuracy": 0.5})
+    assert stop.model.stop_training
+    assert stop.replay([0.6, 0.7, 0.65, 0.68, 0.69]) and not stop.replay([0.6, 0.7, 0.65, 0.68])
+
+
+def test_fit_resumed_after_its_early_stop_trains_no_further(tmp_path, capsys):
+    """A run killed after early stopping ended its training (before the model was saved) goes on
+    to the end with the best weights, training no epoch; Keras' EarlyStopping trained 3 more."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, x[:, :3].argmax(1))).batch(16)
+    cfg = TrainConfig(epochs=20, verbose=0, lr=0.0, early_stopping=2)  # lr 0: nothing improves
+    model = _tiny_model()
+    training.compile_model(model, cfg, 4, 3)
+    assert len(training.fit(model, ds, ds, cfg, tmp_path)["val_accuracy"]) == 3
+    trained = [w.copy() for w in model.get_weights()]
+    resumed = _tiny_model()
+    training.compile_model(resumed, cfg, 4, 3)
+    history = training.fit(resumed, ds, ds, cfg, tmp_path)
+    assert history.get("val_accuracy", []) == []
+    assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 1 + 3
+    assert all(np.array_equal(a, b) for a, b in zip(resumed.get_weights(), trained))
+    assert "Training had ended at epoch 3" in capsys.readouterr().err
+
+
 def test_label_smoothing_loss_matches_keras():
     loss = training.SmoothedSparseCrossentropy(3, 0.1)
     y = np.array([0, 2])
