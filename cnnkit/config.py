@@ -76,6 +76,9 @@ class TrainConfig:
     precision: str = "float32"
     jit_compile: bool = False  # XLA; measured slower for small CNNs on CPU (docs/PLATFORM)
     strategy: str = "auto"  # auto | mirrored | multiworker
+    # What picks the epoch whose weights are kept, and what early stopping and the anneals watch:
+    # accuracy (highest) | loss (lowest); on the val split when there is one, else on train.
+    monitor: str = "accuracy"
     early_stopping: int = 0  # patience in epochs on the monitored metric (0: off)
     # At an epoch whose monitored metric does not beat the best so far, put back the best epoch's
     # weights and multiply the learning rate by anneal_factor, at most this many times; the next
@@ -261,6 +264,7 @@ def validate(cfg: Config) -> None:
         "train.schedule": (t.schedule, ("constant", "cosine", "onecycle", "step")),
         "train.precision": (t.precision, ("float32", "mixed_float16", "mixed_bfloat16", "auto")),
         "train.strategy": (t.strategy, ("auto", "mirrored", "multiworker")),
+        "train.monitor": (t.monitor, ("accuracy", "loss")),
         "model.head_pooling": (cfg.model.head_pooling, ("avg", "max", "flatten")),
         "model.members_val": (cfg.model.members_val, ("same", "rotate")),
     }

@@ -346,7 +346,23 @@ def monitor_values(history_csv: Path, monitor: str, from_epoch: int = 0, to_epoc
 def best_so_far(history_csv: Path, monitor: str):
     """The best `monitor` value in an earlier part of the run (for resume), or None."""
     values = monitor_values(history_csv, monitor)
-    return max(values) if values else None
+    return (min(values) if lower_is_better(monitor) else max(values)) if values else None
+
+
+def lower_is_better(monitor: str) -> bool:
+    """Whether `monitor` (a Keras log key: val_accuracy, val_loss, ...) improves downwards."""
+    return monitor.endswith("loss")
+
+
+def improves(value: float, best: float | None, monitor: str) -> bool:
+    """Whether `value` of `monitor` beats `best` (None: nothing to beat yet)."""
+    return best is None or (value < best if lower_is_better(monitor) else value > best)
+
+
+def monitored(train_cfg: TrainConfig, has_val: bool) -> str:
+    """The log key that picks the kept epoch: `train.monitor` on the val split, or on the
+    training data without one (val_accuracy, val_loss, accuracy, loss)."""
+    return ("val_" if has_val else "") + train_cfg.monitor
 
 
 BACKUPS = ("backup", "backup-head")  # the resume backups, newest phase first (see cnnkit.transfer)
@@ -425,7 +441,7 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
 
 
 class BestWeights(keras.callbacks.Callback):
-    """The weights of the best epoch so far (highest `monitor`), kept in memory and written to
+    """The weights of the best epoch so far (`monitor`'s best: highest, lowest for a loss), kept in memory and written to
     `path` (a `.weights.h5` file) only by `flush()`: before each backup (ThrottledBackup's
     `before_backup`) and at the end of training.
 
@@ -442,7 +458,7 @@ class BestWeights(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is not None and (self.best is None or float(value) > self.best):
+        if value is not None and improves(float(value), self.best, self.monitor):
             self.best = float(value)
             self._weights = self.model.get_weights()
 
@@ -522,7 +538,7 @@ class AnnealOnPlateau(keras.callbacks.Callback):
 
     def observe(self, value: float) -> str:
         """Counts an epoch's `value`: "better" (a new best), "anneal" or "stop"."""
-        if self.best is None or value > self.best:
+        if improves(value, self.best, self.monitor):
             self.best = value
             return "better"
         if self.left > 0:
@@ -553,7 +569,7 @@ class AnnealOnPlateau(keras.callbacks.Callback):
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Keras' `EarlyStopping` (mode max) that a resumed run starts with the best value and the
+    """Keras' `EarlyStopping` that a resumed run starts with the best value and the
     epochs without improvement of its earlier epochs, replayed from the `monitor` column of
     `history_csv` from `initial_epoch` to `end_epoch` (the phase; see AnnealOnPlateau). Keras'
     own starts counting anew, so a run killed after two epochs without improvement trained
@@ -561,7 +577,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
     def __init__(self, monitor: str, patience: int, history_csv: Path, initial_epoch: int = 0,
                  end_epoch: int | None = None):
-        super().__init__(monitor=monitor, mode="max", patience=patience)
+        super().__init__(monitor=monitor, mode="min" if lower_is_better(monitor) else "max", patience=patience)
         self.history_csv, self.initial_epoch, self.end_epoch = Path(history_csv), initial_epoch, end_epoch
 
     def on_train_begin(self, logs=None):
@@ -573,7 +589,7 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
         super().on_train_begin()
         for value in values:
             self.wait += 1
-            if self.best is None or value > self.best:
+            if improves(value, self.best, self.monitor):
                 self.best, self.wait = value, 0
         return self.wait >= self.patience and self.initial_epoch + len(values) > 1
 
@@ -679,15 +695,15 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
             repeated and iterated once for the whole run: a new iterator per epoch costs up to
             5 s at each epoch start on a 2-core CPU (measured, see BENCHMARKS.md).
 
-    Afterwards the model holds the best weights on the validation accuracy (or the last
-    ones without a validation set).
+    Afterwards the model holds the weights of the best epoch on the validation split's
+    `train.monitor` (accuracy or loss; `monitored`), or the last ones without a validation set.
 
     Returns:
         The Keras history of this call ({metric: [values per epoch]}).
     Raises:
         CnnkitError: when the loss became NaN.
     """
-    monitor = "val_accuracy" if val_ds is not None else "accuracy"
+    monitor = monitored(cfg, val_ds is not None)
     epochs = initial_epoch + cfg.epochs
     callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup, initial_epoch, epochs)
     done = monitor_values(run_dir / "history.csv", monitor, initial_epoch, epochs)  # this phase's backed-up epochs

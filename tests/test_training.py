@@ -125,6 +125,41 @@ def test_best_weights_are_written_only_on_flush_and_are_the_best_epochs(tmp_path
     assert not list(tmp_path.glob("*partial*"))
 
 
+@pytest.mark.parametrize("monitor", ["accuracy", "loss"])
+def test_fit_keeps_the_epoch_best_on_the_monitored_metric(tmp_path, monitor):
+    """`train.monitor`: the kept weights are those of the epoch with the highest val_accuracy
+    or the lowest val_loss; noisy labels make the two differ and the loss rise at this rate."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(96, 4)).astype("float32")
+    y = np.where(rng.random(96) < 0.4, rng.integers(0, 3, 96), x[:, :3].argmax(1))
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    val = tf.data.Dataset.from_tensor_slices((x[:48] + 0.5, y[:48])).batch(16)
+    cfg = TrainConfig(epochs=12, verbose=0, lr=0.5, schedule="constant", monitor=monitor)
+    model = _tiny_model()
+    training.compile_model(model, cfg, 4, 3)
+    history = training.fit(model, ds, val, cfg, tmp_path)
+    loss, accuracy = model.evaluate(val, verbose=0)
+    if monitor == "loss":
+        assert loss == pytest.approx(min(history["val_loss"]), rel=1e-5)
+    else:
+        assert accuracy == pytest.approx(max(history["val_accuracy"]))
+    assert training.monitored(cfg, True) == f"val_{monitor}" and training.monitored(cfg, False) == monitor
+
+
+def test_best_weights_and_early_stopping_on_a_loss_keep_the_lowest(tmp_path):
+    model = _tiny_model()
+    best = training.BestWeights(tmp_path / "best.weights.h5", "val_loss")
+    best.set_model(model)
+    for epoch, loss in enumerate([0.9, 0.5, 0.7]):
+        _mark(model, epoch)
+        best.on_epoch_end(epoch, {"val_loss": loss})
+    assert best.best == pytest.approx(0.5)
+    (tmp_path / "history.csv").write_text("epoch,val_loss\n0,0.9\n1,0.5\n2,0.7\n")
+    stop = training.ResumableEarlyStopping("val_loss", 2, tmp_path / "history.csv")
+    assert not stop.replay([0.9, 0.5, 0.7]) and stop.replay([0.9, 0.5, 0.7, 0.6])
+    assert training.best_so_far(tmp_path / "history.csv", "val_loss") == pytest.approx(0.5)
+
+
 def _compiled_tiny_model(lr):
     model = _tiny_model()
     training.compile_model(model, TrainConfig(lr=lr, schedule="constant"), 4, 3)
