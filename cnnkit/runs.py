@@ -84,6 +84,7 @@ def save_weights(model, path: Path, optimizer: bool = True) -> None:
 SETTINGS_OF_OLDER_RUNS = {
     ("text-cls", "preprocess", "subwords"): 0,  # unset now means 10 000 buckets for word tokens
     ("text-cls", "model", "members_val"): "same",  # now rotate: a resumed ensemble keeps its members' data
+    ("text-cls", "train", "monitor"): "accuracy",  # now loss: a resumed run goes on choosing by accuracy
 }
 
 

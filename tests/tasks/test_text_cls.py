@@ -121,6 +121,20 @@ def test_an_ensemble_without_the_members_val_setting_reads_as_same(tmp_path):
     assert api.resolve_config("text-cls", None, None, None).model.members_val == "rotate"
 
 
+def test_a_run_without_the_monitor_setting_reads_as_accuracy(tmp_path):
+    """text-cls runs written before train.monitor existed kept their best val_accuracy epoch: a
+    config.yaml without the key reads back as accuracy (a resume picks epochs as the run did);
+    a new text run monitors the validation loss, an image run the accuracy."""
+    import yaml
+
+    from cnnkit import runs
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "text-cls", "train": {"epochs": 3}}))
+    assert api.config_from_run(runs.read_run(tmp_path)[1]).train.monitor == "accuracy"
+    assert api.resolve_config("text-cls", None, None, None).train.monitor == "loss"
+    assert api.resolve_config("image-cls", None, None, None).train.monitor == "accuracy"
+
+
 def test_subwords_are_an_option(reviews_csv, tmp_path):
     """preprocess.subwords adds the vocabulary's character n-gram vectors to the word vectors: they
     are trained, the saved model reloads with the same predictions, and options it cannot serve are refused."""
