@@ -340,7 +340,8 @@ def monitor_values(history_csv: Path, monitor: str, from_epoch: int = 0, to_epoc
         return []
     with open(history_csv, newline="") as f:
         return [float(r[monitor]) for r in csv.DictReader(f)
-                if r.get(monitor) not in (None, "") and from_epoch <= int(r["epoch"]) < (to_epoch or sys.maxsize)]
+                if r.get(monitor) not in (None, "") and from_epoch <= int(r["epoch"])
+                and (to_epoch is None or int(r["epoch"]) < to_epoch)]
 
 
 def best_so_far(history_csv: Path, monitor: str):
@@ -441,9 +442,9 @@ class ThrottledBackup(keras.callbacks.BackupAndRestore):
 
 
 class BestWeights(keras.callbacks.Callback):
-    """The weights of the best epoch so far (`monitor`'s best: highest, lowest for a loss), kept in memory and written to
-    `path` (a `.weights.h5` file) only by `flush()`: before each backup (ThrottledBackup's
-    `before_backup`) and at the end of training.
+    """The weights of the best epoch so far (`monitor`'s highest value, or lowest for a loss),
+    kept in memory and written to `path` (a `.weights.h5` file) only by `flush()`: before each
+    backup (ThrottledBackup's `before_backup`) and at the end of training.
 
     Why not `ModelCheckpoint(save_best_only=True)`: it writes the file at every improvement,
     which in the default image run is every other epoch of about one second. Flushed with the
