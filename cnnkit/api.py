@@ -140,6 +140,7 @@ def prepare(cfg, task, loaded: LoadedData):
                                                               if task.cache_modes == ("memory",) else "") + ".")
     val_from_train = "val" not in loaded.splits and cfg.data.val_split > 0
     loaded = ensure_splits(loaded, cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
+    warn_untrained_classes(loaded)
     start = time.perf_counter()
     prepared = task.prepare(cfg, loaded)
     prepared.val_from_train = val_from_train
@@ -150,6 +151,20 @@ def prepare(cfg, task, loaded: LoadedData):
         log(f"Skipped {len(prepared.skipped)} unreadable input(s), e.g. "
             + "; ".join(f"{p} ({why})" for p, why in prepared.skipped[:3]) + " (--strict makes this an error)")
     return prepared
+
+
+def warn_untrained_classes(loaded: LoadedData) -> None:
+    """Warns when a class has no example left in the training split (single-label data): with a
+    few examples a class can end up wholly in the held-out val or test split, and the model then
+    never predicts it."""
+    y = loaded.splits["train"].y
+    if y.ndim != 1:
+        return
+    missing = [name for i, name in enumerate(loaded.class_names) if not np.any(y == i)]
+    if missing:
+        log(f"Warning: {loaded.origin}: no training example of class(es) {', '.join(map(repr, missing))} after holding "
+            f"out the validation/test splits; the model cannot learn them. Add examples of them, or give the data "
+            f"a val split of its own (or lower data.val_split / data.test_split).")
 
 
 def load_prepared(cfg, task):

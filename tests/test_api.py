@@ -159,6 +159,19 @@ def test_auto_precision_is_resolved_and_recorded(tmp_path):
     assert keras.mixed_precision.dtype_policy().name == "float32"
 
 
+def test_a_class_left_without_training_examples_is_named(tmp_path, capsys):
+    """Three texts of three classes: the held-out validation text takes one class wholly out of
+    training, and the run says which; with every class in training nothing is said."""
+    path = tmp_path / "tiny.csv"
+    path.write_text("text,label\ngreat movie,good\nawful plot,bad\nfine enough,ok\n")
+    api.train("text-cls", str(path), out=str(tmp_path / "run"), epochs=1, verbose=0)
+    err = capsys.readouterr().err
+    assert "Warning: " in err and "no training example of class(es)" in err and "tiny.csv" in err
+    path.write_text("text,label\n" + "".join(f"text {i},{'ab'[i % 2]}\n" for i in range(20)))
+    api.train("text-cls", str(path), out=str(tmp_path / "run2"), epochs=1, verbose=0)
+    assert "no training example" not in capsys.readouterr().err
+
+
 def test_summary_lists_layers():
     text = api.summary("image-cls", backbone="lenet5", image_size=[28, 28])
     assert "c1" in text and "f6" in text and "Total params" in text
