@@ -513,22 +513,19 @@ class AnnealOnPlateau(keras.callbacks.Callback):
 
     The optimizer's moments are kept. The learning rate must be a variable (a constant
     schedule); it is optimizer state, so a resumed run gets the lowered rate back with its
-    backup. A resumed run replays the `monitor` column of `history_csv` from `initial_epoch`
-    (the phase start) to `end_epoch` (the phase end, excluded; None: the file's last) for the
-    best value and the anneals left, and reads the best weights from
-    `best_path` (BestWeights' file) at its first plateau if no better epoch came since.
+    backup. A resumed run replays `replayed` (the `monitor` values of this phase's earlier
+    epochs, from history.csv) for the best value and the anneals left, and reads the best
+    weights from `best_path` (BestWeights' file) at its first plateau if no better epoch came since.
     """
 
-    def __init__(self, monitor: str, times: int, factor: float, history_csv: Path, best_path: Path,
-                 initial_epoch: int = 0, end_epoch: int | None = None):
+    def __init__(self, monitor: str, times: int, factor: float, best_path: Path, replayed: list[float] = ()):
         super().__init__()
         self.monitor, self.times, self.factor = monitor, times, factor
-        self.history_csv, self.best_path, self.initial_epoch = Path(history_csv), Path(best_path), initial_epoch
-        self.end_epoch = end_epoch
+        self.best_path, self.replayed = Path(best_path), list(replayed)
         self.best, self.left, self.weights = None, times, None
 
     def on_train_begin(self, logs=None):
-        self.replay(monitor_values(self.history_csv, self.monitor, self.initial_epoch, self.end_epoch))
+        self.replay(self.replayed)
 
     def replay(self, values: list[float]) -> bool:
         """Starts over and counts an earlier call's monitored values (one per epoch, in order);
@@ -570,19 +567,17 @@ class AnnealOnPlateau(keras.callbacks.Callback):
 
 
 class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
-    """Keras' `EarlyStopping` that a resumed run starts with the best value and the
-    epochs without improvement of its earlier epochs, replayed from the `monitor` column of
-    `history_csv` from `initial_epoch` to `end_epoch` (the phase; see AnnealOnPlateau). Keras'
-    own starts counting anew, so a run killed after two epochs without improvement trained
-    `patience` more after a resume."""
+    """Keras' `EarlyStopping` that a resumed run starts with the best value and the epochs
+    without improvement of its earlier epochs: `replayed`, the `monitor` values of the phase's
+    epochs from `initial_epoch` on (history.csv). Keras' own starts counting anew, so a run
+    killed after two epochs without improvement trained `patience` more after a resume."""
 
-    def __init__(self, monitor: str, patience: int, history_csv: Path, initial_epoch: int = 0,
-                 end_epoch: int | None = None):
+    def __init__(self, monitor: str, patience: int, replayed: list[float] = (), initial_epoch: int = 0):
         super().__init__(monitor=monitor, mode="min" if lower_is_better(monitor) else "max", patience=patience)
-        self.history_csv, self.initial_epoch, self.end_epoch = Path(history_csv), initial_epoch, end_epoch
+        self.replayed, self.initial_epoch = list(replayed), initial_epoch
 
     def on_train_begin(self, logs=None):
-        self.replay(monitor_values(self.history_csv, self.monitor, self.initial_epoch, self.end_epoch))
+        self.replay(self.replayed)
 
     def replay(self, values: list[float]) -> bool:
         """Starts over and counts an earlier call's monitored values (one per epoch, in order);
@@ -599,10 +594,12 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
                    initial_epoch: int = 0, end_epoch: int | None = None) -> tuple[list, StopOnNaN]:
     """CSV history, best checkpoint, anneal on plateau, backup (resume) into
     checkpoints/`backup`, NaN stop, TensorBoard, early stopping; `initial_epoch`, `end_epoch`:
-    the phase's first epoch and the one after its last."""
+    the phase's first epoch and the one after its last, whose backed-up epochs early stopping
+    and the anneals replay."""
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     trim_history(run_dir)
+    done = monitor_values(run_dir / "history.csv", monitor, initial_epoch, end_epoch)
     # A resumed run keeps the best of its earlier epochs.
     best = BestWeights(ckpt_dir / "best.weights.h5", monitor, best=best_so_far(run_dir / "history.csv", monitor))
     nan = StopOnNaN()
@@ -612,8 +609,8 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
         best,
         # Before the backup, so that a backup holds the weights and learning rate an anneal set.
-        *([AnnealOnPlateau(monitor, cfg.anneal_on_plateau, cfg.anneal_factor, run_dir / "history.csv",
-                           ckpt_dir / "best.weights.h5", initial_epoch, end_epoch)] if cfg.anneal_on_plateau else []),
+        *([AnnealOnPlateau(monitor, cfg.anneal_on_plateau, cfg.anneal_factor, ckpt_dir / "best.weights.h5", done)]
+          if cfg.anneal_on_plateau else []),
         # double_checkpoint keeps the previous backup, in case a kill lands during a write.
         ThrottledBackup(str(ckpt_dir / backup), save_freq="epoch", double_checkpoint=True, delete_checkpoint=False,
                         before_backup=best.flush),
@@ -621,8 +618,7 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
         keras.callbacks.TensorBoard(str(run_dir / "logs"), write_graph=False, update_freq="epoch"),
     ]
     if cfg.early_stopping:
-        callbacks.append(ResumableEarlyStopping(monitor, cfg.early_stopping, run_dir / "history.csv", initial_epoch,
-                                                end_epoch))
+        callbacks.append(ResumableEarlyStopping(monitor, cfg.early_stopping, done, initial_epoch))
     return callbacks, nan
 
 
@@ -707,11 +703,11 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     monitor = monitored(cfg, val_ds is not None)
     epochs = initial_epoch + cfg.epochs
     callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup, initial_epoch, epochs)
-    done = monitor_values(run_dir / "history.csv", monitor, initial_epoch, epochs)  # this phase's backed-up epochs
-    if any(c.replay(done) for c in callbacks if isinstance(c, (ResumableEarlyStopping, AnnealOnPlateau))):
+    ended = [c for c in callbacks if isinstance(c, (ResumableEarlyStopping, AnnealOnPlateau)) and c.replay(c.replayed)]
+    if ended:
         # The run was stopped after early stopping (or the last anneal's plateau) had ended its
         # training: the backup is restored and no epoch trained, as the uninterrupted run did.
-        epochs = initial_epoch + len(done)
+        epochs = initial_epoch + len(ended[0].replayed)
         print(f"Training had ended at epoch {epochs} (no improvement of {monitor}); resuming after it", file=sys.stderr)
     if timer is not None:
         callbacks.append(timer)

@@ -155,7 +155,7 @@ def test_best_weights_and_early_stopping_on_a_loss_keep_the_lowest(tmp_path):
         best.on_epoch_end(epoch, {"val_loss": loss})
     assert best.best == pytest.approx(0.5)
     (tmp_path / "history.csv").write_text("epoch,val_loss\n0,0.9\n1,0.5\n2,0.7\n")
-    stop = training.ResumableEarlyStopping("val_loss", 2, tmp_path / "history.csv")
+    stop = training.ResumableEarlyStopping("val_loss", 2)
     assert not stop.replay([0.9, 0.5, 0.7]) and stop.replay([0.9, 0.5, 0.7, 0.6])
     assert training.best_so_far(tmp_path / "history.csv", "val_loss") == pytest.approx(0.5)
 
@@ -169,7 +169,7 @@ def _compiled_tiny_model(lr):
 
 def test_anneal_on_plateau_goes_back_to_the_best_epoch_at_a_lower_rate_then_stops(tmp_path, capsys):
     model = _compiled_tiny_model(lr=0.01)
-    anneal = training.AnnealOnPlateau("val_accuracy", 2, 0.2, tmp_path / "history.csv", tmp_path / "best.weights.h5")
+    anneal = training.AnnealOnPlateau("val_accuracy", 2, 0.2, tmp_path / "best.weights.h5")
     anneal.set_model(model)
     anneal.on_train_begin()
     lr = model.optimizer.learning_rate
@@ -196,7 +196,8 @@ def test_a_resumed_anneal_replays_the_history_and_reads_the_best_weights(tmp_pat
         "epoch,accuracy,val_accuracy\n0,0.1,0.9\n2,0.5,0.6\n3,0.6,0.7\n4,0.6,0.65\n")
     resumed = _compiled_tiny_model(lr=0.002)  # the backup's lowered rate
     resumed.optimizer.iterations.assign(40)
-    anneal = training.AnnealOnPlateau("val_accuracy", 2, 0.2, tmp_path / "history.csv", best_path, initial_epoch=2)
+    anneal = training.AnnealOnPlateau("val_accuracy", 2, 0.2, best_path,
+                                      training.monitor_values(tmp_path / "history.csv", "val_accuracy", 2))
     anneal.set_model(resumed)
     anneal.on_train_begin()  # epoch 0 is of an earlier phase: best 0.7, one anneal used
     assert anneal.best == pytest.approx(0.7) and anneal.left == 1
@@ -229,7 +230,8 @@ def test_a_resumed_early_stopping_counts_the_epochs_of_its_history(tmp_path):
     patience 3 the first such epoch after the resume stops, as in the uninterrupted run; rows of
     an earlier and a later phase do not count."""
     (tmp_path / "history.csv").write_text("epoch,val_accuracy\n0,0.99\n2,0.6\n3,0.7\n4,0.65\n5,0.68\n6,0.99\n")
-    stop = training.ResumableEarlyStopping("val_accuracy", 3, tmp_path / "history.csv", initial_epoch=2, end_epoch=6)
+    stop = training.ResumableEarlyStopping(
+        "val_accuracy", 3, training.monitor_values(tmp_path / "history.csv", "val_accuracy", 2, 6), initial_epoch=2)
     stop.set_model(_tiny_model())
     stop.model.stop_training = False  # fit's flag
     stop.on_train_begin()
