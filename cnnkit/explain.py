@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from cnnkit import runs, tasks
 from cnnkit.errors import CnnkitError
+from cnnkit.features.text import READABLE
 
 
 # ------------------------------------------------------------------ model surgery
@@ -115,7 +116,8 @@ def token_saliency(model: keras.Model, text: str, class_index: int | None = None
     grads = tape.gradient(score, embedded)[0].numpy()
     scores = np.abs((grads * embedded[0].numpy()).sum(axis=-1))
     keep = ids != 0
-    tokens = [vocab[i] for i in ids[keep]]  # out-of-vocabulary words show as [UNK]
+    # Out-of-vocabulary words show as [UNK]; preprocess.boundaries' start and end tokens as [start], [end].
+    tokens = [READABLE.get(vocab[i], vocab[i]) for i in ids[keep]]
     scores = scores[keep]
     scores = scores / scores.max() if scores.size and scores.max() > 0 else scores
     return tokens, scores, np.asarray(probs[0])

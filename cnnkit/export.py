@@ -124,7 +124,7 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> np.ndarray:
     """What `core_model` takes for raw inputs `x`: float images, token ids from the Python
     tokenizer (writing vocabulary.txt and tokenizer.json into `out_dir`), or float waveforms."""
     if cfg.task == "text-cls":
-        from cnnkit.features.text import tokenize
+        from cnnkit.features.text import END, START, tokenize
 
         p = cfg.preprocess
         if p.ngrams:
@@ -135,9 +135,10 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> np.ndarray:
             runs.atomic_write(out_dir / "vocabulary.txt", "\n".join(vocab) + "\n")
             runs.write_json(out_dir / "tokenizer.json", {
                 "vocabulary": "vocabulary.txt", "sequence_length": p.sequence_length, "standardize": p.standardize,
-                "split": p.split, "padding_id": 0, "out_of_vocabulary_id": 1,
-                "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split)"})
-        return tokenize([str(t) for t in x], vocab, p.sequence_length, p.standardize, p.split)
+                "split": p.split, "boundaries": p.boundaries, "start_token": START, "end_token": END,
+                "padding_id": 0, "out_of_vocabulary_id": 1,
+                "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split, boundaries)"})
+        return tokenize([str(t) for t in x], vocab, p.sequence_length, p.standardize, p.split, p.boundaries)
     return np.asarray(x).astype("float32")
 
 

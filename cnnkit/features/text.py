@@ -8,17 +8,60 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import keras
 import numpy as np
 from keras import layers
 
 from cnnkit.errors import CnnkitError
 
 STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+# Keras TextVectorization's punctuation pattern (its "strip_punctuation"), shared by Standardize and tokenize.
+PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+# The tokens around each text with preprocess.boundaries: ASCII's "start of text" and "end of text"
+# characters. No standardization changes them and neither split cuts them (they are not whitespace),
+# so they are tokens of their own for words and characters alike.
+START, END = "\x02", "\x03"
+READABLE = {START: "[start]", END: "[end]"}  # how reports show them
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class Standardize:
+    """A TextVectorization `standardize` callable: Keras' standardization `mode`, then START and
+    END around each text (joined by `separator`: " " for word tokens, "" for characters).
+
+    Marks where a text begins and ends, which the zero padding of a "same" convolution does not:
+    a filter can then respond to "how" as the first word of a question. Takes and returns a
+    string tensor of any shape.
+    """
+
+    def __init__(self, mode: str = "lower_and_strip_punctuation", separator: str = " "):
+        if mode not in STANDARDIZE:
+            raise CnnkitError(f"preprocess.standardize must be one of {', '.join(STANDARDIZE)}. Received: {mode!r}")
+        self.mode, self.separator = mode, separator
+
+    def __call__(self, inputs):
+        import tensorflow as tf
+
+        if self.mode in ("lower", "lower_and_strip_punctuation"):
+            inputs = tf.strings.lower(inputs)
+        if self.mode in ("strip_punctuation", "lower_and_strip_punctuation"):
+            inputs = tf.strings.regex_replace(inputs, PUNCTUATION, "")
+        return tf.strings.join([START + self.separator, inputs, self.separator + END])
+
+    def get_config(self) -> dict:
+        return {"mode": self.mode, "separator": self.separator}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Standardize":
+        return cls(**config)
 
 
 def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-                    split: str = "whitespace", ngrams: int | None = None, min_count: int = 1) -> layers.TextVectorization:
+                    split: str = "whitespace", ngrams: int | None = None, min_count: int = 1,
+                    boundaries: bool = False) -> layers.TextVectorization:
     """A `TextVectorization` adapted on `texts` (the training split only).
+
+    With `boundaries`, each text is read between a START and an END token (`Standardize`).
 
     Tokens seen fewer than `min_count` times in `texts` are left out of the vocabulary, so that
     they map to [UNK] and its vector trains (otherwise [UNK] only ever appears at prediction).
@@ -31,7 +74,11 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
         raise CnnkitError(f"preprocess.split must be 'whitespace' or 'character'. Received: {split!r}")
     if min_count < 1:
         raise CnnkitError(f"preprocess.min_count must be 1 or more (1 keeps every token). Received: {min_count!r}")
-    options = dict(standardize=None if standardize == "none" else standardize, split=split, ngrams=ngrams)
+    if boundaries:
+        mode = Standardize(standardize, separator="" if split == "character" else " ")
+    else:
+        mode = None if standardize == "none" else standardize
+    options = dict(standardize=mode, split=split, ngrams=ngrams)
     vec = layers.TextVectorization(max_tokens=max_tokens, output_mode="int", output_sequence_length=sequence_length,
                                    name="vectorize", **options)
     strings = np.asarray(texts, dtype=object).astype(str)
@@ -70,9 +117,9 @@ def token_lengths(texts: list[str], split: str = "whitespace") -> np.ndarray:
 
 
 def auto_sequence_length(texts: list[str], split: str = "whitespace", percentile: float = 95.0,
-                         low: int = 8, high: int = 512) -> int:
-    """The `percentile` of the token counts, clipped to [low, high]."""
-    lengths = token_lengths(texts, split)
+                         low: int = 8, high: int = 512, boundaries: bool = False) -> int:
+    """The `percentile` of the token counts (START and END included with `boundaries`), clipped to [low, high]."""
+    lengths = token_lengths(texts, split) + (2 if boundaries else 0)
     return int(np.clip(np.percentile(lengths, percentile) if len(lengths) else low, low, high))
 
 
@@ -122,15 +169,16 @@ def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | N
 # What TextVectorization does, in plain Python, for exports that take token ids (TFLite, ONNX):
 # tf.strings.lower lowercases ASCII only; the punctuation class is Keras' own; the whitespace
 # split is on ASCII whitespace.
-_PUNCTUATION = re.compile(r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']')
+_PUNCTUATION = re.compile(PUNCTUATION)
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-             split: str = "whitespace") -> np.ndarray:
+             split: str = "whitespace", boundaries: bool = False) -> np.ndarray:
     """Token ids (N, sequence_length) int64 of `texts`, equal to the run's `TextVectorization`
-    (0 pads, 1 is out of vocabulary); for serving a token-id export outside TensorFlow.
+    (0 pads, 1 is out of vocabulary; START and END around each text with `boundaries`); for
+    serving a token-id export outside TensorFlow.
 
     Raises:
         CnnkitError: for standardize/split values it does not reproduce.
@@ -146,6 +194,8 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
         if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = _PUNCTUATION.sub("", text)
         tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]
+        if boundaries:
+            tokens = [START, *tokens, END]
         ids = [index.get(t, 1) for t in tokens[:sequence_length]]
         out[row, : len(ids)] = ids
     return out

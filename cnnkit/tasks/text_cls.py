@@ -37,6 +37,9 @@ class TextPreprocessConfig:
     sequence_length: Optional[int] = None  # tokens per text; unset: the 95th percentile of the training texts
     standardize: str = "lower_and_strip_punctuation"  # | lower | strip_punctuation | none
     split: str = "whitespace"  # whitespace (words) | character
+    # A start and an end token around each text (features.text.Standardize): the network sees
+    # where a text begins ("how" opening a question) and ends. BENCHMARKS.md (text-cls, sixteenth session).
+    boundaries: bool = False
     ngrams: Optional[int] = None  # also n-grams up to this n (e.g. 2 for word bigrams)
     embed_dim: int = 128  # width of a random embedding (a vectors file sets its own)
     embeddings: Optional[str] = None  # word2vec/GloVe/fastText text file to initialise the embedding
@@ -100,7 +103,8 @@ class TextClassification(Task):
             splits[name] = (np.asarray([texts[i] for i in keep], dtype=object), split.y[keep])
             ids[name] = [split.x[i] if data.kind == "files" else texts[i] for i in keep]
         if p.sequence_length is None:
-            p.sequence_length = text_features.auto_sequence_length(list(splits["train"][0]), p.split)
+            p.sequence_length = text_features.auto_sequence_length(list(splits["train"][0]), p.split,
+                                                                   boundaries=p.boundaries)
         if p.subwords is None:
             p.subwords = default_subwords(p)
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
@@ -252,7 +256,7 @@ class TextClassification(Task):
         texts = prepared.splits["train"][0] if prepared.adapt_on is None else prepared.adapt_on
         self._vectorizer = text_features.make_vectorizer(list(texts), p.max_tokens,
                                                          p.sequence_length, p.standardize, p.split, p.ngrams,
-                                                         min_count=p.min_count)
+                                                         min_count=p.min_count, boundaries=p.boundaries)
         if self.source_model is not None:  # --from: the source's tokens keep their ids (and embeddings)
             base = self.source_model.get_layer("vectorize").get_vocabulary()
             self._vectorizer.set_vocabulary(text_features.extend_vocabulary(base, self._vectorizer.get_vocabulary(),

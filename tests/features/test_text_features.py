@@ -5,10 +5,13 @@ import pytest
 from cnnkit.features import text as text_features
 
 
-@pytest.mark.parametrize("standardize,split", [("lower_and_strip_punctuation", "whitespace"), ("lower", "whitespace"),
-                                               ("strip_punctuation", "whitespace"), ("none", "whitespace"),
-                                               ("lower_and_strip_punctuation", "character")])
-def test_python_tokenize_equals_text_vectorization(standardize, split):
+@pytest.mark.parametrize("standardize,split,boundaries", [
+    ("lower_and_strip_punctuation", "whitespace", False), ("lower", "whitespace", False),
+    ("strip_punctuation", "whitespace", False), ("none", "whitespace", False),
+    ("lower_and_strip_punctuation", "character", False),
+    ("lower_and_strip_punctuation", "whitespace", True), ("none", "whitespace", True),
+    ("lower_and_strip_punctuation", "character", True)])
+def test_python_tokenize_equals_text_vectorization(standardize, split, boundaries):
     """The tokenizer shipped beside token-id exports gives the ids the model's layer gives, on
     real sentences and on punctuation, non-ASCII letters, tabs and non-breaking spaces."""
     import csv
@@ -20,9 +23,46 @@ def test_python_tokenize_equals_text_vectorization(standardize, split):
     with open(path, newline="", encoding="utf-8") as f:
         texts = [r["text"] for r in csv.DictReader(f)][:400]
     texts += ["Ünïcode CAPS, don't; e-mail: a@b.c\tTAB\u00a0nbsp  double", "", "   ", "?!", "x" * 50]
-    vec = make_vectorizer(texts[:300], 2000, 24, standardize, split)
+    vec = make_vectorizer(texts[:300], 2000, 24, standardize, split, boundaries=boundaries)
     expected = vec(np.asarray(texts, dtype=object).astype(str)).numpy()
-    np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split), expected)
+    np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split, boundaries), expected)
+
+
+@pytest.mark.parametrize("split", ["whitespace", "character"])
+def test_boundaries_put_a_start_and_an_end_token_around_each_text(split):
+    """With `boundaries` the ids of a text open with START's and close with END's (before the
+    padding; a text cut at sequence_length loses its END); the standardization still applies."""
+    from cnnkit.features.text import END, START, make_vectorizer
+
+    vec = make_vectorizer(["How far is it ?", "What is it"], 100, 12, split=split, boundaries=True)
+    vocab = vec.get_vocabulary()
+    assert START in vocab and END in vocab and "How" not in vocab
+    tokens = ["how", "far"] if split == "whitespace" else list("how far")  # no space added for characters
+    ids = vec(np.asarray(["HOW, far"])).numpy()[0]
+    expected = [vocab.index(t) for t in [START, *tokens, END]]
+    np.testing.assert_array_equal(ids[:len(expected)], expected)
+    assert not ids[len(expected):].any()
+    if split == "whitespace":
+        cut = vec(np.asarray(["what is it is it is it is it is it is it"])).numpy()[0]
+        assert cut[0] == vocab.index(START) and vocab.index(END) not in cut
+    assert text_features.auto_sequence_length(["a b c"] * 20, split, low=1, boundaries=True) == (
+        text_features.auto_sequence_length(["a b c"] * 20, split, low=1) + 2)
+
+
+def test_a_model_with_boundaries_reloads_in_safe_mode(tmp_path):
+    """The vectorizer's `Standardize` is a registered Keras object: a saved model holding it
+    loads with safe_mode=True and gives the same ids."""
+    import keras
+
+    from cnnkit.features.text import make_vectorizer
+
+    vec = make_vectorizer(["a tiny text", "another tiny text"], 100, 6, boundaries=True)
+    raw = keras.Input((), dtype="string")
+    model = keras.Model(raw, vec(raw))
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    texts = np.asarray(["A tiny, TINY text!", "unknown words"])
+    np.testing.assert_array_equal(loaded(texts).numpy(), model(texts).numpy())
 
 
 def test_min_count_leaves_rare_tokens_to_unk():

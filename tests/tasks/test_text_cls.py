@@ -153,6 +153,26 @@ def test_subwords_are_an_option(reviews_csv, tmp_path):
                   sets=["preprocess.subwords=1000", "preprocess.split=character"], **FAST)
 
 
+def test_boundaries_mark_each_text_in_the_saved_model(reviews_csv, tmp_path):
+    """preprocess.boundaries=true: the sequence length counts the two tokens, the saved model
+    reads raw strings between START and END and reloads in safe mode with the same predictions,
+    and explanations show them as [start] and [end]."""
+    from cnnkit.explain import token_saliency
+
+    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), sets=["preprocess.boundaries=true"],
+                       **FAST)
+    assert result.config.preprocess.sequence_length == 7 + 2  # every text of the fixture has 7 words
+    vectorize = result.model.get_layer("vectorize")
+    vocab = vectorize.get_vocabulary()
+    ids = vectorize(np.array(["the movie was superb"])).numpy()[0]
+    assert [vocab[i] for i in ids[:6]] == [text_features.START, "the", "movie", "was", "superb", text_features.END]
+    texts = np.array(["the movie was superb", "dull"], dtype=object)
+    again = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
+    tokens, scores, _ = token_saliency(result.model, "the movie was superb")
+    assert tokens == ["[start]", "the", "movie", "was", "superb", "[end]"] and len(scores) == 6
+
+
 def test_ngram_branch_is_an_option(reviews_csv, tmp_path):
     """ngram_branch=true adds NgramLogits (idf from the training ids) to the head; the default has none."""
     result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "on"), epochs=3, verbose=0,
