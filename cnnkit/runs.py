@@ -85,6 +85,7 @@ SETTINGS_OF_OLDER_RUNS = {
     ("text-cls", "preprocess", "subwords"): 0,  # unset now means 10 000 buckets for word tokens
     ("text-cls", "model", "members_val"): "same",  # now rotate: a resumed ensemble keeps its members' data
     ("text-cls", "train", "monitor"): "accuracy",  # now loss: a resumed run goes on choosing by accuracy
+    ("text-cls", "preprocess", "boundaries"): False,  # now true: the start and end tokens
 }
 
 

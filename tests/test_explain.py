@@ -60,7 +60,7 @@ def test_text_saliency_marks_the_word_the_model_uses(tmp_path):
         csv.writer(f).writerows([("text", "label"), *rows])
     run = cnnkit.train("text-cls", str(tmp_path / "data"), out=str(tmp_path / "run"), epochs=8, verbose=0, seed=1)
     tokens, scores, probs = explain.token_saliency(run.model, "the film was superb and long")
-    assert tokens == ["the", "film", "was", "superb", "and", "long"]
+    assert tokens == ["[start]", "the", "film", "was", "superb", "and", "long", "[end]"]  # preprocess.boundaries
     assert tokens[int(np.argmax(scores))] == "superb"
     result = explain.explain(str(run.run_dir), ["the film was awful and long"])
     page = Path(result[0]["file"]).read_text()

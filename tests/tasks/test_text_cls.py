@@ -135,6 +135,19 @@ def test_a_run_without_the_monitor_setting_reads_as_accuracy(tmp_path):
     assert api.resolve_config("image-cls", None, None, None).train.monitor == "accuracy"
 
 
+def test_a_run_without_the_boundaries_setting_reads_as_trained_without(tmp_path):
+    """text-cls runs written before preprocess.boundaries existed read their texts without start
+    and end tokens: a config.yaml without the key reads back as false (--resume, --from and
+    token-id exports rebuild that tokenizer); new text runs have them."""
+    import yaml
+
+    from cnnkit import runs
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "text-cls", "preprocess": {"max_tokens": 100}}))
+    assert api.config_from_run(runs.read_run(tmp_path)[1]).preprocess.boundaries is False
+    assert api.resolve_config("text-cls", None, None, None).preprocess.boundaries is True
+
+
 def test_subwords_are_an_option(reviews_csv, tmp_path):
     """preprocess.subwords adds the vocabulary's character n-gram vectors to the word vectors: they
     are trained, the saved model reloads with the same predictions, and options it cannot serve are refused."""
@@ -209,7 +222,8 @@ def test_vocabulary_from_train_only_and_auto_length(tmp_path):
     vocab = [l for l in result.model.layers if l.name == "vectorize"][0].get_vocabulary()
     assert "alpha" in vocab and "zebra" not in vocab
     lengths = text_features.token_lengths([f"{'alpha ' * (i % 10 + 1)}x" for i in range(40)])
-    assert result.config.preprocess.sequence_length == max(8, int(np.percentile(lengths, 95)))
+    # the start and end tokens (preprocess.boundaries, on by default) count
+    assert result.config.preprocess.sequence_length == max(8, int(np.percentile(lengths + 2, 95)))
 
 
 def test_min_count_reaches_the_saved_vocabulary(reviews_csv, tmp_path):
@@ -217,7 +231,8 @@ def test_min_count_reaches_the_saved_vocabulary(reviews_csv, tmp_path):
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), sets=["preprocess.min_count=40"],
                        **FAST)
     vocab = result.model.get_layer("vectorize").get_vocabulary()
-    assert "movie" in vocab and set(vocab[2:]) <= {"the", "movie", "was", "plot", "and", "acting", "quite", "really"}
+    assert "movie" in vocab and set(vocab[2:]) <= {"the", "movie", "was", "plot", "and", "acting", "quite", "really",
+                                                   text_features.START, text_features.END}
 
 
 def test_folder_of_txt_files_and_empty_texts(tmp_path):
