@@ -22,12 +22,16 @@ PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 # so they are tokens of their own for words and characters alike.
 START, END = "\x02", "\x03"
 READABLE = {START: "[start]", END: "[end]"}  # how reports show them
+# START or END inside a text: replaced (by the separator) before the tokens are added, so that only
+# the added ones mark where a text begins and ends.
+BOUNDARY_CHARACTERS = "[\x02\x03]"
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")
 class Standardize:
     """A TextVectorization `standardize` callable: Keras' standardization `mode`, then START and
-    END around each text (joined by `separator`: " " for word tokens, "" for characters).
+    END around each text (joined by `separator`: " " for word tokens, "" for characters). The
+    two characters found inside a text are replaced by `separator` first.
 
     Marks where a text begins and ends, which the zero padding of a "same" convolution does not:
     a filter can then respond to "how" as the first word of a question. Takes and returns a
@@ -46,6 +50,7 @@ class Standardize:
             inputs = tf.strings.lower(inputs)
         if self.mode in ("strip_punctuation", "lower_and_strip_punctuation"):
             inputs = tf.strings.regex_replace(inputs, PUNCTUATION, "")
+        inputs = tf.strings.regex_replace(inputs, BOUNDARY_CHARACTERS, self.separator)
         return tf.strings.join([START + self.separator, inputs, self.separator + END])
 
     def get_config(self) -> dict:
@@ -193,6 +198,8 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
             text = text.translate(_ASCII_LOWER)
         if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = _PUNCTUATION.sub("", text)
+        if boundaries:
+            text = re.sub(BOUNDARY_CHARACTERS, "" if split == "character" else " ", text)
         tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]
         if boundaries:
             tokens = [START, *tokens, END]

@@ -22,7 +22,8 @@ def test_python_tokenize_equals_text_vectorization(standardize, split, boundarie
     path = next((Path(text_features.__file__).parents[1] / "_data" / "sentences").glob("*.csv"))
     with open(path, newline="", encoding="utf-8") as f:
         texts = [r["text"] for r in csv.DictReader(f)][:400]
-    texts += ["Ünïcode CAPS, don't; e-mail: a@b.c\tTAB\u00a0nbsp  double", "", "   ", "?!", "x" * 50]
+    texts += ["Ünïcode CAPS, don't; e-mail: a@b.c\tTAB\u00a0nbsp  double", "", "   ", "?!", "x" * 50,
+              "a\x02b \x03 c\x03"]  # the boundary characters inside a text
     vec = make_vectorizer(texts[:300], 2000, 24, standardize, split, boundaries=boundaries)
     expected = vec(np.asarray(texts, dtype=object).astype(str)).numpy()
     np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split, boundaries), expected)
@@ -45,6 +46,10 @@ def test_boundaries_put_a_start_and_an_end_token_around_each_text(split):
     if split == "whitespace":
         cut = vec(np.asarray(["what is it is it is it is it is it is it"])).numpy()[0]
         assert cut[0] == vocab.index(START) and vocab.index(END) not in cut
+    # START and END inside a text do not pass for the added ones: the ids are those of the text without them
+    inside = vec(np.asarray(["HOW\x02far\x03" if split == "whitespace" else "HOW \x02far\x03"])).numpy()[0]
+    np.testing.assert_array_equal(inside[:len(expected)], expected)
+    assert not inside[len(expected):].any()
     assert text_features.auto_sequence_length(["a b c"] * 20, split, low=1, boundaries=True) == (
         text_features.auto_sequence_length(["a b c"] * 20, split, low=1) + 2)
 
