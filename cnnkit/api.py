@@ -381,7 +381,8 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     steps = dict(steps_per_epoch=batches(len(y_train)),
                  validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None,
                  deadline=deadline,
-                 reserve_steps=reserve_scale * evaluation_steps(task_obj, infer_model, prepared, cfg))
+                 reserve_steps=reserve_scale * evaluation_steps(task_obj, infer_model, prepared, cfg),
+                 batchnorm_ds=batchnorm_dataset(task_obj, train_model, x_train, y_train, cfg, n_classes))
 
     def compile_for(train_cfg):
         with strategy.scope():
@@ -395,6 +396,18 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
         compile_for(cfg.train)
         history = training.fit(train_model, train_ds, val_ds, cfg.train, run_dir, timer, **steps)
     return Fitted(infer_model, train_model, history, phases, steps["steps_per_epoch"])
+
+
+def batchnorm_dataset(task_obj, model, x_train, y_train, cfg, n_classes: int):
+    """The training batches over which `train.precise_bn` re-estimates batch norm's statistics
+    each epoch: `precise_bn` batches' worth of training examples drawn once (seeded), in a
+    pipeline of their own (the training one's cache is still being filled in the first epoch).
+    None when the option is off or `model` has no batch norm that trains."""
+    n = cfg.train.precise_bn * cfg.train.batch_size
+    if not n or not training.batchnorm_layers(model):
+        return None
+    pick = np.sort(np.random.default_rng(cfg.train.seed).permutation(len(y_train))[:n])
+    return task_obj.dataset(x_train[pick], y_train[pick], cfg, training=True, num_classes=n_classes)
 
 
 def pooled_train_and_val(prepared) -> tuple[np.ndarray, np.ndarray, list]:

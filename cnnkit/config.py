@@ -85,6 +85,9 @@ class TrainConfig:
     # such epoch ends training (0: off; needs schedule=constant). training.AnnealOnPlateau.
     anneal_on_plateau: int = 0
     anneal_factor: float = 0.2
+    # Batch norm's moving statistics re-estimated each epoch, before validation, as the mean over
+    # this many training batches (0: off; training.PreciseBatchNorm). Models without batch norm: no effect.
+    precise_bn: int = 0
     # Seconds from the start of `train` (the CLI: of the process) to the saved model (0: off): the
     # epochs and the lr schedule are shortened so that training ends in time (epochs is the most it runs).
     time_budget: float = 0.0
@@ -283,6 +286,8 @@ def validate(cfg: Config) -> None:
     if t.bias_lr_scale != 1.0 and t.optimizer != "sgd":
         raise CnnkitError(f"train.bias_lr_scale applies to train.optimizer=sgd only; this run has "
                           f"train.optimizer={t.optimizer}. Set train.optimizer=sgd or leave train.bias_lr_scale at 1.")
+    if t.precise_bn < 0:
+        raise CnnkitError(f"train.precise_bn must be >= 0 training batches (0: off). Received: {t.precise_bn}")
     if t.anneal_on_plateau < 0:
         raise CnnkitError(f"train.anneal_on_plateau must be >= 0 (0: off). Received: {t.anneal_on_plateau}")
     if t.anneal_on_plateau and not 0.0 < t.anneal_factor < 1.0:

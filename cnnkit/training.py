@@ -260,6 +260,87 @@ def fit_batchnorm_momentum(model: keras.Model, steps_per_epoch: int) -> float:
     return momentum
 
 
+def batchnorm_layers(model: keras.Model) -> list:
+    """The batch-norm layers of `model` (nested ones too) that update their moving statistics in
+    training: trainable ones (Keras runs a frozen one in inference mode)."""
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+
+
+def reestimate_batchnorm(model: keras.Model, dataset: tf.data.Dataset, forward=None) -> int:
+    """Sets the moving mean and variance of `model`'s batch-norm layers (`batchnorm_layers`) to
+    the mean of their batch statistics over `dataset` ("precise BN", Wu & Johnson 2021).
+
+    Args:
+        model: a built model; its weights are not changed, only the moving statistics.
+        dataset: batches of (inputs, labels[, weights]) as in training; the inputs run through
+            `model` in training mode (dropout and augmentation on, as the layers saw them).
+        forward: a `tf.function` of `model(inputs, training=True)` to reuse between calls (it is
+            only ever traced here, with each layer's momentum at 0), or None for a new one.
+
+    Why: a moving average (momentum 0.99, or `fit_batchnorm_momentum`'s one epoch) trails the
+    weights; when they move fast (a text network's embedding in its first epochs), the
+    statistics describe earlier weights and the network evaluates at chance while it trains at
+    90 % (BENCHMARKS.md, text-cls: resnet1d on 2 700 sentences). Returns the batches used.
+    """
+    bns = batchnorm_layers(model)
+    if not bns:
+        return 0
+    forward = forward or tf.function(lambda x: model(x, training=True))
+    momenta = [layer.momentum for layer in bns]
+    sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in bns]
+    batches = 0
+    try:
+        for layer in bns:
+            layer.momentum = 0.0  # each call then leaves the batch's own statistics in the moving ones
+        for batch in dataset:
+            forward(batch[0])
+            for total, layer in zip(sums, bns):
+                total[0] += keras.ops.convert_to_numpy(layer.moving_mean)
+                total[1] += keras.ops.convert_to_numpy(layer.moving_variance)
+            batches += 1
+    finally:
+        for layer, momentum in zip(bns, momenta):
+            layer.momentum = momentum
+    if batches:
+        for (mean, variance), layer in zip(sums, bns):
+            layer.moving_mean.assign((mean / batches).astype(layer.moving_mean.dtype))
+            layer.moving_variance.assign((variance / batches).astype(layer.moving_variance.dtype))
+    return batches
+
+
+class PreciseBatchNorm(keras.callbacks.Callback):
+    """Re-estimates batch norm's statistics (`reestimate_batchnorm` over `dataset`, a few
+    training batches) once an epoch: before its validation, or at its end without one, so
+    that what is validated, kept as the best epoch and saved has statistics of its own
+    weights. Does nothing for a model without batch norm, and under a strategy of several
+    replicas (their variables are updated in replica context only)."""
+
+    def __init__(self, dataset: tf.data.Dataset):
+        super().__init__()
+        self.dataset = dataset
+        self._forward = None
+        self._done = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._done = False
+
+    def on_test_begin(self, logs=None):  # fit's validation of the epoch
+        self._estimate()
+
+    def on_epoch_end(self, epoch, logs=None):  # an epoch without validation
+        self._estimate()
+
+    def _estimate(self):
+        if self._done or self.model.distribute_strategy.num_replicas_in_sync > 1:
+            return
+        self._done = True
+        if self._forward is None:
+            model = self.model
+            self._forward = tf.function(lambda x: model(x, training=True))
+        reestimate_batchnorm(self.model, self.dataset, self._forward)
+
+
 @keras.saving.register_keras_serializable(package="cnnkit")
 def exact_match(y_true, y_pred):
     """Per example 1.0 when every label's prediction (probability >= 0.5) is right, else 0.0:
@@ -591,11 +672,12 @@ class ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = "backup",
-                   initial_epoch: int = 0, end_epoch: int | None = None) -> tuple[list, StopOnNaN]:
-    """CSV history, best checkpoint, anneal on plateau, backup (resume) into
-    checkpoints/`backup`, NaN stop, TensorBoard, early stopping; `initial_epoch`, `end_epoch`:
-    the phase's first epoch and the one after its last, whose backed-up epochs early stopping
-    and the anneals replay."""
+                   initial_epoch: int = 0, end_epoch: int | None = None,
+                   batchnorm_ds: tf.data.Dataset | None = None) -> tuple[list, StopOnNaN]:
+    """[Batch-norm re-estimation on `batchnorm_ds`,] CSV history, best checkpoint, anneal on
+    plateau, backup (resume) into checkpoints/`backup`, NaN stop, TensorBoard, early stopping;
+    `initial_epoch`, `end_epoch`: the phase's first epoch and the one after its last, whose
+    backed-up epochs early stopping and the anneals replay."""
     ckpt_dir = run_dir / "checkpoints"
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     trim_history(run_dir)
@@ -604,6 +686,8 @@ def make_callbacks(run_dir: Path, cfg: TrainConfig, monitor: str, backup: str = 
     best = BestWeights(ckpt_dir / "best.weights.h5", monitor, best=best_so_far(run_dir / "history.csv", monitor))
     nan = StopOnNaN()
     callbacks = [
+        # First: the epoch's end (without validation) re-estimates before the row and checkpoints are written.
+        *([PreciseBatchNorm(batchnorm_ds)] if batchnorm_ds is not None else []),
         # The history row is written before the backup, so a backed-up epoch always has its row;
         # the best weights are taken before it too, so a backup flushes this epoch's if it is the best.
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=True),
@@ -677,7 +761,8 @@ def without_autotune_thread(ds: tf.data.Dataset) -> tf.data.Dataset:
 def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig, run_dir: Path,
         timer: "TrainTimer | None" = None, steps_per_epoch: int | None = None,
         validation_steps: int | None = None, initial_epoch: int = 0, backup: str = "backup",
-        deadline: float | None = None, reserve_steps: float = 0.0) -> dict:
+        deadline: float | None = None, reserve_steps: float = 0.0,
+        batchnorm_ds: tf.data.Dataset | None = None) -> dict:
     """Trains a compiled `model` for `cfg.epochs` epochs after `initial_epoch`; resumes from
     `run_dir/checkpoints/<backup>` if one exists.
 
@@ -691,6 +776,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         steps_per_epoch, validation_steps: batches per pass. When given, the datasets are
             repeated and iterated once for the whole run: a new iterator per epoch costs up to
             5 s at each epoch start on a 2-core CPU (measured, see BENCHMARKS.md).
+        batchnorm_ds: a few training batches over which batch norm's statistics are
+            re-estimated each epoch (`PreciseBatchNorm`; `train.precise_bn`), or None.
 
     Afterwards the model holds the weights of the best epoch on the validation split's
     `train.monitor` (accuracy or loss; `monitored`), or the last ones without a validation set.
@@ -702,7 +789,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     """
     monitor = monitored(cfg, val_ds is not None)
     epochs = initial_epoch + cfg.epochs
-    callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup, initial_epoch, epochs)
+    callbacks, nan = make_callbacks(run_dir, cfg, monitor, backup, initial_epoch, epochs, batchnorm_ds)
     ended = [c for c in callbacks if isinstance(c, (ResumableEarlyStopping, AnnealOnPlateau)) and c.replay(c.replayed)]
     if ended:
         # The run was stopped after early stopping (or the last anneal's plateau) had ended its

@@ -146,6 +146,65 @@ def test_fit_keeps_the_epoch_best_on_the_monitored_metric(tmp_path, monitor):
     assert training.monitored(cfg, True) == f"val_{monitor}" and training.monitored(cfg, False) == monitor
 
 
+def test_reestimate_batchnorm_sets_the_mean_of_the_batch_statistics():
+    """`reestimate_batchnorm`: the moving mean and variance become the mean of the batches' own
+    (biased) statistics, in 1D (sequence) and 2D layers alike; the learned scale and shift, the
+    momentum and a frozen batch norm are left as they were."""
+    from cnnkit.blocks.norm import FusedBatchNorm
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(30, 5, 3)) * [1.0, 2.0, 3.0] + [0.0, 5.0, -2.0]).astype("float32")
+    inputs = keras.Input((5, 3))
+    hidden = keras.layers.BatchNormalization(momentum=0.97, name="bn")(inputs)
+    frozen = keras.layers.BatchNormalization(name="frozen")
+    frozen.trainable = False
+    grid = keras.layers.Reshape((5, 3, 1))(frozen(hidden))
+    model = keras.Model(inputs, FusedBatchNorm(name="bn2d")(keras.layers.Conv2D(2, 1, name="conv")(grid)))
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(30))).batch(10)  # three batches
+    gamma = model.get_layer("bn").gamma.numpy().copy()
+
+    assert training.reestimate_batchnorm(model, ds) == 3
+    bn = model.get_layer("bn")
+    batches = x.reshape(3, 10 * 5, 3)
+    np.testing.assert_allclose(bn.moving_mean.numpy(), batches.mean(axis=1).mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), batches.var(axis=1).mean(axis=0), rtol=1e-4)
+    assert bn.momentum == 0.97 and np.array_equal(bn.gamma.numpy(), gamma)
+    assert np.array_equal(model.get_layer("frozen").moving_mean.numpy(), np.zeros(3))  # frozen: untouched
+    # the 2D layer: the mean of the statistics of its inputs in training mode (each batch normalised by its own)
+    features = keras.Model(inputs, model.get_layer("conv").output)
+    stats = [features(xb, training=True).numpy().reshape(-1, 2) for xb in x.reshape(3, 10, 5, 3)]
+    np.testing.assert_allclose(model.get_layer("bn2d").moving_mean.numpy(),
+                               np.mean([s.mean(axis=0) for s in stats], axis=0), rtol=1e-4, atol=1e-5)
+    assert training.reestimate_batchnorm(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]), ds) == 0
+
+
+def test_precise_batchnorm_leaves_each_kept_epoch_with_statistics_of_its_own_weights(tmp_path):
+    """`train.precise_bn` (fit's `batchnorm_ds`): after fit, the kept epoch's moving statistics
+    are those a re-estimation with its weights gives (the moving average of training trails
+    them); without the option they are not."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(64, 4)).astype("float32") * 3 + 1
+    y = x[:, :3].argmax(1)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+
+    def trained(batchnorm_ds, out):
+        keras.utils.set_random_seed(0)
+        inputs = keras.Input((4,))
+        h = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(8, name="dense")(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.ReLU()(h)))
+        cfg = TrainConfig(epochs=3, verbose=0, lr=0.05, schedule="constant")
+        training.compile_model(model, cfg, 4, 3)
+        training.fit(model, ds, ds, cfg, out, batchnorm_ds=batchnorm_ds)
+        return model
+
+    for batchnorm_ds, out in ((ds, tmp_path / "precise"), (None, tmp_path / "moving")):
+        model = trained(batchnorm_ds, out)
+        after_fit = model.get_layer("bn").moving_mean.numpy().copy()
+        training.reestimate_batchnorm(model, ds)
+        matches = np.allclose(after_fit, model.get_layer("bn").moving_mean.numpy(), rtol=1e-4, atol=1e-5)
+        assert matches == (batchnorm_ds is not None)
+
+
 def test_best_weights_and_early_stopping_on_a_loss_keep_the_lowest(tmp_path):
     model = _tiny_model()
     best = training.BestWeights(tmp_path / "best.weights.h5", "val_loss")

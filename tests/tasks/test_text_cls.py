@@ -146,6 +146,27 @@ def test_a_run_without_the_boundaries_setting_reads_as_trained_without(tmp_path)
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "text-cls", "preprocess": {"max_tokens": 100}}))
     assert api.config_from_run(runs.read_run(tmp_path)[1]).preprocess.boundaries is False
     assert api.resolve_config("text-cls", None, None, None).preprocess.boundaries is True
+    assert api.config_from_run(runs.read_run(tmp_path)[1]).train.precise_bn == 0  # the same for precise_bn
+    assert api.resolve_config("text-cls", None, None, None).train.precise_bn == 50
+
+
+def test_precise_bn_reestimates_batch_norm_each_epoch_of_a_network_that_has_it(reviews_csv, tmp_path, monkeypatch):
+    """train.precise_bn (on for text-cls): resnet1d's batch norm is re-estimated once an epoch on
+    a draw of the training texts (at most precise_bn batches); Kim's CNN has no batch norm, so
+    nothing runs; a network whose moving statistics trail its weights is what it mends
+    (tests/test_training.py)."""
+    from cnnkit import training
+
+    seen = []
+    original = training.reestimate_batchnorm
+    monkeypatch.setattr(training, "reestimate_batchnorm",
+                        lambda model, ds, forward=None: seen.append(original(model, ds, forward)) or seen[-1])
+    result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "resnet"), epochs=2, verbose=0,
+                       backbone="resnet1d", sets=["train.precise_bn=1", "train.early_stopping=0"])
+    assert seen == [1, 1] and len(result.history["loss"]) == 2  # one batch of the draw, each of the two epochs
+    seen.clear()
+    api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "kim"), epochs=2, verbose=0)
+    assert seen == []
 
 
 def test_subwords_are_an_option(reviews_csv, tmp_path):
