@@ -192,13 +192,15 @@ def test_precise_batchnorm_leaves_each_kept_epoch_with_statistics_of_its_own_wei
         inputs = keras.Input((4,))
         h = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(8, name="dense")(inputs))
         model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.ReLU()(h)))
-        cfg = TrainConfig(epochs=3, verbose=0, lr=0.05, schedule="constant")
+        cfg = TrainConfig(epochs=3, verbose=0, lr=0.05, schedule="constant", monitor="loss")
         training.compile_model(model, cfg, 4, 3)
-        training.fit(model, ds, ds, cfg, out, batchnorm_ds=batchnorm_ds)
-        return model
+        history = training.fit(model, ds, ds, cfg, out, batchnorm_ds=batchnorm_ds)
+        return model, history
 
     for batchnorm_ds, out in ((ds, tmp_path / "precise"), (None, tmp_path / "moving")):
-        model = trained(batchnorm_ds, out)
+        model, history = trained(batchnorm_ds, out)
+        # the kept epoch was validated with the statistics it is saved with (re-estimated before validation)
+        assert model.evaluate(ds, verbose=0)[0] == pytest.approx(min(history["val_loss"]), rel=1e-5)
         after_fit = model.get_layer("bn").moving_mean.numpy().copy()
         training.reestimate_batchnorm(model, ds)
         matches = np.allclose(after_fit, model.get_layer("bn").moving_mean.numpy(), rtol=1e-4, atol=1e-5)
