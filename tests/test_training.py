@@ -190,8 +190,8 @@ def test_precise_batchnorm_leaves_each_kept_epoch_with_statistics_of_its_own_wei
     def trained(batchnorm_ds, out):
         keras.utils.set_random_seed(0)
         inputs = keras.Input((4,))
-        h = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(8, name="dense")(inputs))
-        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(keras.layers.ReLU()(h)))
+        h = keras.layers.BatchNormalization(name="bn")(keras.layers.Dense(8, name="hidden")(inputs))
+        model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax", name="out")(keras.layers.ReLU(name="relu")(h)))
         cfg = TrainConfig(epochs=3, verbose=0, lr=0.05, schedule="constant", monitor="loss")
         training.compile_model(model, cfg, 4, 3)
         history = training.fit(model, ds, ds, cfg, out, batchnorm_ds=batchnorm_ds)
