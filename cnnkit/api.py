@@ -378,24 +378,24 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     log(f"Training {cfg.model.backbone} ({train_model.count_params():,} parameters) for {cfg.train.epochs} "
         f"epochs into {run_dir}")
     batches = lambda n: int(np.ceil(n / cfg.train.batch_size))  # noqa: E731
-    steps = dict(steps_per_epoch=batches(len(y_train)),
-                 validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None,
-                 deadline=deadline,
-                 reserve_steps=reserve_scale * evaluation_steps(task_obj, infer_model, prepared, cfg),
-                 batchnorm_ds=batchnorm_dataset(task_obj, train_model, x_train, y_train, cfg, n_classes))
+    fit_args = dict(steps_per_epoch=batches(len(y_train)),
+                    validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None,
+                    deadline=deadline,
+                    reserve_steps=reserve_scale * evaluation_steps(task_obj, infer_model, prepared, cfg),
+                    batchnorm_ds=batchnorm_dataset(task_obj, train_model, x_train, y_train, cfg, n_classes))
 
     def compile_for(train_cfg):
         with strategy.scope():
-            training.compile_model(train_model, train_cfg, steps["steps_per_epoch"], n_classes,
+            training.compile_model(train_model, train_cfg, fit_args["steps_per_epoch"], n_classes,
                                    soft_labels=task_obj.soft_labels(cfg), multi_label=prepared.multi_label)
 
     phases = None
     if transfer.is_pretrained(cfg):
-        history, phases = train_two_phases(train_model, compile_for, train_ds, val_ds, cfg.train, run_dir, timer, steps)
+        history, phases = train_two_phases(train_model, compile_for, train_ds, val_ds, cfg.train, run_dir, timer, fit_args)
     else:
         compile_for(cfg.train)
-        history = training.fit(train_model, train_ds, val_ds, cfg.train, run_dir, timer, **steps)
-    return Fitted(infer_model, train_model, history, phases, steps["steps_per_epoch"])
+        history = training.fit(train_model, train_ds, val_ds, cfg.train, run_dir, timer, **fit_args)
+    return Fitted(infer_model, train_model, history, phases, fit_args["steps_per_epoch"])
 
 
 def batchnorm_dataset(task_obj, model, x_train, y_train, cfg, n_classes: int):
@@ -529,16 +529,18 @@ def evaluation_steps(task_obj, infer_model, prepared, cfg) -> float:
     return per_batch * images / cfg.train.batch_size
 
 
-def train_two_phases(model, compile_for, train_ds, val_ds, train_cfg, run_dir: Path, timer, steps: dict):
+def train_two_phases(model, compile_for, train_ds, val_ds, train_cfg, run_dir: Path, timer, fit_args: dict):
     """Fine-tuning of a pretrained start (see cnnkit.transfer): the new head alone with the
     rest frozen, then the top `train_cfg.unfreeze` layers at the fine-tuning learning rate.
 
     Args:
         compile_for: compiles `model` for a TrainConfig (inside the run's strategy).
+        fit_args: `training.fit`'s keyword arguments shared by both phases (steps per epoch,
+            deadline, batch-norm batches, ...).
     Returns:
         (the Keras history of both phases joined, a summary dict for metrics.json).
     """
-    head_epochs, tune_epochs = transfer.phase_epochs(train_cfg, steps["steps_per_epoch"])
+    head_epochs, tune_epochs = transfer.phase_epochs(train_cfg, fit_args["steps_per_epoch"])
     finetune_lr = train_cfg.finetune_lr or train_cfg.lr / 2
     # A new linear head on frozen features needs larger steps than the network's lr: at lr 2e-3,
     # 50 Adam steps left a 5-class head at 48 % where a converged one reaches 90 % (measured).
@@ -553,7 +555,7 @@ def train_two_phases(model, compile_for, train_ds, val_ds, train_cfg, run_dir: P
                 f"trainable parameters), {head_epochs} epoch(s) at lr {head_lr:g}")
             phase = dataclasses.replace(train_cfg, epochs=head_epochs, lr=head_lr)
             compile_for(phase)
-            for k, v in training.fit(model, train_ds, val_ds, phase, run_dir, timer, backup="backup-head", **steps).items():
+            for k, v in training.fit(model, train_ds, val_ds, phase, run_dir, timer, backup="backup-head", **fit_args).items():
                 history.setdefault(k, []).extend(v)
         if tune_epochs:
             summary["trainable_layers"] = transfer.unfreeze(model, train_cfg.unfreeze)
@@ -562,7 +564,7 @@ def train_two_phases(model, compile_for, train_ds, val_ds, train_cfg, run_dir: P
             phase = dataclasses.replace(train_cfg, epochs=tune_epochs, lr=finetune_lr)
             compile_for(phase)
             for k, v in training.fit(model, train_ds, val_ds, phase, run_dir, timer, initial_epoch=head_epochs,
-                                     **steps).items():
+                                     **fit_args).items():
                 history.setdefault(k, []).extend(v)
     finally:
         transfer.make_trainable(model)  # the saved model holds no frozen flags from this schedule

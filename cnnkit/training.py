@@ -254,17 +254,17 @@ def fit_batchnorm_momentum(model: keras.Model, steps_per_epoch: int) -> float:
     evaluates with wrong statistics (100 % training accuracy, chance on test). Returns the momentum.
     """
     momentum = float(min(0.99, max(0.8, 1.0 - 1.0 / max(1, steps_per_epoch))))
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        if isinstance(layer, keras.layers.BatchNormalization) and abs(layer.momentum - 0.99) < 1e-9:
+    for layer in batchnorm_layers(model, trainable_only=False):
+        if abs(layer.momentum - 0.99) < 1e-9:
             layer.momentum = momentum
     return momentum
 
 
-def batchnorm_layers(model: keras.Model) -> list:
-    """The batch-norm layers of `model` (nested ones too) that update their moving statistics in
-    training: trainable ones (Keras runs a frozen one in inference mode)."""
+def batchnorm_layers(model: keras.Model, trainable_only: bool = True) -> list:
+    """The batch-norm layers of `model` (nested ones too); with `trainable_only`, those that
+    update their moving statistics in training (Keras runs a frozen one in inference mode)."""
     return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
-            if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable]
+            if isinstance(layer, keras.layers.BatchNormalization) and (layer.trainable or not trainable_only)]
 
 
 def reestimate_batchnorm(model: keras.Model, dataset: tf.data.Dataset, forward=None) -> int:

@@ -175,6 +175,7 @@ def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | N
 # tf.strings.lower lowercases ASCII only; the punctuation class is Keras' own; the whitespace
 # split is on ASCII whitespace.
 _PUNCTUATION = re.compile(PUNCTUATION)
+_BOUNDARY = re.compile(BOUNDARY_CHARACTERS)
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
@@ -199,7 +200,7 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
         if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = _PUNCTUATION.sub("", text)
         if boundaries:
-            text = re.sub(BOUNDARY_CHARACTERS, "" if split == "character" else " ", text)
+            text = _BOUNDARY.sub("" if split == "character" else " ", text)
         tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]
         if boundaries:
             tokens = [START, *tokens, END]
