@@ -233,12 +233,14 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
             import cnnkit.backbones as backbones
 
             backbones.info(cfg.model.backbone)  # an unknown name fails before anything is written
-        run_dir = runs.new_run_dir(cfg.task, out)
+        # Only the chief checks that `out` holds no run: the other workers write below it, in step with the chief.
+        worker = cfg.train.strategy == "multiworker" and not training.worker_role()[0]
+        run_dir = runs.new_run_dir(cfg.task, out, resume=worker)
     if cfg.train.strategy == "multiworker":
         training.make_strategy("multiworker")  # before any other TensorFlow work (data loading)
         chief, name = training.worker_role()
         if not chief:  # every worker trains; only the chief's files are the run's
-            run_dir = runs.new_run_dir(cfg.task, str(run_dir / "workers" / name))
+            run_dir = runs.new_run_dir(cfg.task, str(run_dir / "workers" / name), resume=bool(resume))
             log(f"Worker {name}: training with the chief; this worker's files go to {run_dir}")
     task_obj = tasks.get(cfg.task)
     if cfg.model.members > 1 and not task_obj.ensembles:
@@ -255,7 +257,7 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
     try:
         loaded = load_data(cfg, task_obj)
         if cfg.data.cv:
-            return cross_validate(cfg, task_obj, loaded, run_dir, start)
+            return cross_validate(cfg, task_obj, loaded, run_dir, start, resumed=bool(resume))
         deadline = start + cfg.train.time_budget if cfg.train.time_budget else None
         return fit_and_save(cfg, task_obj, prepare(cfg, task_obj, loaded), run_dir, deadline)
     finally:
@@ -626,12 +628,14 @@ def merge_splits(loaded: LoadedData) -> Split:
     return Split(x, np.concatenate([s.y for s in parts]))
 
 
-def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: float | None = None) -> RunResult:
+def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: float | None = None,
+                   resumed: bool = False) -> RunResult:
     """Stratified K-fold cross-validation over all of the source's examples.
 
     Each fold trains on K-1 parts (minus the usual validation hold-out) and tests on the
     remaining part, written as a full run directory RUN_DIR/fold-NN. With a time budget, fold i
-    of K must end by start + budget * i / K.
+    of K must end by start + budget * i / K. `resumed`: a resumed run, whose fold folders
+    exist (a finished fold restores its last backup and ends at once).
     """
     import copy
 
@@ -653,7 +657,7 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: floa
         fold = LoadedData(loaded.kind, {"train": everything.take(train_idx), "test": everything.take(test_idx)},
                           loaded.class_names, loaded.skipped, f"{loaded.origin} fold {i}/{k}",
                           multi_label=loaded.multi_label)
-        fold_dir = runs.new_run_dir(cfg.task, str(run_dir / f"fold-{i:02d}"))
+        fold_dir = runs.new_run_dir(cfg.task, str(run_dir / f"fold-{i:02d}"), resume=resumed)
         deadline = (start or time.time()) + cfg.train.time_budget * i / k if cfg.train.time_budget else None
         last = fit_and_save(fold_cfg, task_obj, prepare(fold_cfg, task_obj, fold), fold_dir, deadline)
         results.append(last.metrics)

@@ -17,10 +17,30 @@ import yaml
 from cnnkit.errors import CnnkitError
 
 
-def new_run_dir(task: str, out: str | None) -> Path:
-    """`out`, or runs/<task>-<YYYYmmdd-HHMMSS>; created and checked writable now, so
-    a bad folder fails before any training."""
-    path = Path(out) if out else Path("runs") / f"{task}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+# What a run writes into its directory; a folder holding one of them holds a run.
+RUN_FILES = ("config.yaml", "model.keras", "history.csv", "metrics.json", "checkpoints")
+
+
+def new_run_dir(task: str, out: str | None, resume: bool = False) -> Path:
+    """`out`, or runs/<task>-<YYYYmmdd-HHMMSS>[-N] (N from 2 when two runs start in the same
+    second); created and checked writable now, so a bad folder fails before any training.
+
+    An `out` that already holds a run (one of RUN_FILES) is refused unless `resume` (a resumed
+    run's folds and worker folders): training there would restore that run's backup into
+    another model (Keras fails to load it, or, for the same model, silently continues it) and
+    overwrite its files."""
+    if out is None:
+        base = Path("runs") / f"{task}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+        path, n = base, 1
+        while path.exists():
+            n += 1
+            path = base.with_name(f"{base.name}-{n}")
+    else:
+        path = Path(out)
+        found = [name for name in RUN_FILES if (path / name).exists()] if path.is_dir() and not resume else []
+        if found:
+            raise CnnkitError(f"{path} already holds a run ({', '.join(found)}): training into it would resume or "
+                              f"overwrite it. Pass another --out, or continue that run with `cnnkit train --resume {path}`.")
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / ".write-test"

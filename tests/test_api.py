@@ -53,6 +53,17 @@ def test_saved_model_is_end_to_end_and_reloads_safely(digits_run):
     assert model.predict(big, verbose=0).shape == (4, 10)
 
 
+def test_training_into_a_finished_run_is_refused_and_the_run_kept(digits_run):
+    """`--out` a folder that holds a run: refused before any training (it used to restore that
+    run's backup into the new model and fail in Keras' loader, with the old files overwritten);
+    the run's files are left as they were and it still resumes."""
+    run = digits_run.run_dir
+    before = {f.name: f.stat().st_mtime_ns for f in run.iterdir() if f.is_file()}
+    with pytest.raises(CnnkitError, match=f"{run} already holds a run \\(config.yaml, model.keras.*--resume {run}"):
+        api.train("text-cls", out=str(run), **FAST)
+    assert {f.name: f.stat().st_mtime_ns for f in run.iterdir() if f.is_file()} == before
+
+
 def test_metrics_match_a_fresh_evaluation(digits_run, tmp_path):
     m = api.evaluate(str(digits_run.run_dir), "builtin:digits", out=str(tmp_path / "eval"))
     assert m["accuracy"] == pytest.approx(digits_run.metrics["test_accuracy"], abs=1e-6)

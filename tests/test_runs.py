@@ -74,6 +74,39 @@ def test_default_name_and_reading_a_non_run(tmp_path, monkeypatch):
         runs.load_model(path)
 
 
+def test_a_folder_holding_a_run_is_refused_unless_resumed(tmp_path):
+    """A folder with any file a run writes is refused (naming it and --resume); an empty or
+    unrelated folder is used; a resumed run's folds and worker folders are let through."""
+    for name in runs.RUN_FILES:
+        path = tmp_path / name.replace(".", "-")
+        path.mkdir()
+        (path / name).mkdir() if name == "checkpoints" else (path / name).write_text("x")
+        with pytest.raises(CnnkitError, match=f"{path} already holds a run \\({name}\\).*another --out.*--resume {path}"):
+            runs.new_run_dir("text-cls", str(path))
+        assert runs.new_run_dir("text-cls", str(path), resume=True) == path
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("x")
+    assert runs.new_run_dir("text-cls", str(tmp_path / "empty")) == tmp_path / "empty"
+    assert runs.new_run_dir("text-cls", str(tmp_path / "other")) == tmp_path / "other"
+
+
+def test_default_run_dirs_started_in_the_same_second_differ(tmp_path, monkeypatch):
+    class FrozenClock:
+        class datetime:
+            @staticmethod
+            def now():
+                import datetime
+                return datetime.datetime(2026, 12, 5, 22, 30, 0)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(runs, "dt", FrozenClock)
+    made = [runs.new_run_dir("text-cls", None) for _ in range(3)]
+    assert [p.name for p in made] == ["text-cls-20261205-223000", "text-cls-20261205-223000-2",
+                                      "text-cls-20261205-223000-3"]
+    assert all(p.is_dir() for p in made)
+
+
 @pytest.mark.parametrize("code,words", [(28, "No space left on device"), (13, "Permission denied")])
 def test_full_disk_or_denied_write_fails_at_start(tmp_path, monkeypatch, code, words):
     """The start-up probe writes a megabyte; a full disk (ENOSPC) or a refused write (EACCES,
