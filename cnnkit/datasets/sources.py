@@ -320,6 +320,12 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                         raise CnnkitError(f"{message}; or drop --strict to read the row as one text.")
                     print(f"Warning: {message}.", file=sys.stderr)
                 text, label = row.get(text_column), row.get(label_column)
+                if text is not None and not text.strip() and label is not None:
+                    # named here by its line; the task would name it only by its place in a split
+                    if strict:
+                        raise CnnkitError(f"{path}:{line} has an empty text; fix the row or drop --strict to skip it.")
+                    skipped.append((f"{path}:{line}", "empty text"))
+                    continue
                 if multi and label is not None and text is not None:
                     # an empty cell is an example to which none of the labels applies
                     texts.append(text)

@@ -116,6 +116,21 @@ def test_archive_refuses_traversal_and_links(tmp_path, image_folder):
         load_source(str(zpath))
 
 
+def test_empty_texts_of_a_table_are_skipped_by_line(tmp_path):
+    """An empty or blank text cell (also of a multi-label table) is skipped naming its line in
+    the file, or stops the run with --strict."""
+    path = tmp_path / "t.csv"
+    path.write_text('text,label\ngood,pos\n,neg\n"  ",pos\nbad,neg\n', encoding="utf-8")
+    data = load_source(str(path))
+    assert data.splits["train"].x == ["good", "bad"]
+    assert data.skipped == [(f"{path}:3", "empty text"), (f"{path}:4", "empty text")]
+    with pytest.raises(CnnkitError, match=":3 has an empty text.*drop --strict"):
+        load_source(str(path), strict=True)
+    multi = tmp_path / "m.csv"
+    multi.write_text('text,labels\ngood,a|b\n,a\nbad,b\n', encoding="utf-8")
+    assert load_source(str(multi)).skipped == [(f"{multi}:3", "empty text")]
+
+
 def test_csv_and_tsv(tmp_path):
     csv_path = tmp_path / "reviews.csv"
     csv_path.write_text('text,label\n"good, really",pos\nbad,neg\nfine,\nmeh,neg\n', encoding="utf-8")
