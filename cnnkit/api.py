@@ -774,6 +774,25 @@ def expand_inputs(inputs: list[str], extensions: tuple) -> list[str]:
     return files
 
 
+def files_or_texts(inputs: list[str], task_obj, cfg, run_dir: str) -> tuple[np.ndarray, list[str], list]:
+    """A text run's inputs, in order -> (texts (N,), their names, skipped (input, reason)): each
+    file, folder or glob read as texts (named by file), any other input the text itself (named
+    by itself; a blank one left out)."""
+    texts, names, skipped = [], [], []
+    for item in inputs:
+        if Path(item).exists() or glob.glob(item, recursive=True):
+            files = expand_inputs([item], task_obj.extensions)
+            check_modality(files, task_obj, run_dir)
+            x, n, s = task_obj.read_inputs(files, cfg)
+            texts += list(x)
+            names += n
+            skipped += s
+        elif item.strip():
+            texts.append(item)
+            names.append(item)
+    return np.asarray(texts, dtype=object), names, skipped
+
+
 def check_modality(files: list[str], task_obj, run_dir: str) -> None:
     """Stops when a file is of another task's kind (an image given to a text run, ...)."""
     own = set(task_obj.extensions)
@@ -796,8 +815,9 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
             sliding: bool = False, hop: float | None = None) -> list[dict]:
     """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}].
 
-    `inputs` are files, folders or globs; for a text run, "-" reads one text per line of
-    `stdin` (default sys.stdin). With `sliding` (speech runs), each recording is cut into
+    `inputs` are files, folders or globs; for a text run, an input that is none of them is the
+    text itself (as for `explain`), and "-" reads one text per line of `stdin` (default
+    sys.stdin). With `sliding` (speech runs), each recording is cut into
     clip-length windows `hop` seconds apart (default half a clip) and the result holds
     "windows" [{"start", "end", "speech", "predictions"}] and "words" [{"label", "start",
     "end", "probability"}]: runs of speech windows with the same best label.
@@ -819,6 +839,8 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
         lines = [l.rstrip("\n") for l in (stdin or sys.stdin)]
         names = [l for l in lines if l.strip()]
         x, skipped = np.asarray(names, dtype=object), []
+    elif cfg.task == "text-cls":
+        x, names, skipped = files_or_texts(inputs, task_obj, cfg, run_dir)
     else:
         files = expand_inputs(inputs, task_obj.extensions)
         check_modality(files, task_obj, run_dir)

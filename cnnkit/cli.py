@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("predict", help="top-k labels for files, folders or globs")
     p.add_argument("run_dir")
-    p.add_argument("inputs", nargs="+", help="files, folders or globs; - reads one text per line of standard input")
+    p.add_argument("inputs", nargs="+", help="files, folders or globs (text-cls: or the text itself); - reads one "
+                                             "text per line of standard input")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--sliding", action="store_true", help="audio: label each window of a long recording (words over time)")
     p.add_argument("--hop", type=float, metavar="S", help="with --sliding: seconds between windows (default: half a clip)")

@@ -43,7 +43,7 @@ def test_default_sample_trains_and_saved_model_takes_strings(tmp_path):
     assert json.loads((result.run_dir / "labels.json").read_text()) == ["negative", "positive"]
 
 
-def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path):
+def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path, capsys):
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), epochs=15, verbose=0, val_split=0.2,
                        early_stopping=0)
     assert result.metrics["val_accuracy"] >= 0.9
@@ -56,6 +56,14 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path):
     lines = api.predict(str(result.run_dir), ["-"], stdin=io.StringIO("the movie was superb\n\nreally awful acting\n"))
     assert [(o["input"], o["predictions"][0]["label"]) for o in lines] == [("the movie was superb", "pos"),
                                                                          ("really awful acting", "neg")]
+
+    # an input that is no file, folder or glob is the text itself (as for `cnnkit explain`), in order
+    mixed = api.predict(str(result.run_dir), ["really awful acting", str(tmp_path / "a.txt"), " "])
+    assert [(o["input"], o["predictions"][0]["label"]) for o in mixed] == [("really awful acting", "neg"),
+                                                                         (str(tmp_path / "a.txt"), "pos")]
+    assert cli.main(["predict", str(result.run_dir), "the movie was superb", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(o["input"], o["predictions"][0]["label"]) for o in out] == [("the movie was superb", "pos")]
 
 
 def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
