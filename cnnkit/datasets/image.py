@@ -25,7 +25,7 @@ import tensorflow as tf
 
 from cnnkit.errors import CnnkitError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
 AUTOTUNE = tf.data.AUTOTUNE
 CACHE_MODES = ("memory", "disk", "none")
 SHUFFLE_BUFFER_BYTES = 256 << 20  # decoded images held for shuffling a disk-cached split

@@ -38,6 +38,23 @@ def test_every_mode_decodes_to_the_task_shape(zoo, channels):
     assert x.shape == (len(paths), 16, 16, channels) and x.dtype == np.uint8
 
 
+def test_webp_files_are_read_from_class_folders_with_their_pixels(tmp_path):
+    """WebP (common in downloaded image folders) is one of the image extensions; a lossless
+    file decodes to its exact pixels."""
+    from PIL import Image
+
+    from cnnkit.datasets import load_source
+
+    rgb = np.random.default_rng(1).integers(0, 255, (12, 10, 3), dtype=np.uint8)
+    for c in ("cat", "dog"):
+        (tmp_path / "pets" / c).mkdir(parents=True)
+        Image.fromarray(rgb).save(tmp_path / "pets" / c / "a.webp", lossless=True)
+    data = load_source(str(tmp_path / "pets"), extensions=image.IMAGE_EXTENSIONS)
+    assert data.skipped == [] and [Path(p).suffix for p in data.splits["train"].x] == [".webp", ".webp"]
+    x, kept, skipped = image.read_image_files(list(data.splits["train"].x), 3, (12, 10))
+    assert skipped == [] and np.array_equal(x[0], rgb)
+
+
 def test_broken_files_are_skipped_or_fail_with_strict(tmp_path, zoo):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")
