@@ -162,7 +162,8 @@ def warn_untrained_classes(loaded: LoadedData) -> None:
         return
     missing = [name for i, name in enumerate(loaded.class_names) if not np.any(y == i)]
     if missing:
-        log(f"Warning: {loaded.origin}: no training example of class(es) {', '.join(map(repr, missing))} after holding "
+        shown = ", ".join(map(repr, missing[:10])) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
+        log(f"Warning: {loaded.origin}: no training example of class(es) {shown} after holding "
             f"out the validation/test splits; the model cannot learn them. Add examples of them, or give the data "
             f"a val split of its own (or lower data.val_split / data.test_split).")
 

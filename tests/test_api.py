@@ -183,6 +183,16 @@ def test_a_class_left_without_training_examples_is_named(tmp_path, capsys):
     assert "no training example" not in capsys.readouterr().err
 
 
+def test_many_untrained_classes_are_named_ten_at_most(capsys):
+    from cnnkit.datasets.sources import LoadedData, Split
+
+    names = [f"c{i:02d}" for i in range(15)]
+    loaded = LoadedData("texts", {"train": Split(["a", "b", "c"], np.array([0, 1, 2]))}, names, [], "many.csv")
+    api.warn_untrained_classes(loaded)
+    err = capsys.readouterr().err
+    assert "class(es) 'c03', 'c04'," in err and "'c12' and 2 more after holding out" in err and "'c13'" not in err
+
+
 def test_summary_lists_layers():
     text = api.summary("image-cls", backbone="lenet5", image_size=[28, 28])
     assert "c1" in text and "f6" in text and "Total params" in text
