@@ -226,6 +226,7 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
             raise CnnkitError(f"{run_dir} was trained with a model from Python ({cfg.model.backbone}); resume it from "
                               f"Python with cnnkit.train(None, resume=..., model=<the same model or function>).")
         log(f"Resuming {run_dir} from its last completed epoch")
+        fresh = False
     else:
         cfg = resolve_config(task, data, config, sets, **options)
         if model is not None:
@@ -236,31 +237,36 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
             backbones.info(cfg.model.backbone)  # an unknown name fails before anything is written
         # Only the chief checks that `out` holds no run: the other workers write below it, in step with the chief.
         worker = cfg.train.strategy == "multiworker" and not training.worker_role()[0]
+        fresh = out is None or not Path(out).exists()
         run_dir = runs.new_run_dir(cfg.task, out, resume=worker)
-    if cfg.train.strategy == "multiworker":
-        training.make_strategy("multiworker")  # before any other TensorFlow work (data loading)
-        chief, name = training.worker_role()
-        if not chief:  # every worker trains; only the chief's files are the run's
-            run_dir = runs.new_run_dir(cfg.task, str(run_dir / "workers" / name), resume=bool(resume))
-            log(f"Worker {name}: training with the chief; this worker's files go to {run_dir}")
-    task_obj = tasks.get(cfg.task)
-    if cfg.model.members > 1 and not task_obj.ensembles:
-        raise CnnkitError(f"model.members={cfg.model.members}: {cfg.task} trains one network; several members in one "
-                          f"model are a text-cls option. Set model.members=1.")
-    task_obj.custom_model = model
-    # The source run's model: its weights start this one, and a text run extends its vocabulary.
-    task_obj.source_model = transfer.load_source(cfg.model.from_run).model if cfg.model.from_run else None
-    training.seed_everything(cfg.train.seed, cfg.train.deterministic)
-    if cfg.train.precision == "auto":  # the run's config.yaml records what it became
-        cfg.train.precision, why = training.resolve_precision("auto")
-        log(f"Precision {cfg.train.precision} ({why})")
-    training.set_precision(cfg.train.precision)
-    try:
+    try:  # a folder this call made is removed again if the run fails before writing into it
+        if cfg.train.strategy == "multiworker":
+            training.make_strategy("multiworker")  # before any other TensorFlow work (data loading)
+            chief, name = training.worker_role()
+            if not chief:  # every worker trains; only the chief's files are the run's
+                run_dir = runs.new_run_dir(cfg.task, str(run_dir / "workers" / name), resume=bool(resume))
+                log(f"Worker {name}: training with the chief; this worker's files go to {run_dir}")
+        task_obj = tasks.get(cfg.task)
+        if cfg.model.members > 1 and not task_obj.ensembles:
+            raise CnnkitError(f"model.members={cfg.model.members}: {cfg.task} trains one network; several members in one "
+                              f"model are a text-cls option. Set model.members=1.")
+        task_obj.custom_model = model
+        # The source run's model: its weights start this one, and a text run extends its vocabulary.
+        task_obj.source_model = transfer.load_source(cfg.model.from_run).model if cfg.model.from_run else None
+        training.seed_everything(cfg.train.seed, cfg.train.deterministic)
+        if cfg.train.precision == "auto":  # the run's config.yaml records what it became
+            cfg.train.precision, why = training.resolve_precision("auto")
+            log(f"Precision {cfg.train.precision} ({why})")
+        training.set_precision(cfg.train.precision)
         loaded = load_data(cfg, task_obj)
         if cfg.data.cv:
             return cross_validate(cfg, task_obj, loaded, run_dir, start, resumed=bool(resume))
         deadline = start + cfg.train.time_budget if cfg.train.time_budget else None
         return fit_and_save(cfg, task_obj, prepare(cfg, task_obj, loaded), run_dir, deadline)
+    except BaseException:
+        if fresh:
+            runs.remove_if_empty(run_dir)
+        raise
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
 

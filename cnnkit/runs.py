@@ -52,6 +52,14 @@ def new_run_dir(task: str, out: str | None, resume: bool = False) -> Path:
     return path
 
 
+def remove_if_empty(path: Path) -> None:
+    """Removes the folder `path` if it holds nothing (a run that failed before writing a file)."""
+    try:
+        path.rmdir()
+    except OSError:  # not empty, or already gone
+        pass
+
+
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Writes `data` to `path` through a temporary file and a rename."""
     path = Path(path)

@@ -123,9 +123,16 @@ def test_cache_modes_train_the_same_model(image_folder, tmp_path):
 
 
 def test_text_given_to_image_task(tmp_path):
+    """The error names the mismatch; the run folder the call made is removed again (it is
+    empty), a folder the user made is kept."""
     (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\nc,x\nd,y\n")
     with pytest.raises(CnnkitError, match="holds text, not images"):
         api.train("image-cls", str(tmp_path / "t.csv"), out=str(tmp_path / "r"), **FAST)
+    assert not (tmp_path / "r").exists()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(CnnkitError, match="holds text, not images"):
+        api.train("image-cls", str(tmp_path / "t.csv"), out=str(tmp_path / "mine"), **FAST)
+    assert (tmp_path / "mine").is_dir()
 
 
 def test_recipe_file_and_unknown_backbone(tmp_path):
