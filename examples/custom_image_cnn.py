@@ -1,7 +1,7 @@
 """A custom residual image CNN from cnnkit.blocks, trained through cnnkit.train on the embedded
 digits, then evaluated and exported as a TensorFlow SavedModel.
 
-    python examples/custom_image_cnn.py [--epochs 10] [--out runs/custom-image]
+    python examples/custom_image_cnn.py [--epochs 10] [--out RUN_DIR]
 """
 import argparse
 
@@ -23,14 +23,15 @@ def residual_cnn(input_shape, num_classes):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--out", default="runs/custom-image")
+    parser.add_argument("--out", help="run folder (default runs/<task>-<time>; one that holds a run is refused)")
     args = parser.parse_args()
     result = cnnkit.train("image-cls", model=residual_cnn, epochs=args.epochs, out=args.out, verbose=0)
     print(f"test accuracy {result.metrics['test_accuracy']:.4f} in {result.metrics['train_seconds']:.1f} s")
-    evaluated = cnnkit.evaluate(str(result.run_dir), "builtin:digits", out=f"{args.out}/eval")
+    evaluated = cnnkit.evaluate(str(result.run_dir), "builtin:digits", out=f"{result.run_dir}/eval")
     print(f"evaluate: accuracy {evaluated['accuracy']:.4f}, macro-F1 {evaluated['macro_f1']:.4f}")
-    result.model.export(f"{args.out}/savedmodel", verbose=False)  # TensorFlow SavedModel: images in, probabilities out
-    print(f"exported {args.out}/savedmodel")
+    # TensorFlow SavedModel: images in, probabilities out
+    result.model.export(f"{result.run_dir}/savedmodel", verbose=False)
+    print(f"exported {result.run_dir}/savedmodel")
 
 
 if __name__ == "__main__":

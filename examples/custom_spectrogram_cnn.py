@@ -1,7 +1,7 @@
 """A custom spectrogram CNN from cnnkit.blocks, trained through cnnkit.train on the embedded
 spoken digits (cnnkit puts its log-mel front end before it), then evaluated and exported.
 
-    python examples/custom_spectrogram_cnn.py [--epochs 30] [--out runs/custom-speech]
+    python examples/custom_spectrogram_cnn.py [--epochs 30] [--out RUN_DIR]
 """
 import argparse
 
@@ -23,14 +23,14 @@ def spectrogram_cnn(input_shape, num_classes):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--out", default="runs/custom-speech")
+    parser.add_argument("--out", help="run folder (default runs/<task>-<time>; one that holds a run is refused)")
     args = parser.parse_args()
     result = cnnkit.train("speech-cls", model=spectrogram_cnn, epochs=args.epochs, out=args.out, verbose=0)
     print(f"test accuracy {result.metrics['test_accuracy']:.4f} in {result.metrics['train_seconds']:.1f} s")
-    evaluated = cnnkit.evaluate(str(result.run_dir), "builtin:spoken_digits", out=f"{args.out}/eval")
+    evaluated = cnnkit.evaluate(str(result.run_dir), "builtin:spoken_digits", out=f"{result.run_dir}/eval")
     print(f"evaluate: accuracy {evaluated['accuracy']:.4f}, macro-F1 {evaluated['macro_f1']:.4f}")
-    result.model.export(f"{args.out}/savedmodel", verbose=False)  # float waveforms (any length) in
-    print(f"exported {args.out}/savedmodel")
+    result.model.export(f"{result.run_dir}/savedmodel", verbose=False)  # float waveforms (any length) in
+    print(f"exported {result.run_dir}/savedmodel")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A custom 1D text CNN from cnnkit.blocks (two widths, max-over-time, its own classifier),
 trained through cnnkit.train on the embedded SST-2 sentences, then evaluated and exported.
 
-    python examples/custom_text_cnn.py [--epochs 5] [--out runs/custom-text]
+    python examples/custom_text_cnn.py [--epochs 5] [--out RUN_DIR]
 """
 import argparse
 
@@ -23,15 +23,15 @@ def text_cnn(input_shape, num_classes):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--out", default="runs/custom-text")
+    parser.add_argument("--out", help="run folder (default runs/<task>-<time>; one that holds a run is refused)")
     args = parser.parse_args()
     result = cnnkit.train("text-cls", model=text_cnn, epochs=args.epochs, out=args.out, verbose=0)
     print(f"test accuracy {result.metrics['test_accuracy']:.4f} in {result.metrics['train_seconds']:.1f} s")
-    evaluated = cnnkit.evaluate(str(result.run_dir), "builtin:sentences", out=f"{args.out}/eval")
+    evaluated = cnnkit.evaluate(str(result.run_dir), "builtin:sentences", out=f"{result.run_dir}/eval")
     print(f"evaluate: accuracy {evaluated['accuracy']:.4f}, macro-F1 {evaluated['macro_f1']:.4f}")
-    print(cnnkit.predict(str(result.run_dir), ["-"], top_k=1, stdin=["a gripping , beautiful film\n", "dull and lifeless\n"]))
-    result.model.export(f"{args.out}/savedmodel", verbose=False)  # strings in, probabilities out
-    print(f"exported {args.out}/savedmodel")
+    print(cnnkit.predict(str(result.run_dir), ["a gripping , beautiful film", "dull and lifeless"], top_k=1))
+    result.model.export(f"{result.run_dir}/savedmodel", verbose=False)  # strings in, probabilities out
+    print(f"exported {result.run_dir}/savedmodel")
 
 
 if __name__ == "__main__":
