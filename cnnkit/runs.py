@@ -6,6 +6,7 @@ name and renamed, so a killed run never leaves a half-written file.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -54,10 +55,8 @@ def new_run_dir(task: str, out: str | None, resume: bool = False) -> Path:
 
 def remove_if_empty(path: Path) -> None:
     """Removes the folder `path` if it holds nothing (a run that failed before writing a file)."""
-    try:
+    with contextlib.suppress(OSError):  # not empty, or already gone: nothing to do
         path.rmdir()
-    except OSError:  # not empty, or already gone
-        pass
 
 
 def atomic_write(path: Path, data: bytes | str) -> None:
