@@ -861,7 +861,8 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     # A progress bar past ten batches, on stderr: Keras draws it on stdout, where the results
     # (and `--json`) go.
     with contextlib.redirect_stdout(sys.stderr):
-        probs = predict_probs(model, task_obj, x, cfg, batch_size, verbose=1 if len(names) > 10 * batch_size else 0)
+        verbose = training.progress_verbosity("auto") if len(names) > 10 * batch_size else 0
+        probs = predict_probs(model, task_obj, x, cfg, batch_size, verbose=verbose)
     if cfg.data.multi_label:  # every label with probability >= 0.5, then the top k
         return [{"input": name, "labels": [c for c, q in zip(class_names, p) if q >= 0.5],
                  "predictions": top_k_labels(p, class_names, k)} for name, p in zip(names, probs)]

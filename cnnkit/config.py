@@ -100,7 +100,9 @@ class TrainConfig:
     unfreeze: str = "all"
     finetune_lr: Optional[float] = None
     steps_per_execution: int = 1
-    verbose: int = 1  # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch
+    # Keras progress: 0 silent, 1 progress bar, 2 one line per epoch; auto: the bar on a terminal, one
+    # line per epoch when the output goes to a file or a pipe (a bar there is a screenful a step).
+    verbose: Union[int, str] = "auto"
 
 
 @dataclasses.dataclass
@@ -274,6 +276,9 @@ def validate(cfg: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise CnnkitError(f"{key} must be one of {', '.join(allowed)}. Received: {value!r}")
+    if t.verbose not in (0, 1, 2, "auto") or isinstance(t.verbose, bool):
+        raise CnnkitError(f"train.verbose must be 0 (silent), 1 (progress bar), 2 (a line per epoch) or auto. "
+                          f"Received: {t.verbose!r}")
     if t.sparse_updates and t.optimizer not in ("adam", "adamw"):
         raise CnnkitError(f"train.sparse_updates applies to the adam and adamw optimizers, not {t.optimizer!r}: "
                           "set train.sparse_updates=false or train.optimizer=adam.")

@@ -813,7 +813,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
                         initial_epoch=initial_epoch,
                         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps if val_ds is not None else None,
-                        verbose=cfg.verbose, shuffle=False)  # the tf.data pipeline shuffles
+                        verbose=progress_verbosity(cfg.verbose), shuffle=False)  # the tf.data pipeline shuffles
     if budget is not None:
         print(f"Time budget: trained {budget.step - initial_epoch * steps_per_epoch} steps "
               f"({budget.step / steps_per_epoch - initial_epoch:.2f} epochs of {steps_per_epoch} steps)", file=sys.stderr)
@@ -944,6 +944,15 @@ class TimeBudget(keras.callbacks.Callback):
             self._replan(now, float(np.mean(self.durations[-3:])) / self.steps_per_epoch)
         if self.step >= self.last_step:
             self.model.stop_training = True
+
+
+def progress_verbosity(verbose, stream=None) -> int:
+    """Keras' `verbose` for `train.verbose` (checked by config.validate): 0, 1 or 2 as given;
+    "auto" is 1 (a progress bar) when `stream` (default sys.stdout) is a terminal, else 2."""
+    if verbose != "auto":
+        return verbose
+    stream = sys.stdout if stream is None else stream
+    return 1 if getattr(stream, "isatty", lambda: False)() else 2
 
 
 class TrainTimer(keras.callbacks.Callback):

@@ -1,4 +1,6 @@
 """The training engine: schedules, optimizers, NaN stop, throughput timer."""
+import io
+
 import keras
 import numpy as np
 import pytest
@@ -144,6 +146,28 @@ def test_fit_keeps_the_epoch_best_on_the_monitored_metric(tmp_path, monitor):
     else:
         assert accuracy == pytest.approx(max(history["val_accuracy"]))
     assert training.monitored(cfg, True) == f"val_{monitor}" and training.monitored(cfg, False) == monitor
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_is_a_bar_on_a_terminal_and_a_line_per_epoch_in_a_file(tmp_path, capsys):
+    """`train.verbose=auto` (the default): Keras' bar on a terminal; captured or redirected
+    output gets one line per epoch instead of a bar redrawn at every step."""
+    assert training.progress_verbosity("auto", _Terminal()) == 1
+    assert training.progress_verbosity("auto", io.StringIO()) == 2
+    assert [training.progress_verbosity(v, _Terminal()) for v in (0, 1, 2)] == [0, 1, 2]
+    x = np.zeros((64, 4), "float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, np.zeros(64, "int64"))).batch(8)
+    model = _tiny_model()
+    cfg = TrainConfig(epochs=2)
+    training.compile_model(model, cfg, 4, 3)
+    training.fit(model, ds, None, cfg, tmp_path)
+    out = capsys.readouterr().out  # pytest's capture is no terminal
+    assert "Epoch 1/2" in out and "Epoch 2/2" in out
+    assert "8/8" in out and "1/8" not in out and "\u2501" not in out  # no bar, no step counts
 
 
 def test_reestimate_batchnorm_sets_the_mean_of_the_batch_statistics():
