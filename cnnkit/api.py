@@ -219,6 +219,7 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
     start = started or time.time()  # a time budget counts from here: data loading included
     if isinstance(model, str):
         options["backbone"], model = model, None
+    source = None  # the run this one starts from (--from), loaded once
     if resume:
         run_dir, cfg_dict, _ = runs.read_run(resume)
         cfg = config_from_run(cfg_dict)
@@ -229,6 +230,10 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
         fresh = False
     else:
         cfg = resolve_config(task, data, config, sets, **options)
+        if cfg.model.from_run:
+            source = transfer.load_source(cfg.model.from_run)
+            if model is None and cfg.model.backbone.startswith(CUSTOM_PREFIX):  # a network from Python
+                model = transfer.network_of(source.model, cfg.model.backbone[len(CUSTOM_PREFIX):])
         if model is not None:
             cfg.model.backbone = CUSTOM_PREFIX + (getattr(model, "name", None) or getattr(model, "__name__", "model"))
         elif cfg.model.backbone != "auto":
@@ -252,7 +257,9 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
                               f"model are a text-cls option. Set model.members=1.")
         task_obj.custom_model = model
         # The source run's model: its weights start this one, and a text run extends its vocabulary.
-        task_obj.source_model = transfer.load_source(cfg.model.from_run).model if cfg.model.from_run else None
+        if cfg.model.from_run and source is None:  # a resumed run
+            source = transfer.load_source(cfg.model.from_run)
+        task_obj.source_model = source.model if source is not None else None
         training.seed_everything(cfg.train.seed, cfg.train.deterministic)
         if cfg.train.precision == "auto":  # the run's config.yaml records what it became
             cfg.train.precision, why = training.resolve_precision("auto")

@@ -68,9 +68,6 @@ def inherited_overrides(source_cfg: dict, task_name: str) -> dict:
         raise CnnkitError(f"The run to start from is a {source_cfg['task']} run, but this is {task_name}: start "
                           f"{task_name} from a {task_name} run (or run `cnnkit finetune RUN_DIR --data NEW`).")
     model = source_cfg["model"]
-    if str(model.get("backbone", "")).startswith("custom:"):
-        raise CnnkitError("The run to start from was trained with a model from Python; fine-tune it with "
-                          "cnnkit.finetune(keras.saving.load_model(RUN_DIR/model.keras), data, task=...).")
     if int(model.get("members", 1)) > 1:
         raise CnnkitError(f"The run to start from is an ensemble of {model['members']} networks (model.members); "
                           f"start from a run of one network (model.members=1).")
@@ -120,6 +117,10 @@ def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
         if type(a).__name__ != type(b).__name__:
             raise CnnkitError(f"Layer {a.name} ({type(a).__name__}) of the source does not match {b.name} "
                               f"({type(b).__name__}) of the new model.")
+        if isinstance(a, keras.Model) and len(a.weights) != len(b.weights):
+            copy_weights_by_name(a, b)  # a network from Python without its own classifier (`network_of`)
+            copied.append(b.name)
+            continue
         values = []
         for wa, wb in zip(a.weights, b.weights):
             va = keras.ops.convert_to_numpy(wa)
@@ -141,6 +142,25 @@ def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
             w.assign(v)
         copied.append(b.name)
     return copied
+
+
+def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
+    """Copies into each weighted layer of the nested network `target` the weights of the layer
+    of the same name in `source` (a network `target` was cloned from, with layers left out).
+
+    Raises:
+        CnnkitError: naming a layer of `target` that `source` lacks or holds in another shape.
+    """
+    def leaves(model):
+        return {l.name: l for l in model._flatten_layers(include_self=False, recursive=True) if l.weights and not l._layers}
+
+    src = leaves(source)
+    for name, layer in leaves(target).items():
+        shapes = [tuple(w.shape) for w in layer.weights]
+        if name not in src or [tuple(w.shape) for w in src[name].weights] != shapes:
+            raise CnnkitError(f"Layer {name} of {target.name} has no counterpart of the same shapes in the source "
+                              f"network {source.name}: build it with the source run's settings.")
+        layer.set_weights([keras.ops.convert_to_numpy(w) for w in src[name].weights])
 
 
 def body_layers(model: keras.Model) -> list:
@@ -228,6 +248,28 @@ def phase_epochs(train_cfg, steps_per_epoch: int) -> tuple[int, int]:
         raise CnnkitError(f"train.freeze_epochs must be >= 0. Received: {freeze}")
     freeze = min(freeze, total)
     return freeze, total - freeze
+
+
+def network_of(model: keras.Model, name: str):
+    """For a run trained with a network from Python (`custom:NAME`): a model function
+    `(input_shape, num_classes) -> keras.Model` giving a copy of that network as `model` (the
+    run's end-to-end model) holds it, without its own classifier if it has one. `copy_weights`
+    then fills in the trained weights.
+
+    Raises:
+        CnnkitError: when `model` does not hold exactly one nested network before its head.
+    """
+    nested = [layer for layer in model.layers if isinstance(layer, keras.Model) and layer.name not in CLASSIFIER_NAMES]
+    if len(nested) != 1:
+        raise CnnkitError(f"The run to start from was trained with a model from Python, and its model.keras holds "
+                          f"{len(nested)} nested networks ({', '.join(l.name for l in nested) or 'none'}) instead of "
+                          f"one: fine-tune that network with cnnkit.finetune(network, data, task=...).")
+
+    def source_network(input_shape, num_classes):
+        return strip_classifier(keras.models.clone_model(nested[0]))
+
+    source_network.__name__ = name
+    return source_network
 
 
 def strip_classifier(model: keras.Model) -> keras.Model:

@@ -133,6 +133,35 @@ def test_speech_run_fine_tunes_on_other_words(tmp_path):
     assert json.loads((result.run_dir / "labels.json").read_text()) == list("56789")
 
 
+@pytest.mark.parametrize("own_classifier", [False, True])
+def test_a_run_of_a_network_from_python_fine_tunes_from_its_folder(tmp_path, own_classifier):
+    """`cnnkit finetune RUN` of a run trained with `cnnkit.train(..., model=fn)`: the run's trained
+    network (its own classifier dropped) under a new head; the old message sent users to
+    finetune model.keras, which failed ("Output ... is not connected to inputs")."""
+    def mine(input_shape, num_classes):
+        inputs = keras.Input(input_shape)
+        x = ConvBlock(8, 3, name="pretrained_conv")(inputs)
+        if own_classifier:
+            x = keras.layers.GlobalAveragePooling2D()(x)
+            x = keras.layers.Dense(num_classes, activation="softmax", name="own_classifier")(x)
+        return keras.Model(inputs, x)
+
+    source = cnnkit.train("image-cls", digits_npz(tmp_path / "d04.npz", [0, 1, 2, 3, 4]), model=mine,
+                          out=str(tmp_path / "src"), epochs=1, **QUIET)
+    nested = next(l for l in source.model.layers if isinstance(l, keras.Model))
+    kernel = keras.ops.convert_to_numpy(nested.get_layer("pretrained_conv").weights[0]).copy()
+    assert cli_main(["finetune", str(source.run_dir), "--data", digits_npz(tmp_path / "d59.npz", [5, 6, 7, 8, 9]),
+                     "--out", str(tmp_path / "ft"), "--epochs", "1", "--freeze-epochs", "1",
+                     "--set", "train.verbose=0"]) == 0
+    model = api.load_run(str(tmp_path / "ft"))[0]  # reloads in safe mode
+    assert model.get_layer("head").num_classes == 5
+    trained = next(l for l in model._flatten_layers(recursive=True) if l.name == "pretrained_conv")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(trained.weights[0]), kernel)  # body frozen in phase 1
+    assert not any(l.name == "own_classifier" for l in model._flatten_layers(recursive=True))
+    metrics = json.loads((tmp_path / "ft" / "metrics.json").read_text())
+    assert metrics["backbone"] == "custom:mine" and metrics["fine_tuning"]["head_epochs"] == 1
+
+
 def test_finetune_of_a_keras_model_drops_its_classifier(tmp_path):
     inputs = keras.Input((None, None, 1))
     x = ConvBlock(8, 3, name="pretrained_conv")(inputs)
