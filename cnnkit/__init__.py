@@ -5,18 +5,22 @@ Public API: `cnnkit.train`, `cnnkit.finetune`, `cnnkit.evaluate`, `cnnkit.predic
 """
 import os
 
-# TensorFlow's C++ start-up chatter hides cnnkit's own output; users can still set it.
+from cnnkit import native_logs
+
+# TensorFlow's C++ start-up chatter hides cnnkit's own output; a user who sets the level sees it all.
+native_logs.FILTER = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-from cnnkit import blocks  # noqa: E402
-from cnnkit.errors import CnnkitError  # noqa: E402
+with native_logs.quiet_native_stderr(native_logs.FILTER):  # the first import of TensorFlow
+    from cnnkit import blocks  # noqa: E402
+    from cnnkit.errors import CnnkitError  # noqa: E402
 
-# Every layer class a saved cnnkit model can hold is registered with Keras on import, so that
-# `import cnnkit; keras.models.load_model(path, safe_mode=True)` loads any run's model.
-from cnnkit.backbones import applications as _applications  # noqa: E402,F401  (ImagenetPreprocess)
-from cnnkit.features import audio as _audio  # noqa: E402,F401  (LogMelSpectrogram, FitLength, ...)
+    # Every layer class a saved cnnkit model can hold is registered with Keras on import, so that
+    # `import cnnkit; keras.models.load_model(path, safe_mode=True)` loads any run's model.
+    from cnnkit.backbones import applications as _applications  # noqa: E402,F401  (ImagenetPreprocess)
+    from cnnkit.features import audio as _audio  # noqa: E402,F401  (LogMelSpectrogram, FitLength, ...)
 
 
 def __getattr__(name):

@@ -272,7 +272,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    import tensorflow as tf
+
+    from cnnkit import native_logs
     from cnnkit.errors import CnnkitError
+
+    with native_logs.quiet_native_stderr(native_logs.FILTER):
+        tf.config.list_physical_devices()  # device start-up, and its lines, before the command's own output
 
     try:
         return args.fn(args)

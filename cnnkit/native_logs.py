@@ -1,0 +1,64 @@
+"""TensorFlow's native start-up lines: kept off the terminal, anything else passed through.
+
+TensorFlow 2.21 prints, from C++ and regardless of `TF_CPP_MIN_LOG_LEVEL`, half a dozen lines at
+import and at device start-up (oneDNN on, no CUDA driver, CPU instructions it was not built for,
+`failed call to cuInit`); they are the first thing a user of `cnnkit train` saw, twice. While
+`quiet_native_stderr()` is active, file descriptor 2 goes to a temporary file; on leaving, every
+captured line that is not such a start-up line is written to stderr, so real warnings and errors
+(and a failed import's message) still show. A user who sets `TF_CPP_MIN_LOG_LEVEL` themselves
+sees everything (`cnnkit/__init__.py` decides).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+
+# Whether cnnkit filters them: set by `cnnkit/__init__.py` (False when the user set TF_CPP_MIN_LOG_LEVEL).
+FILTER = True
+
+# Lines TensorFlow prints at every start on a machine without a GPU (or with a CPU newer than its
+# build): informational, the same each time.
+STARTUP_LINE = re.compile(
+    r"All log messages before absl::InitializeLog\(\) is called"
+    r"|port\.cc:\d+\] oneDNN custom operations are on"
+    r"|cudart_stub\.cc:\d+\] Could not find cuda drivers"
+    r"|cuda_platform\.cc:\d+\] failed call to cuInit"
+    r"|cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized"
+    r"|^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags")
+
+
+def is_startup_line(line: str) -> bool:
+    """Whether `line` (one line of stderr) is one of TensorFlow's start-up lines."""
+    return STARTUP_LINE.search(line) is not None
+
+
+@contextlib.contextmanager
+def quiet_native_stderr(enabled: bool = True):
+    """Within the block, native and Python writes to stderr are captured; after it, all but
+    TensorFlow's start-up lines are written to stderr, in order (also when the block raises).
+    With `enabled` False, or when stderr has no file descriptor, nothing is captured."""
+    try:
+        saved = os.dup(2) if enabled else None
+    except OSError:
+        saved = None
+    if saved is None:
+        yield
+        return
+    with tempfile.TemporaryFile() as captured:
+        sys.stderr.flush()
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            text = captured.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines(keepends=True) if not is_startup_line(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
