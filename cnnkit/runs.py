@@ -143,5 +143,17 @@ def load_model(run_dir: Path):
 
     path = Path(run_dir) / "model.keras"
     if not path.exists():
-        raise CnnkitError(f"{run_dir} has no model.keras: its training did not finish. Resume it with `cnnkit train --resume {run_dir}`.")
+        raise CnnkitError(no_model_reason(Path(run_dir)))
     return keras.models.load_model(path, safe_mode=True, compile=False)
+
+
+def no_model_reason(run_dir: Path) -> str:
+    """Why the run folder `run_dir` holds no model.keras, and what to give instead."""
+    folds = sorted(p.name for p in run_dir.glob("fold-*") if p.is_dir())
+    if folds and (run_dir / "metrics.json").exists():
+        return (f"{run_dir} is a cross-validation run: each of its {len(folds)} folds has a model of its own. Give "
+                f"one of them ({run_dir / folds[0]}), or train without --cv for one model of all the data.")
+    if folds:
+        return (f"{run_dir} is a cross-validation run that did not finish. Resume it with "
+                f"`cnnkit train --resume {run_dir}`, or give one of its finished folds ({run_dir / folds[0]}).")
+    return f"{run_dir} has no model.keras: its training did not finish. Resume it with `cnnkit train --resume {run_dir}`."

@@ -51,8 +51,7 @@ def read_source_config(run_dir: str | Path) -> dict:
 
     path, cfg, _ = runs.read_run(str(run_dir))
     if not (path / "model.keras").exists():
-        raise CnnkitError(f"--from {path}: the run has no model.keras (it did not finish, or it is a "
-                          f"cross-validation folder: give one of its fold-NN runs).")
+        raise CnnkitError(f"--from: {runs.no_model_reason(path)}")
     return cfg
 
 

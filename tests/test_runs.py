@@ -123,3 +123,23 @@ def test_full_disk_or_denied_write_fails_at_start(tmp_path, monkeypatch, code, w
     monkeypatch.setattr(runs, "open", failing_open, raising=False)
     with pytest.raises(CnnkitError, match=f"Cannot write to the run directory .*{words}.*--out"):
         runs.new_run_dir("image-cls", str(tmp_path / "run"))
+
+
+def test_a_folder_without_a_model_says_why(tmp_path):
+    """`load_model` (predict, evaluate, export, explain, --from) of a folder without model.keras:
+    a finished cross-validation names a fold to give instead (it was told to resume, which
+    retrains nothing), an unfinished one and an unfinished run are told to resume."""
+    for name in ("cv", "cv-unfinished", "run"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text("task: text-cls\n")
+    for fold in ("fold-01", "fold-02"):
+        (tmp_path / "cv" / fold).mkdir()
+    (tmp_path / "cv" / "metrics.json").write_text("{}")
+    (tmp_path / "cv-unfinished" / "fold-01").mkdir()
+    with pytest.raises(CnnkitError, match=re.escape(f"is a cross-validation run: each of its 2 folds has a model of "
+                                                    f"its own. Give one of them ({tmp_path / 'cv' / 'fold-01'})")):
+        runs.load_model(tmp_path / "cv")
+    with pytest.raises(CnnkitError, match="cross-validation run that did not finish. Resume it with"):
+        runs.load_model(tmp_path / "cv-unfinished")
+    with pytest.raises(CnnkitError, match="has no model.keras: its training did not finish. Resume it"):
+        runs.load_model(tmp_path / "run")
