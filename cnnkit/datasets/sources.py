@@ -284,6 +284,18 @@ LABEL_SEPARATOR = "|"
 SWALLOW_LINES = 200  # a row of more lines than this is reported: often an unclosed quote, not a text
 
 
+def table_delimiter(header: str, path: Path, columns: tuple) -> str:
+    """The delimiter of a table whose first line is `header`: the file type's own (a tab for
+    .tsv, else a comma), unless the header names `columns` (or a `labels` column) only when split
+    at a semicolon, tab or bar (a spreadsheet's CSV export in a locale whose decimal mark is a comma)."""
+    default = "\t" if path.suffix.lower() == ".tsv" else ","
+    for delimiter in (default, ";", "\t", ",", "|"):
+        names = {c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])}
+        if columns[0] in names and (columns[1] in names or MULTI_LABEL_COLUMN in names):
+            return delimiter
+    return default
+
+
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None):
     """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
     skipped (or an error with `strict`). Labels stay strings here.
@@ -292,11 +304,14 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
     is read; a `labels` column (or `multi_label=True`) holds `|`-separated labels, returned as
     a tuple of strings per row (empty: none of the labels applies).
     """
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is dropped, not read into the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            delimiter = table_delimiter(f.readline(), path, (text_column, label_column))
+            f.seek(0)
             reader = csv.DictReader(f, delimiter=delimiter)
-            columns = reader.fieldnames or []
+            # "text, label": column names are matched without the spaces around them
+            reader.fieldnames = columns = [c.strip() for c in reader.fieldnames or []]
             if label_column not in columns and label_column == "label" and MULTI_LABEL_COLUMN in columns:
                 label_column = MULTI_LABEL_COLUMN
             for col in (text_column, label_column):

@@ -149,6 +149,28 @@ def test_csv_and_tsv(tmp_path):
         load_source(str(tsv))
 
 
+def test_spreadsheet_exports_are_read(tmp_path):
+    """Excel's "CSV UTF-8" starts with a byte-order mark, which was read into the first column's
+    name ("no column 'text'" of a file that visibly has one); in locales with a decimal comma it
+    separates cells by semicolons; hand-written headers have spaces after the commas."""
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("text,label\ngood,pos\nbad,neg\n".encode("utf-8-sig"))
+    assert load_source(str(bom)).splits["train"].x == ["good", "bad"]
+    semi = tmp_path / "semi.csv"
+    semi.write_bytes("id;text;label\n1;good, really;pos\n2;bad;neg\n".encode("utf-8-sig"))
+    data = load_source(str(semi))
+    assert data.splits["train"].x == ["good, really", "bad"] and data.class_names == ["neg", "pos"]
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("text, label\ngood, pos\nbad, neg\n", encoding="utf-8")
+    assert load_source(str(spaced)).class_names == ["neg", "pos"]
+    commas = tmp_path / "commas.csv"  # semicolons in the texts of a comma-separated file stay text
+    commas.write_text('text,label\n"good; really",pos\nbad;sad,neg\n', encoding="utf-8")
+    assert load_source(str(commas)).splits["train"].x == ["good; really", "bad;sad"]
+    labels = tmp_path / "multi.csv"
+    labels.write_text("text;labels\nboth;a|b\none;a\n", encoding="utf-8")
+    assert load_source(str(labels)).multi_label
+
+
 def test_csv_rows_are_named_by_their_first_line(tmp_path):
     """A quoted text over several lines shifts the rows after it: a skipped row is still
     named by its line in the file."""
