@@ -290,10 +290,19 @@ def table_delimiter(header: str, path: Path, columns: tuple) -> str:
     at a semicolon, tab or bar (a spreadsheet's CSV export in a locale whose decimal mark is a comma)."""
     default = "\t" if path.suffix.lower() == ".tsv" else ","
     for delimiter in (default, ";", "\t", ",", "|"):
-        names = {c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])}
-        if columns[0] in names and (columns[1] in names or MULTI_LABEL_COLUMN in names):
+        names = [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
+        if find_column(columns[0], names) and (find_column(columns[1], names) or find_column(MULTI_LABEL_COLUMN, names)):
             return delimiter
     return default
+
+
+def find_column(name: str, columns: list[str]) -> str | None:
+    """The column of `columns` called `name`, or else the one column called so in another case
+    (`Text` for `text`); None when there is none."""
+    if name in columns:
+        return name
+    folded = [c for c in columns if c.casefold() == name.casefold()]
+    return folded[0] if len(folded) == 1 else None
 
 
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None):
@@ -312,8 +321,10 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
             reader = csv.DictReader(f, delimiter=delimiter)
             # "text, label": column names are matched without the spaces around them
             reader.fieldnames = columns = [c.strip() for c in reader.fieldnames or []]
-            if label_column not in columns and label_column == "label" and MULTI_LABEL_COLUMN in columns:
+            if not find_column(label_column, columns) and label_column == "label" and find_column(MULTI_LABEL_COLUMN, columns):
                 label_column = MULTI_LABEL_COLUMN
+            text_column = find_column(text_column, columns) or text_column
+            label_column = find_column(label_column, columns) or label_column
             for col in (text_column, label_column):
                 if col not in columns:
                     raise CnnkitError(
@@ -321,7 +332,7 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                         f"Name the columns: `cnnkit train ... --set data.text_column=NAME --set "
                         f"data.label_column=NAME`, `cnnkit evaluate ... --text-column NAME --label-column NAME`."
                     )
-            multi = label_column == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
+            multi = label_column.casefold() == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
             texts, labels, skipped = [], [], []
             end = reader.line_num  # the header's last line
             for row in reader:

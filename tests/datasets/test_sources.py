@@ -169,6 +169,10 @@ def test_spreadsheet_exports_are_read(tmp_path):
     labels = tmp_path / "multi.csv"
     labels.write_text("text;labels\nboth;a|b\none;a\n", encoding="utf-8")
     assert load_source(str(labels)).multi_label
+    cased = tmp_path / "cased.csv"  # `Text`, `Label`: the columns a spreadsheet user names
+    cased.write_text("Text;Labels\nboth;a|b\none;a\n", encoding="utf-8")
+    data = load_source(str(cased))
+    assert data.multi_label and data.splits["train"].x == ["both", "one"]
 
 
 def test_csv_rows_are_named_by_their_first_line(tmp_path):
