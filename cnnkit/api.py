@@ -19,7 +19,7 @@ import numpy as np
 from cnnkit import config as config_lib
 from cnnkit import evaluation, runs, tasks, training, transfer
 from cnnkit.datasets import ensure_splits, load_source
-from cnnkit.datasets.sources import LoadedData, Split
+from cnnkit.datasets.sources import LoadedData, Split, is_system_entry
 from cnnkit.errors import CnnkitError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "_recipes"
@@ -775,7 +775,8 @@ def expand_inputs(inputs: list[str], extensions: tuple) -> list[str]:
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            files += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions)
+            files += sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in extensions
+                            and not any(is_system_entry(part) for part in p.relative_to(path).parts))
         elif path.exists():
             files.append(str(path))
         else:

@@ -163,6 +163,16 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
 
 
 # ------------------------------------------------------------------ folders
+# Folders and files that operating systems add, not data: macOS zips carry __MACOSX/ (with a
+# `._NAME` for each file), Windows writes Thumbs.db and desktop.ini. Names starting with "." too.
+SYSTEM_NAMES = {"__macosx", "thumbs.db", "desktop.ini", "$recycle.bin", "system volume information"}
+
+
+def is_system_entry(name: str) -> bool:
+    """Whether a file or folder called `name` is hidden or an operating system's, not data."""
+    return name.startswith(".") or name.lower() in SYSTEM_NAMES
+
+
 def load_folder(root: Path, extensions, text_column="text", label_column="label", strict=False,
                 origin: str | None = None, multi_label=None) -> LoadedData:
     """A folder of class folders, or of split folders (train/, val/, test/) of class folders,
@@ -180,7 +190,7 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
         split_dirs = {"train": root}
     elif "train" not in split_dirs:
         raise CnnkitError(f"{root} has {', '.join(p.name for p in split_dirs.values())}/ but no train/ folder.")
-    class_names = sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir() and not p.name.startswith("."))
+    class_names = sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir() and not is_system_entry(p.name))
     if not class_names:
         raise CnnkitError(f"{split_dirs['train']} has no class folders: put each class's files in a folder named after the class.")
     if len(class_names) < 2:
@@ -189,11 +199,12 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
     splits, skipped = {}, []
     for split, folder in split_dirs.items():
         paths, labels = [], []
-        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not is_system_entry(p.name)):
             if class_dir.name not in index:
                 raise CnnkitError(f"{class_dir} is a class that {split_dirs['train']} does not have; "
                                   f"rename it to one of: {', '.join(class_names)}.")
-            files = sorted(f for f in class_dir.rglob("*") if f.is_file() and not f.name.startswith("."))
+            files = sorted(f for f in class_dir.rglob("*") if f.is_file()
+                           and not any(is_system_entry(part) for part in f.relative_to(class_dir).parts))
             kept = [f for f in files if not extensions or f.suffix.lower() in extensions]
             if len(kept) < len(files):
                 kept_set = set(kept)  # built once: a class folder can hold 100 000 files
@@ -269,7 +280,7 @@ def extract_archive(archive: Path) -> Path:
                 shutil.rmtree(tmp, ignore_errors=True)
     root = target
     while True:
-        entries = [p for p in root.iterdir() if not p.name.startswith(".")]
+        entries = [p for p in root.iterdir() if not is_system_entry(p.name)]
         if len(entries) == 1 and entries[0].is_dir() and entries[0].name.lower() not in SPLIT_ALIASES:
             root = entries[0]
         else:

@@ -2,6 +2,7 @@
 import io
 import tarfile
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,27 @@ def test_archives_extract_into_cache(tmp_path, image_folder, kind):
     assert "cnnkit-cache" in data.splits["train"].x[0]
     again = load_source(str(path), extensions=IMAGE_EXTENSIONS)  # extracted once, reused
     assert again.splits["train"].x == data.splits["train"].x
+
+
+def test_a_zip_made_on_a_mac_and_system_files_are_not_data(tmp_path, image_folder):
+    """Finder's "Compress" adds __MACOSX/ with a `._NAME` per file (it was taken for a class
+    folder: "Class folder .../__MACOSX has no .jpg/... files"); Windows adds Thumbs.db; Jupyter
+    adds .ipynb_checkpoints/. None of them is data, in an archive or a folder given to predict."""
+    from cnnkit.api import expand_inputs
+
+    path = tmp_path / "pets.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        for f in image_folder.rglob("*.png"):
+            rel = f.relative_to(image_folder)
+            zf.write(f, f"pets/{rel}")
+            zf.writestr(f"__MACOSX/pets/{rel.parent}/._{rel.name}", b"\x00\x05\x16\x07 resource fork")
+        zf.writestr("pets/cat/Thumbs.db", b"thumbnail cache")
+        zf.writestr("pets/dog/.ipynb_checkpoints/0-checkpoint.png", b"not read")
+    data = load_source(str(path), extensions=IMAGE_EXTENSIONS)
+    assert data.class_names == ["cat", "dog", "fox"] and len(data.splits["train"]) == 36 and not data.skipped
+    root = Path(data.splits["train"].x[0]).parents[2]  # the extracted archive: pets/ and __MACOSX/
+    assert (root / "__MACOSX").is_dir()
+    assert len(expand_inputs([str(root)], IMAGE_EXTENSIONS)) == 36
 
 
 def test_archive_refuses_traversal_and_links(tmp_path, image_folder):
