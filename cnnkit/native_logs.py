@@ -40,14 +40,19 @@ def quiet_native_stderr(enabled: bool = True):
     """Within the block, native and Python writes to stderr are captured; after it, all but
     TensorFlow's start-up lines are written to stderr, in order (also when the block raises).
     With `enabled` False, or when stderr has no file descriptor, nothing is captured."""
-    try:
-        saved = os.dup(2) if enabled else None
-    except OSError:
-        saved = None
-    if saved is None:
+    saved = captured = None
+    if enabled:
+        try:  # no descriptor 2, or no writable temporary folder: nothing is captured
+            captured = tempfile.TemporaryFile()
+            saved = os.dup(2)
+        except OSError:
+            if captured is not None:
+                captured.close()
+            saved = captured = None
+    if captured is None:
         yield
         return
-    with tempfile.TemporaryFile() as captured:
+    with captured:
         sys.stderr.flush()
         os.dup2(captured.fileno(), 2)
         try:

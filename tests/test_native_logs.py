@@ -47,6 +47,16 @@ def test_disabled_it_captures_nothing(capfd):
     assert capfd.readouterr().err == STARTUP[2]
 
 
+def test_without_a_temporary_folder_nothing_is_captured(capfd, monkeypatch):
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(native_logs.tempfile, "TemporaryFile", no_space)
+    with native_logs.quiet_native_stderr():
+        os.write(2, STARTUP[2].encode())
+    assert capfd.readouterr().err == STARTUP[2]
+
+
 def test_importing_cnnkit_prints_no_startup_lines():
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     done = subprocess.run([sys.executable, "-c", "import cnnkit, keras; keras.ops.add(1, 1)"], env=env,
