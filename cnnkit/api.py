@@ -314,6 +314,9 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
     metrics = {"task": cfg.task, "backbone": cfg.model.backbone, "epochs": cfg.train.epochs,
                "epochs_run_this_call": timer.epochs,
                "train_seconds": round(timer.seconds, 2),
+               # with a resumed run's earlier calls: the epochs its model went through (max: the
+               # per-epoch records are rounded to milliseconds)
+               "train_seconds_total": round(max(training.tracked_train_seconds(run_dir), timer.seconds), 2),
                "train_samples_per_second": round(epochs_trained * len(y_train) / timer.seconds, 1) if timer.seconds else None,
                "epoch_train_seconds": timer.per_epoch,
                "prepare_seconds": round(prepared.prepare_seconds, 2),
@@ -501,7 +504,10 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             network = fitted.network
             runs.save_weights(network, done, optimizer=False)  # a finished member is not trained again
             # A finished member is read back from network.weights.h5 alone: its resume backup and
-            # best-epoch checkpoint (3 copies of the weights and moments, 96 MB a member on TREC) can go.
+            # best-epoch checkpoint (3 copies of the weights and moments, 96 MB a member on TREC) can go;
+            # its epochs' times stay for the run's train_seconds_total.
+            for times in (member_dir / "checkpoints").glob("epoch_seconds-*.json"):
+                times.replace(member_dir / times.name)
             shutil.rmtree(member_dir / "checkpoints", ignore_errors=True)
             for k, v in fitted.history.items():
                 history.setdefault(k, []).extend(v)
@@ -681,6 +687,7 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: floa
                "macro_f1": round(float(np.mean([m["macro_f1"] for m in results])), 6),
                "epochs": cfg.train.epochs,
                "train_seconds": round(sum(m["train_seconds"] for m in results), 2),
+               "train_seconds_total": round(sum(m["train_seconds_total"] for m in results), 2),
                "max_fold_train_seconds": max(m["train_seconds"] for m in results),
                "folds": [{"fold": i + 1, "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
                           "train_seconds": m["train_seconds"]} for i, m in enumerate(results)]}

@@ -126,7 +126,7 @@ def write_report(run_dir: str | Path, model=None) -> Path:
                          '<p>CSV: <a href="evaluation/confusion.csv">evaluation/confusion.csv</a>; misclassified inputs: '
                          '<a href="evaluation/misclassified.csv">evaluation/misclassified.csv</a>.</p>')
 
-    timings = [[k, metrics[k]] for k in ("prepare_seconds", "train_seconds", "train_samples_per_second",
+    timings = [[k, metrics[k]] for k in ("prepare_seconds", "train_seconds", "train_seconds_total", "train_samples_per_second",
                                          "prepare_samples_per_second") if k in metrics]
     if metrics.get("epoch_train_seconds"):
         timings.append(["seconds per epoch (training part)", ", ".join(f"{s:.2f}" for s in metrics["epoch_train_seconds"])])

@@ -797,6 +797,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         epochs = initial_epoch + len(ended[0].replayed)
         print(f"Training had ended at epoch {epochs} (no improvement of {monitor}); resuming after it", file=sys.stderr)
     if timer is not None:
+        timer.track(run_dir / "checkpoints" / f"epoch_seconds-{backup}.json")
         callbacks.append(timer)
     budget = None
     if deadline is not None and steps_per_epoch:
@@ -946,6 +947,22 @@ class TimeBudget(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def tracked_train_seconds(run_dir: Path) -> float:
+    """The training seconds of every epoch recorded by `TrainTimer.track` in the run `run_dir`
+    and in its ensemble members' folders, over all the calls that trained them (an epoch run
+    again after a resume counts once, with its last time)."""
+    # A finished member keeps its file beside its weights, its checkpoints being removed (api.fit_members).
+    files = [path for pattern in ("checkpoints/", "member-*/checkpoints/", "member-*/")
+             for path in sorted(run_dir.glob(pattern + "epoch_seconds-*.json"))]
+    total = 0.0
+    for path in files:
+        try:
+            total += sum(float(v) for v in json.loads(path.read_text()).values())
+        except (ValueError, AttributeError):
+            continue
+    return total
+
+
 def progress_verbosity(verbose, stream=None) -> int:
     """Keras' `verbose` for `train.verbose` (checked by config.validate): 0, 1 or 2 as given;
     "auto" is 1 (a progress bar) when `stream` (default sys.stdout) is a terminal, else 2."""
@@ -958,7 +975,11 @@ def progress_verbosity(verbose, stream=None) -> int:
 class TrainTimer(keras.callbacks.Callback):
     """Seconds spent in the training part of each epoch (validation excluded), and the
     training steps run: `steps` counts those of an epoch that a time budget ended early too,
-    so `steps / steps_per_epoch` is the (fractional) number of epochs trained."""
+    so `steps / steps_per_epoch` is the (fractional) number of epochs trained.
+
+    With `track(path)` before a fit, each epoch's seconds also go to that JSON file
+    ({epoch: seconds}), which keeps those of the calls before (a killed run's): what
+    `tracked_train_seconds` adds up for a resumed run."""
 
     def __init__(self):
         super().__init__()
@@ -968,10 +989,25 @@ class TrainTimer(keras.callbacks.Callback):
         self.per_epoch: list[float] = []
         self._start = None
         self._epoch_steps = 0
+        self._track: Path | None = None
+        self._tracked: dict[str, float] = {}
+        self._epoch = None
+
+    def track(self, path: Path | None) -> None:
+        """Records the next fit's epochs in `path` too (None: not). The first epoch that fit runs
+        drops the file's entries from that epoch on: a killed call's epochs after its last
+        backup, which the resumed call runs again."""
+        self._track, self._tracked, self._epoch = path, {}, None
+        if path is not None and path.exists():
+            try:
+                self._tracked = {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
+            except (ValueError, AttributeError):  # not our JSON: started afresh
+                self._tracked = {}
 
     def on_epoch_begin(self, epoch, logs=None):
-        import time
-
+        if self._track is not None and self._epoch is None:
+            self._tracked = {k: v for k, v in self._tracked.items() if int(k) < epoch}
+        self._epoch = epoch
         self._start = time.perf_counter()
         self._epoch_steps = 0
 
@@ -980,14 +1016,17 @@ class TrainTimer(keras.callbacks.Callback):
         self._epoch_steps = batch + 1
 
     def _stop(self):
-        import time
-
         if self._start is not None:
             elapsed = time.perf_counter() - self._start
             self.seconds += elapsed
             self.per_epoch.append(round(elapsed, 3))
             self.epochs += 1
             self._start = None
+            if self._track is not None:
+                self._tracked[str(self._epoch)] = round(elapsed, 3)
+                partial = self._track.with_name(f".{self._track.name}.partial")
+                partial.write_text(json.dumps(self._tracked))
+                os.replace(partial, self._track)  # a kill never leaves half a file
 
     def on_test_begin(self, logs=None):
         self._stop()

@@ -229,6 +229,11 @@ def test_resume_after_sigkill_continues_from_last_epoch(tmp_path):
     epochs = [int(line.split(",")[0]) for line in (out / "history.csv").read_text().splitlines()[1:]]
     assert epochs == list(range(6)), epochs
     assert result.metrics["epochs_run_this_call"] < 6 and (out / "model.keras").exists()
+    # the time of the epochs trained before the kill is kept: each of the six epochs counted once
+    recorded = json.loads((out / "checkpoints" / "epoch_seconds-backup.json").read_text())
+    assert sorted(recorded, key=int) == [str(e) for e in range(6)]
+    assert result.metrics["train_seconds_total"] == pytest.approx(sum(recorded.values()), abs=0.01)
+    assert result.metrics["train_seconds_total"] > result.metrics["train_seconds"]
     # ... and ends where an uninterrupted run of the same settings ends, within noise
     reference = api.train("image-cls", out=str(tmp_path / "reference"), epochs=6, backbone="resnet8", verbose=0)
     assert abs(result.metrics["test_accuracy"] - reference.metrics["test_accuracy"]) <= 0.03

@@ -1,5 +1,6 @@
 """The training engine: schedules, optimizers, NaN stop, throughput timer."""
 import io
+import json
 
 import keras
 import numpy as np
@@ -373,6 +374,26 @@ def test_fit_writes_history_checkpoint_and_times(tmp_path):
     assert timer.steps == 3 * 4  # 64 examples in batches of 16, three epochs
     assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
     assert len((tmp_path / "history.csv").read_text().strip().splitlines()) == 4
+
+
+def test_the_timer_keeps_the_epochs_of_earlier_calls_but_not_those_run_again(tmp_path):
+    """`TrainTimer.track`: a killed call had recorded epochs 0-3 and backed up after epoch 1; the
+    resumed call runs 2, 3 and 4 again: epochs 0-1 keep their times, 2-4 get the new ones."""
+    path = tmp_path / "epoch_seconds-backup.json"
+    path.write_text(json.dumps({"0": 1.0, "1": 1.0, "2": 1.0, "3": 1.0}))
+    timer = training.TrainTimer()
+    timer.track(path)
+    for epoch in (2, 3, 4):
+        timer.on_epoch_begin(epoch)
+        timer.on_test_begin()  # validation is not training time
+        timer.on_epoch_end(epoch)
+    recorded = json.loads(path.read_text())
+    assert sorted(recorded, key=int) == ["0", "1", "2", "3", "4"] and recorded["0"] == recorded["1"] == 1.0
+    assert all(recorded[e] < 0.5 for e in ("2", "3", "4")) and timer.epochs == 3
+    assert training.tracked_train_seconds(tmp_path) == 0.0  # the file is not under checkpoints/ yet
+    (tmp_path / "checkpoints").mkdir()
+    path.rename(tmp_path / "checkpoints" / path.name)
+    assert training.tracked_train_seconds(tmp_path) == pytest.approx(sum(recorded.values()))
 
 
 @pytest.mark.parametrize("tf_config,expected", [

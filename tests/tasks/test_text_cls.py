@@ -432,6 +432,10 @@ def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
     np.testing.assert_allclose(after[0], before[0], atol=1e-6)
     assert again.metrics["epochs_run_this_call"] == 1  # member 2's one epoch, nothing of member 1
     assert (out / "member-02" / "network.weights.h5").exists()
+    # member 1's epoch, trained by the first call, still counts in the total
+    member_1 = json.loads((out / "member-01" / "epoch_seconds-backup.json").read_text())
+    assert list(member_1) == ["0"]
+    assert again.metrics["train_seconds_total"] == pytest.approx(again.metrics["train_seconds"] + member_1["0"], abs=0.01)
 
 
 def test_rotated_members_train_on_multi_label_data(tagged_csv, tmp_path):
