@@ -7,6 +7,8 @@ network) or the path of a weights file saved from the same architecture.
 from __future__ import annotations
 
 import os
+import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -92,6 +94,10 @@ def keras_cache_dir() -> Path:
     return Path(os.path.expanduser(home)) / "models"
 
 
+# The smallest input side keras.applications has ImageNet weights for (MobileNets: 96-224 pixels).
+MIN_PRETRAINED_SIDE = 96
+
+
 def build_application(name: str, input_shape, weights=None, trainable=True) -> keras.Model:
     """Builds application `name` without its top for `input_shape` (channels last).
 
@@ -115,8 +121,15 @@ def build_application(name: str, input_shape, weights=None, trainable=True) -> k
     kwargs = {"include_top": False, "input_shape": (h, w, 3), "weights": "imagenet" if weights == "imagenet" else None}
     if mode == "none" and class_name.startswith("MobileNetV3"):
         kwargs["include_preprocessing"] = True
+    if weights == "imagenet" and h and w and min(h, w) < MIN_PRETRAINED_SIDE:
+        # Keras says only that it loads the 224-pixel weights ("`input_shape` is undefined or non-square").
+        print(f"Warning: the ImageNet weights of {name} were trained on 224x224 images; these are {h}x{w}, "
+              f"objects at a scale its filters never saw. --image-size {MIN_PRETRAINED_SIDE} (or up to 224) "
+              f"resizes them to one closer to it, at more computation per image.", file=sys.stderr)
     try:
-        app = app_cls(**kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="`input_shape` is undefined or non-square")
+            app = app_cls(**kwargs)
     except Exception as e:  # Keras raises a bare Exception("URL fetch failure ...") offline
         if weights != "imagenet":
             raise

@@ -1,5 +1,7 @@
 """Every registered backbone builds and runs forward and backward on a tiny input; the
 keras.applications weights paths (file, cached ImageNet, missing) behave."""
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -130,15 +132,24 @@ def test_application_weights_from_file(tmp_path):
         backbones.get("mobilenet_v3_small", (32, 32, 3), weights=str(tmp_path / "missing.h5"))
 
 
-def test_imagenet_weights_missing_offline_gives_clear_error(monkeypatch):
+def test_imagenet_weights_missing_offline_gives_clear_error(monkeypatch, capsys):
+    """Also: ImageNet weights on 32x32 images get cnnkit's warning naming --image-size, instead of
+    Keras' "`input_shape` is undefined or non-square ... Weights for input shape (224, 224) will
+    be loaded as the default"."""
     from keras.src.applications import mobilenet_v2
 
     def offline(*args, **kwargs):
         raise Exception("URL fetch failure on https://example.invalid: None -- [Errno -3] name resolution")
 
     monkeypatch.setattr(mobilenet_v2.file_utils, "get_file", offline)
-    with pytest.raises(CnnkitError, match="not in the Keras cache .*--weights PATH"):
-        backbones.get("mobilenet_v2", (32, 32, 3), weights="imagenet")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras' own warning would raise here
+        with pytest.raises(CnnkitError, match="not in the Keras cache .*--weights PATH"):
+            backbones.get("mobilenet_v2", (32, 32, 3), weights="imagenet")
+    assert "trained on 224x224 images; these are 32x32" in capsys.readouterr().err
+    with pytest.raises(CnnkitError, match="not in the Keras cache"):
+        backbones.get("mobilenet_v2", (96, 96, 3), weights="imagenet")
+    assert "Warning" not in capsys.readouterr().err
 
 
 def test_imagenet_weights_read_from_keras_cache(tmp_path, monkeypatch):
