@@ -43,7 +43,7 @@ def test_default_sample_trains_and_saved_model_takes_strings(tmp_path):
     assert json.loads((result.run_dir / "labels.json").read_text()) == ["negative", "positive"]
 
 
-def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path, capsys):
+def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path, capsys, monkeypatch):
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), epochs=15, verbose=0, val_split=0.2,
                        early_stopping=0)
     assert result.metrics["val_accuracy"] >= 0.9
@@ -64,6 +64,12 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path, capsys):
     assert cli.main(["predict", str(result.run_dir), "the movie was superb", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert [(o["input"], o["predictions"][0]["label"]) for o in out] == [("the movie was superb", "pos")]
+    # a glob of text files is files; a text whose "?" happens to match another file stays a text
+    globbed = api.predict(str(result.run_dir), [str(tmp_path / "*.txt")])
+    assert [o["input"] for o in globbed] == [str(tmp_path / "a.txt"), str(tmp_path / "b.txt")]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "superbs").write_text("really awful acting")
+    assert [o["input"] for o in api.predict(str(result.run_dir), ["superb?"])] == ["superb?"]
 
 
 def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
