@@ -145,7 +145,8 @@ def prepare(cfg, task, loaded: LoadedData):
     prepared = task.prepare(cfg, loaded)
     prepared.val_from_train = val_from_train
     prepared.prepare_seconds = time.perf_counter() - start
-    log(f"Data {prepared.origin}: {len(prepared.class_names)} classes; {prepared.counts()} "
+    sample = " (the task's embedded sample, used when --data is not given)" if cfg.data.source == task.default_source else ""
+    log(f"Data {prepared.origin}{sample}: {len(prepared.class_names)} classes; {prepared.counts()} "
         f"(prepared in {prepared.prepare_seconds:.1f} s)")
     if prepared.skipped:
         log(f"Skipped {len(prepared.skipped)} unreadable input(s), e.g. "

@@ -37,8 +37,10 @@ def test_train_evaluate_predict(tmp_path, capsys):
     out = tmp_path / "run"
     assert cli.main(["train", "image-cls", "--epochs", "1", "--backbone", "lenet5", "--image-size", "28",
                      "--out", str(out), "--set", "train.verbose=0"]) == 0
-    metrics = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out)
     assert metrics["backbone"] == "lenet5" and "test_accuracy" in metrics
+    assert "Data builtin:digits (the task's embedded sample, used when --data is not given)" in captured.err
     assert cli.main(["evaluate", str(out), "--data", "builtin:digits", "--json"]) == 0
     assert "macro-F1" in capsys.readouterr().out
 
