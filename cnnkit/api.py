@@ -123,7 +123,8 @@ def config_from_run(cfg_dict: dict) -> config_lib.Config:
 def load_data(cfg, task) -> LoadedData:
     """Reads `cfg.data.source` and applies `data.limit` (a random subset of train)."""
     loaded = load_source(cfg.data.source, extensions=task.extensions, text_column=cfg.data.text_column,
-                         label_column=cfg.data.label_column, strict=cfg.data.strict, multi_label=cfg.data.multi_label)
+                         label_column=cfg.data.label_column, strict=cfg.data.strict, multi_label=cfg.data.multi_label,
+                         encoding=cfg.data.encoding)
     cfg.data.multi_label = loaded.multi_label
     if cfg.data.limit and len(loaded.splits["train"]) > cfg.data.limit:
         rng = np.random.default_rng(cfg.train.seed)
@@ -725,11 +726,11 @@ def write_evaluation(out_dir: Path, m: dict, class_names, y, probs, ids) -> None
 
 # ------------------------------------------------------------------ evaluate
 def evaluate(run_dir: str, data: str, out: str | None = None, text_column: str | None = None,
-             label_column: str | None = None) -> dict:
+             label_column: str | None = None, encoding: str | None = None) -> dict:
     """Evaluates a finished run on `data` (its test split, or all of it if it has none).
 
     `text_column` / `label_column`: a CSV/TSV's column names when they differ from the run's
-    (`data.text_column` / `data.label_column` of its training).
+    (`data.text_column` / `data.label_column` of its training); `encoding` its encoding likewise.
     Writes metrics.json, report.txt, confusion.csv/.png and misclassified.csv into
     `out` (default RUN_DIR/eval-<data name>) and returns the metrics.
     """
@@ -739,7 +740,7 @@ def evaluate(run_dir: str, data: str, out: str | None = None, text_column: str |
     model = runs.load_model(run_path)
     loaded = load_source(data, extensions=task_obj.extensions, text_column=text_column or cfg.data.text_column,
                          label_column=label_column or cfg.data.label_column, strict=cfg.data.strict,
-                         multi_label=cfg.data.multi_label)
+                         multi_label=cfg.data.multi_label, encoding=encoding or cfg.data.encoding)
     split_name = "test" if "test" in loaded.splits else None
     if split_name:
         split = loaded.splits["test"]

@@ -117,7 +117,7 @@ def cmd_evaluate(args) -> int:
     from cnnkit import api
 
     metrics = api.evaluate(args.run_dir, args.data, out=args.out, text_column=args.text_column,
-                           label_column=args.label_column)
+                           label_column=args.label_column, encoding=args.encoding)
     if args.json:
         print(json.dumps({k: v for k, v in metrics.items() if k != "confusion"}, indent=2))
     return 0
@@ -224,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="also print the metrics as JSON")
     p.add_argument("--text-column", metavar="NAME", help="CSV/TSV: the text column, if not the run's")
     p.add_argument("--label-column", metavar="NAME", help="CSV/TSV: the label column, if not the run's")
+    p.add_argument("--encoding", metavar="NAME", help="CSV/TSV: the text encoding (e.g. cp1252), if not the run's")
     p.set_defaults(fn=cmd_evaluate)
 
     p = sub.add_parser("predict", help="top-k labels for files, folders or globs")

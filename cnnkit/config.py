@@ -8,6 +8,7 @@ Imports nothing of cnnkit but `errors`.
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import types
 import typing
@@ -26,6 +27,7 @@ class DataConfig:
     test_split: float = 0.0  # fraction held out as test when the source has no test split
     text_column: str = "text"  # CSV/TSV column holding the input
     label_column: str = "label"  # CSV/TSV column holding the label (a `labels` column is read when there is none)
+    encoding: str = "utf-8"  # CSV/TSV text encoding (a UTF-8 byte-order mark is dropped), e.g. cp1252, latin-1
     multi_label: Optional[bool] = None  # labels are |-separated sets; unset: when the column is `labels`
     strict: bool = False  # fail on an unreadable file instead of skipping it
     limit: int = 0  # use at most this many training examples (0: all); for quick trials
@@ -276,6 +278,11 @@ def validate(cfg: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise CnnkitError(f"{key} must be one of {', '.join(allowed)}. Received: {value!r}")
+    try:
+        codecs.lookup(cfg.data.encoding)
+    except LookupError:
+        raise CnnkitError(f"data.encoding {cfg.data.encoding!r} is not a text encoding Python knows; e.g. utf-8, "
+                          f"cp1252 (Windows, Western Europe), latin-1, utf-16.") from None
     if t.verbose not in (0, 1, 2, "auto") or isinstance(t.verbose, bool):
         raise CnnkitError(f"train.verbose must be 0 (silent), 1 (progress bar), 2 (a line per epoch) or auto. "
                           f"Received: {t.verbose!r}")

@@ -48,6 +48,7 @@ def test_ints_become_floats_but_not_the_reverse():
                                           "train.schedule=cosine.*Set train.schedule=constant"),
     ({"train": {"anneal_on_plateau": -1}}, "train.anneal_on_plateau must be >= 0"),
     ({"train": {"precise_bn": -5}}, "train.precise_bn must be >= 0 training batches"),
+    ({"data": {"encoding": "klingon"}}, "data.encoding 'klingon' is not a text encoding Python knows"),
     ({"train": {"verbose": 3}}, "train.verbose must be 0 .silent., 1 .progress bar., 2 .a line per epoch. or auto"),
     ({"train": {"verbose": "bar"}}, "train.verbose must be 0 .*Received: 'bar'"),
     ({"train": {"monitor": "val_loss"}}, "train.monitor must be one of accuracy, loss. Received: 'val_loss'"),

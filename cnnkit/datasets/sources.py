@@ -10,6 +10,7 @@ class indices into `class_names`. Turning files into tensors is the task's busin
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import hashlib
@@ -124,7 +125,7 @@ def package_data_dir() -> Path:
 
 # ------------------------------------------------------------------ entry point
 def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text", label_column="label",
-                strict=False, multi_label=None) -> LoadedData:
+                strict=False, multi_label=None, encoding="utf-8") -> LoadedData:
     """Reads data source `src` into a `LoadedData`.
 
     Args:
@@ -133,6 +134,7 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
         text_column, label_column: the CSV/TSV columns.
         strict: raise on an unreadable row instead of skipping it.
         multi_label: CSV/TSV labels are `|`-separated label sets (None: when the column is `labels`).
+        encoding: of CSV/TSV files.
     """
     if src.startswith("builtin:"):
         name = src.split(":", 1)[1]
@@ -150,14 +152,15 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
         )
     name = path.name.lower()
     if path.is_dir():
-        return load_folder(path, extensions, text_column, label_column, strict, multi_label=multi_label)
+        return load_folder(path, extensions, text_column, label_column, strict, multi_label=multi_label,
+                           encoding=encoding)
     if name.endswith(ARCHIVE_SUFFIXES):
         return load_folder(extract_archive(path), extensions, text_column, label_column, strict, origin=str(path),
-                           multi_label=multi_label)
+                           multi_label=multi_label, encoding=encoding)
     if name.endswith(".npz"):
         return load_npz(path)
     if name.endswith(TABLE_SUFFIXES):
-        split = read_table(path, text_column, label_column, strict, multi_label)
+        split = read_table(path, text_column, label_column, strict, multi_label, encoding)
         return table_splits({"train": split}, str(path))
     raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv or .npz.")
 
@@ -174,7 +177,7 @@ def is_system_entry(name: str) -> bool:
 
 
 def load_folder(root: Path, extensions, text_column="text", label_column="label", strict=False,
-                origin: str | None = None, multi_label=None) -> LoadedData:
+                origin: str | None = None, multi_label=None, encoding="utf-8") -> LoadedData:
     """A folder of class folders, or of split folders (train/, val/, test/) of class folders,
     or of split tables (train.csv, dev.csv, test.csv)."""
     root = Path(root)
@@ -182,7 +185,7 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
     tables = {SPLIT_ALIASES[p.stem.lower()]: p for p in root.iterdir()
               if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and p.stem.lower() in SPLIT_ALIASES}
     if "train" in tables:
-        splits = {s: read_table(p, text_column, label_column, strict, multi_label) for s, p in tables.items()}
+        splits = {s: read_table(p, text_column, label_column, strict, multi_label, encoding) for s, p in tables.items()}
         return table_splits(splits, origin)
     split_dirs = {SPLIT_ALIASES[p.name.lower()]: p for p in sorted(root.iterdir())
                   if p.is_dir() and p.name.lower() in SPLIT_ALIASES}
@@ -316,7 +319,8 @@ def find_column(name: str, columns: list[str]) -> str | None:
     return folded[0] if len(folded) == 1 else None
 
 
-def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None):
+def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
+               encoding="utf-8"):
     """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
     skipped (or an error with `strict`). Labels stay strings here.
 
@@ -326,7 +330,7 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
     """
     try:
         # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is dropped, not read into the first column's name
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with open(path, newline="", encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding) as f:
             delimiter = table_delimiter(f.readline(), path, (text_column, label_column))
             f.seek(0)
             reader = csv.DictReader(f, delimiter=delimiter)
@@ -376,7 +380,9 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 texts.append(text)
                 labels.append(label.strip())
     except UnicodeDecodeError as e:
-        raise CnnkitError(f"{path} is not UTF-8 text ({e.reason} at byte {e.start}); re-save it as UTF-8.") from None
+        name = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+        raise CnnkitError(f"{path} is not {name} text ({e.reason} at byte {e.start}): re-save it as UTF-8, or give "
+                          f"its encoding, e.g. --set data.encoding=cp1252 (Windows, Western Europe) or latin-1.") from None
     return texts, labels, skipped
 
 

@@ -231,8 +231,10 @@ def test_csv_unclosed_quote_is_explained(tmp_path, capsys):
 def test_csv_not_utf8(tmp_path):
     path = tmp_path / "latin1.csv"
     path.write_bytes("text,label\ncaf\xe9,a\nb,b\n".encode("latin-1"))
-    with pytest.raises(CnnkitError, match="not UTF-8.*re-save it as UTF-8"):
+    with pytest.raises(CnnkitError, match="not UTF-8 text.*re-save it as UTF-8, or give its encoding, e.g. "
+                                          "--set data.encoding=cp1252"):
         load_source(str(path))
+    assert load_source(str(path), encoding="cp1252").splits["train"].x == ["caf\xe9", "b"]
 
 
 def test_folder_of_split_csvs():

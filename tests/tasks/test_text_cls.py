@@ -85,6 +85,11 @@ def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
     out = capsys.readouterr().out
     metrics = json.loads(out[out.index("\n{\n") + 1:])  # the report, then the metrics as JSON
     assert metrics["num_examples"] == 120
+    windows = tmp_path / "windows.csv"  # saved by a spreadsheet in Windows' Western European encoding
+    windows.write_bytes(reviews_csv.read_text().replace("the", "th\xe9").encode("cp1252"))
+    assert cli.main(["evaluate", str(result.run_dir), "--data", str(windows)]) == 2
+    assert "--set data.encoding=cp1252" in capsys.readouterr().err
+    assert cli.main(["evaluate", str(result.run_dir), "--data", str(windows), "--encoding", "cp1252"]) == 0
 
 
 def test_subwords_default_on_for_words_and_off_where_they_cannot_serve(reviews_csv, tmp_path):
