@@ -227,7 +227,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", metavar="NAME", help="CSV/TSV: the text encoding (e.g. cp1252), if not the run's")
     p.set_defaults(fn=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="top-k labels for files, folders or globs")
+    p = sub.add_parser("predict", help="top-k labels for files, folders or globs (text runs: texts themselves too)")
     p.add_argument("run_dir")
     p.add_argument("inputs", nargs="+", help="files, folders or globs (text-cls: or the text itself); - reads one "
                                              "text per line of standard input")
