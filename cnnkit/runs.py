@@ -44,10 +44,11 @@ def new_run_dir(task: str, out: str | None, resume: bool = False) -> Path:
                               f"overwrite it. Pass another --out, or continue that run with `cnnkit train --resume {path}`.")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        with open(probe, "wb") as f:
+        # A probe of its own: the workers of a multiworker run check the same folder at the same time.
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
+        with os.fdopen(fd, "wb") as f:
             f.write(b"\0" * 1024 * 1024)  # a megabyte: also fails when the disk is full
-        probe.unlink()
+        os.unlink(probe)
     except OSError as e:
         raise CnnkitError(f"Cannot write to the run directory {path}: {e.strerror}. Pass --out to a writable folder.") from None
     return path

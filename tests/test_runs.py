@@ -113,16 +113,47 @@ def test_default_run_dirs_started_in_the_same_second_differ(tmp_path, monkeypatc
 def test_full_disk_or_denied_write_fails_at_start(tmp_path, monkeypatch, code, words):
     """The start-up probe writes a megabyte; a full disk (ENOSPC) or a refused write (EACCES,
     which the chmod test above cannot show as root) stops before any training."""
-    real_open = open
+    real_fdopen = os.fdopen
 
-    def failing_open(path, mode="r", *args, **kwargs):
-        if str(path).endswith(".write-test"):
+    class FailingFile:
+        def __init__(self, fd):
+            self.f = real_fdopen(fd, "wb")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
             raise OSError(code, os.strerror(code))
-        return real_open(path, mode, *args, **kwargs)
 
-    monkeypatch.setattr(runs, "open", failing_open, raising=False)
+    monkeypatch.setattr(runs.os, "fdopen", lambda fd, mode="r", *a, **k: FailingFile(fd))
     with pytest.raises(CnnkitError, match=f"Cannot write to the run directory .*{words}.*--out"):
         runs.new_run_dir("image-cls", str(tmp_path / "run"))
+
+
+def test_workers_checking_one_folder_at_once_do_not_collide(tmp_path):
+    """The workers of `--strategy multiworker` check the run folder at the same moment; with one
+    shared probe file, one removed it under the other ("Cannot write to the run directory run:
+    No such file or directory") and the other worker waited for the failed one forever."""
+    import threading
+
+    errors = []
+
+    def check():
+        for _ in range(30):
+            try:
+                runs.new_run_dir("image-cls", str(tmp_path / "run"), resume=True)
+            except CnnkitError as e:
+                errors.append(str(e))
+
+    threads = [threading.Thread(target=check) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and os.listdir(tmp_path / "run") == []
 
 
 def test_a_folder_without_a_model_says_why(tmp_path):
