@@ -27,7 +27,7 @@ class DataConfig:
     test_split: float = 0.0  # fraction held out as test when the source has no test split
     text_column: str = "text"  # CSV/TSV column holding the input
     label_column: str = "label"  # CSV/TSV column holding the label (a `labels` column is read when there is none)
-    encoding: str = "utf-8"  # CSV/TSV text encoding (a UTF-8 byte-order mark is dropped), e.g. cp1252, latin-1
+    encoding: str = "utf-8"  # of CSV/TSV and .txt files (a UTF-8 byte-order mark is dropped), e.g. cp1252, latin-1
     multi_label: Optional[bool] = None  # labels are |-separated sets; unset: when the column is `labels`
     strict: bool = False  # fail on an unreadable file instead of skipping it
     limit: int = 0  # use at most this many training examples (0: all); for quick trials

@@ -7,6 +7,7 @@ CNN by default) -> ClassifierHead. The saved model takes raw strings.
 """
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import sys
 from pathlib import Path
@@ -57,10 +58,12 @@ class TextPreprocessConfig:
     subwords: Optional[int] = None
 
 
-def read_text_file(path: str) -> str:
-    """The text of a file: UTF-8, undecodable bytes replaced, at most MAX_DOC_BYTES read."""
+def read_text_file(path: str, encoding: str = "utf-8") -> str:
+    """The text of a file in `encoding` (`data.encoding`), undecodable bytes replaced, at most
+    MAX_DOC_BYTES read; a UTF-8 byte-order mark is dropped (it would be glued to the first word)."""
     with open(path, "rb") as f:
-        return f.read(MAX_DOC_BYTES).decode("utf-8", errors="replace")
+        data = f.read(MAX_DOC_BYTES)
+    return data.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding, errors="replace")
 
 
 def default_subwords(p: TextPreprocessConfig) -> int:
@@ -98,7 +101,8 @@ class TextClassification(Task):
             raise CnnkitError(f"{data.origin} holds arrays (images?), not text: use `cnnkit train image-cls` for it.")
         splits, ids, skipped = {}, {}, list(data.skipped)
         for name, split in data.splits.items():
-            texts = [read_text_file(x) for x in split.x] if data.kind == "files" else [str(x) for x in split.x]
+            texts = ([read_text_file(x, cfg.data.encoding) for x in split.x] if data.kind == "files"
+                     else [str(x) for x in split.x])
             keep = [i for i, t in enumerate(texts) if t.strip()]
             skipped += [(split.x[i] if data.kind == "files" else f"{name}[{i}]", "empty text")
                         for i in sorted(set(range(len(texts))) - set(keep))]
@@ -278,7 +282,7 @@ class TextClassification(Task):
     def read_inputs(self, inputs: list[str], cfg):
         texts, names, skipped = [], [], []
         for item in inputs:
-            text = read_text_file(item)
+            text = read_text_file(item, cfg.data.encoding)
             if text.strip():
                 texts.append(text)
                 names.append(item)

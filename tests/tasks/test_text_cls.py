@@ -285,6 +285,20 @@ def test_folder_of_txt_files_and_empty_texts(tmp_path):
     assert result.metrics["skipped_inputs"] == 1 and result.metrics["num_train"] == 17  # 19 texts - 2 for validation
 
 
+def test_text_files_drop_a_byte_order_mark_and_read_data_encoding(tmp_path):
+    """Notepad saves UTF-8 with a byte-order mark, which was glued to the first word ("\ufeffgoal"
+    is another token than "goal"); `data.encoding` reads files written in another encoding."""
+    from cnnkit.tasks.text_cls import read_text_file
+
+    bom = tmp_path / "bom.txt"
+    bom.write_bytes("goal scored".encode("utf-8-sig"))
+    assert read_text_file(str(bom)) == "goal scored"
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("caf\xe9 cr\xe8me".encode("cp1252"))
+    assert read_text_file(str(latin), "cp1252") == "caf\xe9 cr\xe8me"
+    assert read_text_file(str(latin)) == "caf\ufffd cr\ufffdme"  # UTF-8 by default, undecodable bytes replaced
+
+
 @pytest.mark.parametrize("mode", ["static", "non-static", "multichannel"])
 def test_word_vectors(reviews_csv, tmp_path, mode):
     vecs = tmp_path / "vectors.txt"
