@@ -738,9 +738,10 @@ def evaluate(run_dir: str, data: str, out: str | None = None, text_column: str |
     cfg = config_from_run(cfg_dict)
     task_obj = tasks.get(cfg.task)
     model = runs.load_model(run_path)
+    cfg.data.encoding = encoding or cfg.data.encoding  # CSV/TSV tables here, .txt files in the task's prepare
     loaded = load_source(data, extensions=task_obj.extensions, text_column=text_column or cfg.data.text_column,
                          label_column=label_column or cfg.data.label_column, strict=cfg.data.strict,
-                         multi_label=cfg.data.multi_label, encoding=encoding or cfg.data.encoding)
+                         multi_label=cfg.data.multi_label, encoding=cfg.data.encoding)
     split_name = "test" if "test" in loaded.splits else None
     if split_name:
         split = loaded.splits["test"]

@@ -319,6 +319,21 @@ def find_column(name: str, columns: list[str]) -> str | None:
     return folded[0] if len(folded) == 1 else None
 
 
+def decoding(encoding: str) -> str:
+    """The codec that reads text files of `encoding` (`data.encoding`): for UTF-8, utf-8-sig, which
+    drops a byte-order mark (Excel's "CSV UTF-8", Notepad) instead of gluing it to the first
+    column name or word.
+
+    Raises:
+        CnnkitError: for a name that is no encoding Python knows.
+    """
+    try:
+        return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    except LookupError:
+        raise CnnkitError(f"Encoding {encoding!r} is not a text encoding Python knows; e.g. utf-8, cp1252 "
+                          f"(Windows, Western Europe), latin-1, utf-16.") from None
+
+
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
                encoding="utf-8"):
     """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
@@ -329,8 +344,7 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
     a tuple of strings per row (empty: none of the labels applies).
     """
     try:
-        # utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is dropped, not read into the first column's name
-        with open(path, newline="", encoding="utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding) as f:
+        with open(path, newline="", encoding=decoding(encoding)) as f:
             delimiter = table_delimiter(f.readline(), path, (text_column, label_column))
             f.seek(0)
             reader = csv.DictReader(f, delimiter=delimiter)
@@ -380,7 +394,7 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 texts.append(text)
                 labels.append(label.strip())
     except UnicodeDecodeError as e:
-        name = "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+        name = "UTF-8" if decoding(encoding) == "utf-8-sig" else encoding
         raise CnnkitError(f"{path} is not {name} text ({e.reason} at byte {e.start}): re-save it as UTF-8, or give "
                           f"its encoding, e.g. --set data.encoding=cp1252 (Windows, Western Europe) or latin-1.") from None
     return texts, labels, skipped

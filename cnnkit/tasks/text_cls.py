@@ -7,7 +7,6 @@ CNN by default) -> ClassifierHead. The saved model takes raw strings.
 """
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from cnnkit.datasets.sources import decoding
 from cnnkit.errors import CnnkitError
 from cnnkit.features import text as text_features
 from cnnkit.tasks.base import TASKS, Prepared, Task
@@ -63,7 +63,7 @@ def read_text_file(path: str, encoding: str = "utf-8") -> str:
     MAX_DOC_BYTES read; a UTF-8 byte-order mark is dropped (it would be glued to the first word)."""
     with open(path, "rb") as f:
         data = f.read(MAX_DOC_BYTES)
-    return data.decode("utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding, errors="replace")
+    return data.decode(decoding(encoding), errors="replace")
 
 
 def default_subwords(p: TextPreprocessConfig) -> int:
