@@ -805,12 +805,13 @@ def files_or_texts(inputs: list[str], task_obj, cfg, run_dir: str) -> tuple[np.n
     by itself; a blank one left out)."""
     texts, names, skipped = [], [], []
     for item in inputs:
-        # A pattern counts as files when it matches some of this task's (a text with a "?" or "*"
-        # that happens to match other files in the folder stays a text).
-        pattern = not Path(item).exists() and [m for m in glob.glob(item, recursive=True)
-                                               if Path(m).is_file() and Path(m).suffix.lower() in task_obj.extensions]
-        if Path(item).exists() or pattern:
-            files = sorted(pattern) if pattern else expand_inputs([item], task_obj.extensions)
+        if Path(item).exists():
+            files = expand_inputs([item], task_obj.extensions)
+        else:  # a pattern counts as files when it matches some of this task's: a text whose "?" or "*"
+            # happens to match other files in the folder stays a text
+            files = sorted(m for m in glob.glob(item, recursive=True)
+                           if Path(m).is_file() and Path(m).suffix.lower() in task_obj.extensions)
+        if files:
             check_modality(files, task_obj, run_dir)
             x, n, s = task_obj.read_inputs(files, cfg)
             texts += list(x)

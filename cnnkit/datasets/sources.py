@@ -303,7 +303,7 @@ def table_delimiter(header: str, path: Path, columns: tuple) -> str:
     .tsv, else a comma), unless the header names `columns` (or a `labels` column) only when split
     at a semicolon, tab or bar (a spreadsheet's CSV export in a locale whose decimal mark is a comma)."""
     default = "\t" if path.suffix.lower() == ".tsv" else ","
-    for delimiter in (default, ";", "\t", ",", "|"):
+    for delimiter in dict.fromkeys((default, ";", "\t", ",", "|")):  # the file type's own first, each once
         names = [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
         if find_column(columns[0], names) and (find_column(columns[1], names) or find_column(MULTI_LABEL_COLUMN, names)):
             return delimiter
