@@ -19,7 +19,7 @@ import numpy as np
 from cnnkit import config as config_lib
 from cnnkit import evaluation, runs, tasks, training, transfer
 from cnnkit.datasets import ensure_splits, load_source
-from cnnkit.datasets.sources import LoadedData, Split, is_system_entry
+from cnnkit.datasets.sources import LoadedData, Split, decoding, is_system_entry
 from cnnkit.errors import CnnkitError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "_recipes"
@@ -842,7 +842,7 @@ def top_k_labels(p: np.ndarray, class_names: list[str], k: int) -> list[dict]:
 
 
 def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64, stdin=None,
-            sliding: bool = False, hop: float | None = None) -> list[dict]:
+            sliding: bool = False, hop: float | None = None, encoding: str | None = None) -> list[dict]:
     """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}].
 
     `inputs` are files, folders or globs; for a text run, an input that is none of them is the
@@ -850,10 +850,16 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     sys.stdin). With `sliding` (speech runs), each recording is cut into
     clip-length windows `hop` seconds apart (default half a clip) and the result holds
     "windows" [{"start", "end", "speech", "predictions"}] and "words" [{"label", "start",
-    "end", "probability"}]: runs of speech windows with the same best label.
+    "end", "probability"}]: runs of speech windows with the same best label. `encoding` (text
+    runs): the encoding of the `.txt` files, if not the run's `data.encoding`.
     """
     run_path, cfg_dict, class_names = runs.read_run(run_dir)
     cfg = config_from_run(cfg_dict)
+    if encoding:
+        if cfg.task != "text-cls":
+            raise CnnkitError(f"--encoding is for text runs' .txt files; {run_dir} is a {cfg.task} run.")
+        decoding(encoding)  # an unknown name fails here, before the model loads
+        cfg.data.encoding = encoding
     task_obj = tasks.get(cfg.task)
     model = runs.load_model(run_path)
     k = max(1, min(top_k, len(class_names)))

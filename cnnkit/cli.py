@@ -126,7 +126,8 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from cnnkit import api
 
-    results = api.predict(args.run_dir, args.inputs, top_k=args.top_k, sliding=args.sliding, hop=args.hop)
+    results = api.predict(args.run_dir, args.inputs, top_k=args.top_k, sliding=args.sliding, hop=args.hop,
+                          encoding=args.encoding)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -234,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--sliding", action="store_true", help="audio: label each window of a long recording (words over time)")
     p.add_argument("--hop", type=float, metavar="S", help="with --sliding: seconds between windows (default: half a clip)")
+    p.add_argument("--encoding", metavar="NAME", help="text runs: the encoding of the .txt files (e.g. cp1252), "
+                                                      "if not the run's data.encoding")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_predict)
 

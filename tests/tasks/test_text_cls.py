@@ -90,6 +90,17 @@ def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
     assert cli.main(["evaluate", str(result.run_dir), "--data", str(windows)]) == 2
     assert "--set data.encoding=cp1252" in capsys.readouterr().err
     assert cli.main(["evaluate", str(result.run_dir), "--data", str(windows), "--encoding", "cp1252"]) == 0
+    # predict reads .txt files in another encoding with --encoding (here UTF-16, unreadable as UTF-8)
+    capsys.readouterr()
+    wide = tmp_path / "wide.txt"
+    wide.write_text("really awful acting", encoding="utf-16")
+    as_text = api.predict(str(result.run_dir), ["really awful acting"])[0]["predictions"]
+    assert api.predict(str(result.run_dir), [str(wide)])[0]["predictions"] != as_text
+    assert cli.main(["predict", str(result.run_dir), str(wide), "--encoding", "utf-16", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)[0]["predictions"] == as_text
+    assert cli.main(["predict", str(result.run_dir), str(wide), "--encoding", "klingon"]) == 2
+    assert "'klingon' is not a text encoding" in capsys.readouterr().err
 
 
 def test_subwords_default_on_for_words_and_off_where_they_cannot_serve(reviews_csv, tmp_path):
