@@ -59,6 +59,17 @@ def recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
 
 
+def recipe_without_data(recipe_path: Path, default_source: str) -> str:
+    """The log line for a recipe trained without --data: its settings were written for a data
+    set of their own, the run gets the task's embedded sample. Names the command in the recipe's
+    comments that gives its data (`# cnnkit train ... --data ...`), if it has one."""
+    commands = [line.lstrip("# ").strip() for line in recipe_path.read_text(encoding="utf-8").splitlines()
+                if line.startswith("#") and "cnnkit train" in line and "--data" in line]
+    how = f" (its comments: {commands[0]})" if commands else ""
+    return (f"Recipe {recipe_path.name} without --data: settings made for another data set train on the task's "
+            f"embedded sample ({default_source}). Give the recipe's data with --data{how}.")
+
+
 def options_to_overrides(options: dict) -> dict:
     """Flat keyword options (`epochs=3`, `image_size=[32, 32]`) -> `{section: {key: value}}`.
 
@@ -110,6 +121,8 @@ def resolve_config(task_or_recipe: str, data: str | None = None, config: str | N
         cfg.model.from_run = str(Path(cfg.model.from_run).resolve())
     if not cfg.data.source:
         cfg.data.source = task.default_source
+        if recipe_path is not None and not cfg.model.from_run:
+            log(recipe_without_data(recipe_path, task.default_source))
     return cfg
 
 
@@ -397,7 +410,7 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     val_ds = (task_obj.dataset(*prepared.splits["val"], cfg, training=False, num_classes=n_classes)
               if "val" in prepared.splits else None)
     log(f"Training {cfg.model.backbone} ({train_model.count_params():,} parameters) for {cfg.train.epochs} "
-        f"epochs into {run_dir}")
+        f"epoch{'' if cfg.train.epochs == 1 else 's'} into {run_dir}")
     batches = lambda n: int(np.ceil(n / cfg.train.batch_size))  # noqa: E731
     fit_args = dict(steps_per_epoch=batches(len(y_train)),
                     validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None,

@@ -135,12 +135,18 @@ def test_text_given_to_image_task(tmp_path):
     assert (tmp_path / "mine").is_dir()
 
 
-def test_recipe_file_and_unknown_backbone(tmp_path):
+def test_recipe_file_and_unknown_backbone(tmp_path, capsys):
     recipe = tmp_path / "r.yaml"
-    recipe.write_text("task: image-cls\nmodel: {backbone: lenet5}\ntrain: {epochs: 1}\npreprocess: {image_size: [28, 28]}\n")
+    recipe.write_text("# for my scans: cnnkit train r.yaml --data scans.zip\n"
+                      "task: image-cls\nmodel: {backbone: lenet5}\ntrain: {epochs: 1}\npreprocess: {image_size: [28, 28]}\n")
     cfg = api.resolve_config(str(recipe), epochs=None, lr=0.01)
     assert cfg.model.backbone == "lenet5" and cfg.train.epochs == 1 and cfg.train.lr == 0.01
     assert cfg.data.source == "builtin:digits"
+    # without --data a recipe's settings meet the embedded sample: the log says so and names its data
+    err = capsys.readouterr().err
+    assert "r.yaml without --data" in err and "builtin:digits" in err and "cnnkit train r.yaml --data scans.zip" in err
+    api.resolve_config(str(recipe), data=str(tmp_path))
+    assert "without --data" not in capsys.readouterr().err
     with pytest.raises(CnnkitError, match="Unknown backbone 'nope'"):
         api.train("image-cls", out=str(tmp_path / "x"), backbone="nope")
     assert not (tmp_path / "x").exists()
