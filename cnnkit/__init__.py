@@ -8,8 +8,12 @@ import os
 from cnnkit import native_logs
 
 # TensorFlow's C++ start-up chatter hides cnnkit's own output; a user who sets the level sees it all.
-native_logs.FILTER = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The level cnnkit sets is marked as its own, so that processes started from this one (`python -m
+# cnnkit`, workers) inherit the filter rather than take the level for the user's.
+native_logs.FILTER = "TF_CPP_MIN_LOG_LEVEL" not in os.environ or os.environ.get(native_logs.OWN_LEVEL) == "1"
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    os.environ[native_logs.OWN_LEVEL] = "1"
 
 __version__ = "0.1.0"
 

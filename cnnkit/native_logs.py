@@ -18,6 +18,8 @@ import tempfile
 
 # Whether cnnkit filters them: set by `cnnkit/__init__.py` (False when the user set TF_CPP_MIN_LOG_LEVEL).
 FILTER = True
+# Set to "1" beside TF_CPP_MIN_LOG_LEVEL when cnnkit, not the user, set that level.
+OWN_LEVEL = "CNNKIT_SET_TF_CPP_MIN_LOG_LEVEL"
 
 # Lines TensorFlow prints at every start on a machine without a GPU (or with a CPU newer than its
 # build): informational, the same each time.

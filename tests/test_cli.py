@@ -1,5 +1,6 @@
 """The command line: sub-commands exist, user errors are one line with exit code 2."""
 import json
+import os
 
 import pytest
 
@@ -12,6 +13,19 @@ def test_help_lists_the_commands(capsys):
     out = capsys.readouterr().out
     for command in ("tasks", "train", "evaluate", "predict", "summary", "backbones"):
         assert command in out
+
+
+def test_python_dash_m_runs_the_command(tmp_path):
+    """`python -m cnnkit` is the `cnnkit` command, exit codes included."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell (conftest sets it)
+    ok = subprocess.run([sys.executable, "-m", "cnnkit", "tasks"], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert ok.returncode == 0 and "text-cls" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "cnnkit", "predict", str(tmp_path / "nope"), "x.jpg"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: "), bad.stderr
 
 
 def test_tasks_and_backbones(capsys):

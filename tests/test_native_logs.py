@@ -63,3 +63,17 @@ def test_importing_cnnkit_prints_no_startup_lines():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert not [line for line in done.stderr.splitlines() if native_logs.is_startup_line(line)], done.stderr
+
+
+def test_a_process_started_by_cnnkit_filters_too_but_a_users_level_turns_the_filter_off():
+    """cnnkit sets TF_CPP_MIN_LOG_LEVEL for TensorFlow and marks it as its own: a child process
+    (`python -m cnnkit` from a test or script, a worker) inherits both and still filters; a level
+    the user set shows everything."""
+    code = "import cnnkit.native_logs as n, cnnkit; print(n.FILTER)"
+    users = {k: v for k, v in os.environ.items() if k != native_logs.OWN_LEVEL}
+    users["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    assert subprocess.run([sys.executable, "-c", code], env=users, capture_output=True, text=True,
+                          timeout=120).stdout.strip() == "False"
+    inherited = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **{native_logs.OWN_LEVEL: "1"})
+    assert subprocess.run([sys.executable, "-c", code], env=inherited, capture_output=True, text=True,
+                          timeout=120).stdout.strip() == "True"
