@@ -8,6 +8,7 @@ The saved model takes images of any size (values 0-255) and resizes them itself.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Optional
 
 import keras
@@ -149,8 +150,12 @@ class ImageClassification(Task):
         p, m = cfg.preprocess, cfg.model
         h, w = p.image_size
         c = p.channels
-        m.backbone = choose_backbone(m.backbone, (h, w))
+        auto, m.backbone = m.backbone == "auto", choose_backbone(m.backbone, (h, w))
         info = self.backbone_info(m.backbone)
+        if auto and info.get("source") == "keras.applications" and not m.weights:
+            print(f"Backbone auto: {m.backbone} for {h}x{w} images, from random weights; --weights imagenet "
+                  f"starts it from ImageNet's (fetched once, then cached), --backbone NAME picks another.",
+                  file=sys.stderr)
         kwargs = dict(m.backbone_args)
         if info.get("source") == "keras.applications":
             kwargs["weights"] = m.weights

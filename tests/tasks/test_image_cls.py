@@ -155,3 +155,13 @@ def test_cutout_outside_0_1_is_refused_before_training_with_the_fix(image_folder
         api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=1, verbose=0,
                   sets=["preprocess.cutout=1.5"])
     assert not (tmp_path / "run" / "model.keras").exists()
+
+
+def test_auto_backbone_from_random_weights_names_the_pretrained_start(capsys):
+    """Images over 64 pixels get MobileNetV2 from random weights under `backbone: auto`; the log
+    says so and names --weights imagenet. A backbone given by name or small images: no such line."""
+    api.summary("image-cls", image_size=[72, 72])
+    assert "Backbone auto: mobilenet_v2 for 72x72 images, from random weights; --weights imagenet" in capsys.readouterr().err
+    api.summary("image-cls", image_size=[72, 72], backbone="mobilenet_v2")
+    api.summary("image-cls", image_size=[32, 32])
+    assert "Backbone auto" not in capsys.readouterr().err
