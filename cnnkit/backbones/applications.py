@@ -7,6 +7,7 @@ network) or the path of a weights file saved from the same architecture.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -136,11 +137,15 @@ def build_application(name: str, input_shape, weights=None, trainable=True) -> k
         if "fetch failure" not in str(e).lower():
             raise CnnkitError(f"ImageNet weights for {class_name} in {keras_cache_dir()} could not be loaded "
                               f"({type(e).__name__}: {str(e)[:300]}). Delete the file to fetch it again.") from None
+        # The file depends on the input size (MobileNets have one per size), so the hint names this one.
+        url = re.search(r"https?://\S+?\.h5", str(e))
+        fetch = f"download {url.group(0)}" if url else "fetch it"
         raise CnnkitError(
             f"ImageNet weights for {class_name} are not in the Keras cache ({keras_cache_dir()}) and could not "
-            f"be downloaded (no network). On a machine with a network run "
-            f"`python -c \"import keras; keras.applications.{class_name}(include_top=False)\"`, copy the "
-            f"file it writes into {keras_cache_dir()} here, or pass --weights PATH to a weights file."
+            f"be downloaded (no network). On a machine with a network {fetch} (or run `python -c \"import "
+            f"keras; keras.applications.{class_name}(include_top=False, input_shape={(h, w, 3)})\"`, which "
+            f"writes it to ~/.keras/models), copy the file into {keras_cache_dir()} here, or pass --weights PATH "
+            f"to a weights file."
         ) from None
     if file_weights is not None:
         try:

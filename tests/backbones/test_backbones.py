@@ -138,8 +138,8 @@ def test_imagenet_weights_missing_offline_gives_clear_error(monkeypatch, capsys)
     be loaded as the default"."""
     from keras.src.applications import mobilenet_v2
 
-    def offline(*args, **kwargs):
-        raise Exception("URL fetch failure on https://example.invalid: None -- [Errno -3] name resolution")
+    def offline(fname, origin, **kwargs):  # Keras' message when there is no network
+        raise Exception(f"URL fetch failure on {origin}: None -- [Errno -3] name resolution")
 
     monkeypatch.setattr(mobilenet_v2.file_utils, "get_file", offline)
     with warnings.catch_warnings():
@@ -147,8 +147,11 @@ def test_imagenet_weights_missing_offline_gives_clear_error(monkeypatch, capsys)
         with pytest.raises(CnnkitError, match="not in the Keras cache .*--weights PATH"):
             backbones.get("mobilenet_v2", (32, 32, 3), weights="imagenet")
     assert "trained on 224x224 images; these are 32x32" in capsys.readouterr().err
-    with pytest.raises(CnnkitError, match="not in the Keras cache"):
+    with pytest.raises(CnnkitError, match="not in the Keras cache") as error:
         backbones.get("mobilenet_v2", (96, 96, 3), weights="imagenet")
+    # the file of this input size (MobileNets have one per size), not the 224-pixel default's
+    assert "download https://storage.googleapis.com/" in str(error.value)
+    assert "_1.0_96_no_top.h5" in str(error.value) and "input_shape=(96, 96, 3)" in str(error.value)
     assert "Warning" not in capsys.readouterr().err
 
 
