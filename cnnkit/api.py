@@ -119,6 +119,11 @@ def resolve_config(task_or_recipe: str, data: str | None = None, config: str | N
         cfg = config_lib.resolve(task_name, task.preprocess_cls, task.defaults,
                                  config_lib.deep_merge(inherited, recipe), overrides)
         cfg.model.from_run = str(Path(cfg.model.from_run).resolve())
+    if cfg.model.members == 1 and cfg.model.members_backbone_args:
+        # One network is member 1: its entry goes into backbone_args, which fine-tuning and
+        # exports read (e.g. a five-member recipe run with --set model.members=1).
+        cfg.model.backbone_args = member_config(cfg, 0).model.backbone_args
+        cfg.model.members_backbone_args = []
     if not cfg.data.source:
         cfg.data.source = task.default_source
         if recipe_path is not None and not cfg.model.from_run:
@@ -479,6 +484,16 @@ def member_splits(prepared, members: int, val_split: float, seed: int) -> tuple[
     return out, held_out
 
 
+def member_config(cfg, i: int):
+    """The config of member `i` (from 0) of `model.members`: seed `train.seed + i`, and its
+    backbone_args updated with `model.members_backbone_args[i mod len]` when that list is set."""
+    model = cfg.model
+    if model.members_backbone_args:
+        own = model.members_backbone_args[i % len(model.members_backbone_args)]
+        model = dataclasses.replace(model, backbone_args={**model.backbone_args, **own})
+    return dataclasses.replace(cfg, model=model, train=dataclasses.replace(cfg.train, seed=cfg.train.seed + i))
+
+
 def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadline: float | None,
                 on_built) -> Fitted:
     """`model.members` N > 1: N networks trained one after the other, member i from seed
@@ -501,7 +516,7 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     for i in range(n):
         data = member_data[i]
         member_dir = run_dir / f"member-{i + 1:02d}"
-        member_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=cfg.train.seed + i))
+        member_cfg = member_config(cfg, i)
         training.seed_everything(member_cfg.train.seed, cfg.train.deterministic)
         done = member_dir / "network.weights.h5"
         if done.exists():
@@ -511,7 +526,8 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             log(f"Member {i + 1}/{n}: trained before, its weights read from {done}")
         else:
             held = f"; validation: its own {len(data.splits['val'][1])} texts held out of train" if rotate else ""
-            log(f"Member {i + 1}/{n} (seed {member_cfg.train.seed}{held})")
+            own = (f"; backbone_args {member_cfg.model.backbone_args}" if cfg.model.members_backbone_args else "")
+            log(f"Member {i + 1}/{n} (seed {member_cfg.train.seed}{held}{own})")
             member_deadline = time.time() + (deadline - time.time()) / (n - i) if deadline is not None else None
             # The final evaluation runs all N members: the last one keeps their time free.
             fitted = fit_network(member_cfg, task_obj, data, member_dir, timer, strategy, member_deadline,

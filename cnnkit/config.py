@@ -54,6 +54,10 @@ class ModelConfig:
     # ensemble trains on every training text (api.member_splits; MR +0.55 points over 10 folds, TREC
     # +0.30 over two seeds, BENCHMARKS.md); "same": one held-out slice for all members.
     members_val: str = "rotate"
+    # Member i's backbone_args are backbone_args updated with entry i (cycled), e.g. other filter
+    # widths per member: an ensemble of different networks as well as different seeds. Empty: every
+    # member has backbone_args.
+    members_backbone_args: list[dict] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -278,6 +282,10 @@ def validate(cfg: Config) -> None:
     for key, (value, allowed) in choices.items():
         if value not in allowed:
             raise CnnkitError(f"{key} must be one of {', '.join(allowed)}. Received: {value!r}")
+    bad = [a for a in cfg.model.members_backbone_args if not isinstance(a, dict)]
+    if bad:
+        raise CnnkitError(f"model.members_backbone_args must be a list of mappings (one a member, e.g. "
+                          f"[{{widths: [3, 4, 5]}}, {{widths: [2, 3, 4]}}]). Received: {bad[0]!r} in it")
     try:
         codecs.lookup(cfg.data.encoding)
     except LookupError:

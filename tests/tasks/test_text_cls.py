@@ -532,6 +532,29 @@ def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "bad"), sets=["model.members_val=spin"], **FAST)
 
 
+def test_members_backbone_args_give_each_member_its_own_network(reviews_csv, tmp_path):
+    """model.members_backbone_args: member i's backbone_args updated with entry i (cycled); a
+    resumed run builds each finished member as it was trained; one network takes entry 1 into
+    its backbone_args; anything but a list of mappings is refused."""
+
+    def widths(network):
+        return sorted(int(layer.name[len("conv_w"):]) for layer in network._flatten_layers() if layer.name.startswith("conv_w"))
+
+    out = tmp_path / "run"
+    sets = ["model.members=3", "model.members_backbone_args=[{widths: [2, 3]}, {widths: [1], filters: 8}]"]
+    first = api.train("text-cls", str(reviews_csv), out=str(out), sets=sets, **FAST)
+    assert [widths(m) for m in tasks.get("text-cls").members_of(first.model)] == [[2, 3], [1], [2, 3]]
+    assert first.config.model.backbone_args == {}  # the run's own setting, as given
+    shutil.rmtree(out / "member-03")
+    again = api.train(None, resume=str(out))  # members 1 and 2 read back into networks of their own widths
+    assert [widths(m) for m in tasks.get("text-cls").members_of(again.model)] == [[2, 3], [1], [2, 3]]
+
+    cfg = api.resolve_config("text-cls", str(reviews_csv), sets=sets + ["model.members=1", "model.backbone_args={filters: 4}"])
+    assert cfg.model.backbone_args == {"filters": 4, "widths": [2, 3]} and cfg.model.members_backbone_args == []
+    with pytest.raises(CnnkitError, match="list of mappings"):
+        api.resolve_config("text-cls", str(reviews_csv), sets=["model.members=2", "model.members_backbone_args=[3, 4]"])
+
+
 def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
     with pytest.raises(CnnkitError, match="text-cls option"):
         api.train("image-cls", out=str(tmp_path / "img"), sets=["model.members=2"], **FAST)
