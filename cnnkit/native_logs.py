@@ -32,15 +32,25 @@ STARTUP_LINE = re.compile(
     r"|^To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags")
 
 
+# What libjpeg prints for a truncated or corrupt JPEG that it gives up on, without the file's
+# name; cnnkit names the file itself ("Skipped PATH: cannot be decoded as an image").
+UNDECODABLE_IMAGE_LINE = re.compile(r"^Improper call to JPEG library in state \d+\s*$")
+
+
 def is_startup_line(line: str) -> bool:
     """Whether `line` (one line of stderr) is one of TensorFlow's start-up lines."""
     return STARTUP_LINE.search(line) is not None
 
 
+def is_decoder_line(line: str) -> bool:
+    """Whether `line` is a start-up line or libjpeg's nameless line for a file it cannot decode."""
+    return is_startup_line(line) or UNDECODABLE_IMAGE_LINE.search(line) is not None
+
+
 @contextlib.contextmanager
-def quiet_native_stderr(enabled: bool = True):
-    """Within the block, native and Python writes to stderr are captured; after it, all but
-    TensorFlow's start-up lines are written to stderr, in order (also when the block raises).
+def quiet_native_stderr(enabled: bool = True, drop=is_startup_line):
+    """Within the block, native and Python writes to stderr are captured; after it, every line
+    for which `drop(line)` is false is written to stderr, in order (also when the block raises).
     With `enabled` False, or when stderr has no file descriptor, nothing is captured."""
     saved = captured = None
     if enabled:
@@ -65,7 +75,7 @@ def quiet_native_stderr(enabled: bool = True):
             os.close(saved)
             captured.seek(0)
             text = captured.read().decode("utf-8", errors="replace")
-            kept = [line for line in text.splitlines(keepends=True) if not is_startup_line(line)]
+            kept = [line for line in text.splitlines(keepends=True) if not drop(line)]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()

@@ -23,6 +23,7 @@ import weakref
 import numpy as np
 import tensorflow as tf
 
+from cnnkit import native_logs
 from cnnkit.errors import CnnkitError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
@@ -62,6 +63,12 @@ def decode_image_bytes(data: tf.Tensor, channels: int, size) -> tf.Tensor:
     return resize_uint8(to_channels(image, channels), size)
 
 
+def quiet_decoder():
+    """A block whose stderr drops libjpeg's nameless line for a file it cannot decode (the caller
+    reports such files by name) and passes everything else on (`native_logs`)."""
+    return native_logs.quiet_native_stderr(native_logs.FILTER, drop=native_logs.is_decoder_line)
+
+
 def probe_images(paths: list[str], sample: int = 64, seed: int = 0):
     """(median height, median width, channels) of a random sample of image files.
 
@@ -72,7 +79,8 @@ def probe_images(paths: list[str], sample: int = 64, seed: int = 0):
     heights, widths, colour = [], [], False
     for i in pick:
         try:
-            image = tf.io.decode_image(tf.io.read_file(paths[i]), channels=0, expand_animations=False)
+            with quiet_decoder():
+                image = tf.io.decode_image(tf.io.read_file(paths[i]), channels=0, expand_animations=False)
         except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
             continue
         h, w, c = image.shape
@@ -107,13 +115,14 @@ def _drain(ds: tf.data.Dataset, n: int, size, channels: int, keep_images: bool, 
 
         print(f"Decoding {n} images to {size[0]}x{size[1]}x{channels} ...", file=sys.stderr)
         progress = keras.utils.Progbar(n, stateful_metrics=None)
-    for idx, batch in ds.batch(512).prefetch(AUTOTUNE):
-        idx = idx.numpy()
-        if keep_images:
-            images[len(kept):len(kept) + len(idx)] = batch.numpy()
-        kept.extend(idx.tolist())
-        if progress:
-            progress.add(len(idx))
+    with quiet_decoder():  # the progress bar draws on stdout, which is not captured
+        for idx, batch in ds.batch(512).prefetch(AUTOTUNE):
+            idx = idx.numpy()
+            if keep_images:
+                images[len(kept):len(kept) + len(idx)] = batch.numpy()
+            kept.extend(idx.tolist())
+            if progress:
+                progress.add(len(idx))
     kept = np.asarray(kept, dtype="int64")
     return (images[: len(kept)] if keep_images else None), kept
 

@@ -177,3 +177,22 @@ def test_scan_with_strict_fails_and_leaves_no_cache(tmp_path, zoo, monkeypatch):
     assert not any((tmp_path / "cache" / "decoded").iterdir())
     with pytest.raises(CnnkitError, match="data.cache must be one of memory, disk, none"):
         image.scan_image_files(paths, 3, (8, 8), "ram")
+
+
+def test_libjpegs_nameless_line_for_a_broken_file_is_dropped(tmp_path, capfd, monkeypatch):
+    """libjpeg prints "Improper call to JPEG library in state 201" for a truncated JPEG, without
+    the file's name, next to cnnkit's own "Skipped PATH"; it is dropped, other stderr lines stay
+    (all of them when the user set TF_CPP_MIN_LOG_LEVEL: native_logs.FILTER false)."""
+    from cnnkit import native_logs
+
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)
+    whole = write_image(tmp_path / "whole.jpg", rgb, fmt="JPEG")
+    (tmp_path / "cut.jpg").write_bytes(whole.read_bytes()[:300])
+    paths = [str(whole), str(tmp_path / "cut.jpg")]
+    for shown in (True, False):
+        monkeypatch.setattr(native_logs, "FILTER", not shown)
+        _, kept, skipped = image.read_image_files(paths, 3, (8, 8))
+        assert kept.tolist() == [0] and skipped == [(paths[1], "cannot be decoded as an image")]
+        assert ("Improper call to JPEG library" in capfd.readouterr().err) == shown
+    assert native_logs.is_decoder_line("Improper call to JPEG library in state 201\n")
+    assert not native_logs.is_decoder_line("Corrupt JPEG data: 12 extraneous bytes before marker 0xd9\n")
