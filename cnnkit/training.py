@@ -258,7 +258,7 @@ def fit_batchnorm_momentum(model: keras.Model, steps_per_epoch: int) -> float:
     Why: at 0.99 the moving statistics need a few hundred steps to forget their initial
     values, at 0.999 a few thousand; a small data set (300 clips, 5 steps an epoch; 40 photos,
     one step) trains in fewer, and the model then evaluates with wrong statistics (100 %
-    training accuracy, chance on validation). Returns the one-epoch momentum.
+    training accuracy, chance on validation). Returns the momentum a layer at Keras' 0.99 gets.
     """
     momentum = float(max(0.8, 1.0 - 1.0 / max(1, steps_per_epoch)))
     for layer in batchnorm_layers(model, trainable_only=False):
