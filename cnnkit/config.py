@@ -8,7 +8,6 @@ Imports nothing of cnnkit but `errors`.
 """
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import types
 import typing
@@ -17,6 +16,7 @@ from typing import Any, Optional, Union
 
 import yaml
 
+from cnnkit.datasets.sources import decoding
 from cnnkit.errors import CnnkitError
 
 
@@ -286,11 +286,7 @@ def validate(cfg: Config) -> None:
     if bad:
         raise CnnkitError(f"model.members_backbone_args must be a list of mappings (one a member, e.g. "
                           f"[{{widths: [3, 4, 5]}}, {{widths: [2, 3, 4]}}]). Received: {bad[0]!r} in it")
-    try:
-        codecs.lookup(cfg.data.encoding)
-    except LookupError:
-        raise CnnkitError(f"data.encoding {cfg.data.encoding!r} is not a text encoding Python knows; e.g. utf-8, "
-                          f"cp1252 (Windows, Western Europe), latin-1, utf-16.") from None
+    decoding(cfg.data.encoding, "data.encoding")  # an unknown encoding is refused before any file is read
     if t.verbose not in (0, 1, 2, "auto") or isinstance(t.verbose, bool):
         raise CnnkitError(f"train.verbose must be 0 (silent), 1 (progress bar), 2 (a line per epoch) or auto. "
                           f"Received: {t.verbose!r}")

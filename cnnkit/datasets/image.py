@@ -77,19 +77,19 @@ def probe_images(paths: list[str], sample: int = 64, seed: int = 0):
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(paths), size=min(sample, len(paths)), replace=False)
     heights, widths, colour = [], [], False
-    for i in pick:
-        try:
-            with quiet_decoder():
+    with quiet_decoder():  # one capture for the whole sample
+        for i in pick:
+            try:
                 image = tf.io.decode_image(tf.io.read_file(paths[i]), channels=0, expand_animations=False)
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-            continue
-        h, w, c = image.shape
-        heights.append(h)
-        widths.append(w)
-        if c >= 3:
-            # A colour file whose three channels are equal is still a grey image.
-            rgb = image[..., :3].numpy().astype("int16")
-            colour = colour or bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+                continue
+            h, w, c = image.shape
+            heights.append(h)
+            widths.append(w)
+            if c >= 3:
+                # A colour file whose three channels are equal is still a grey image.
+                rgb = image[..., :3].numpy().astype("int16")
+                colour = colour or bool(np.any(rgb[..., 0] != rgb[..., 1]) or np.any(rgb[..., 1] != rgb[..., 2]))
     if not heights:
         raise CnnkitError(f"None of {len(pick)} sampled files could be decoded as images (first: {paths[pick[0]]}).")
     return int(np.median(heights)), int(np.median(widths)), 3 if colour else 1

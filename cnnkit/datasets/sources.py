@@ -319,18 +319,19 @@ def find_column(name: str, columns: list[str]) -> str | None:
     return folded[0] if len(folded) == 1 else None
 
 
-def decoding(encoding: str) -> str:
+def decoding(encoding: str, setting: str = "Encoding") -> str:
     """The codec that reads text files of `encoding` (`data.encoding`): for UTF-8, utf-8-sig, which
     drops a byte-order mark (Excel's "CSV UTF-8", Notepad) instead of gluing it to the first
     column name or word.
 
     Raises:
-        CnnkitError: for a name that is no encoding Python knows.
+        CnnkitError: for a name that is no encoding Python knows; the message opens with `setting`
+            (e.g. "data.encoding").
     """
     try:
         return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     except LookupError:
-        raise CnnkitError(f"Encoding {encoding!r} is not a text encoding Python knows; e.g. utf-8, cp1252 "
+        raise CnnkitError(f"{setting} {encoding!r} is not a text encoding Python knows; e.g. utf-8, cp1252 "
                           f"(Windows, Western Europe), latin-1, utf-16.") from None
 
 
