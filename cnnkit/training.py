@@ -810,6 +810,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     if deadline is not None and steps_per_epoch:
         budget = TimeBudget(deadline, steps_per_epoch, initial_epoch, cfg.epochs, reserve_steps=reserve_steps)
         callbacks.append(budget)
+    elif progress_verbosity(cfg.verbose):  # a budget sets the end itself; verbose 0 asks for quiet
+        callbacks.append(RemainingTime(epochs, early_stopping=bool(cfg.early_stopping)))
     if steps_per_epoch:
         train_ds = train_ds.repeat()
     if val_ds is not None and validation_steps:
@@ -839,6 +841,54 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
             warnings.filterwarnings("ignore", message=OPTIMIZER_SKIPPED)
             model.load_weights(str(best))
     return history.history
+
+
+def spoken_duration(seconds: float) -> str:
+    """`seconds` as a person reads it: "45 s", "16 min", "2 h 05 min"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes = int(round(seconds / 60))
+    return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class RemainingTime(keras.callbacks.Callback):
+    """One line on `stream` (default standard error) as a fit's third epoch begins: how long the
+    epochs left take at the second epoch's pace (validation included) and the clock time they
+    end, when that is at least `min_seconds`; a long run says near its start what it costs, a
+    short one stays quiet. The second epoch sets the pace because the first also traces the
+    graph (59 s against 31 s for the others on the 96-pixel photo folder of BENCHMARKS.md).
+
+    Args:
+        epochs: the epoch the fit ends at (Keras' `epochs`, counted from 0 like `initial_epoch`).
+        early_stopping: whether early stopping may end the fit sooner (said in the line).
+    """
+
+    def __init__(self, epochs: int, early_stopping: bool = False, min_seconds: float = 120.0, stream=None):
+        super().__init__()
+        self.epochs, self.early_stopping, self.min_seconds = epochs, early_stopping, min_seconds
+        self.stream = stream
+        self._seen = 0  # epochs of this fit begun
+        self._start = None
+        self._line = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._seen += 1
+        self._start = time.time()
+        if self._line:  # said as the next epoch begins: after the progress bar has ended the last one's line
+            print(self._line, file=self.stream or sys.stderr, flush=True)
+            self._line = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._seen != 2:
+            return
+        now = time.time()
+        took, left = now - self._start, self.epochs - (epoch + 1)
+        if left <= 0 or left * took < self.min_seconds:
+            return
+        until = time.strftime("%H:%M", time.localtime(now + left * took))
+        sooner = "; early stopping may end it sooner" if self.early_stopping else ""
+        self._line = (f"Epoch {epoch + 1} of {self.epochs} took {spoken_duration(took)} (validation included): "
+                      f"the {left} left take about {spoken_duration(left * took)} at that pace, until about {until}{sooner}")
 
 
 def process_start_time() -> float:

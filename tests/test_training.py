@@ -589,15 +589,17 @@ def test_process_start_time_is_before_this_test_module():
 def test_a_time_budget_counts_from_the_given_start(tmp_path):
     """50 of the 60 s were spent before the call (the CLI passes its process's start): the run
     has 10 s, 10 of which are kept for the final evaluation, so it stops after the first steps
-    (the first traces the graph)."""
+    (the first traces the graph). Counted from the call instead, it would have 50 s: dozens of
+    the digits' 1-second epochs. The bound on the seconds leaves room for a loaded machine's
+    slower tracing (it failed at 15 s beside two benchmarks)."""
     import time
 
     import cnnkit
 
     result = cnnkit.train("image-cls", out=str(tmp_path / "run"), epochs=200, time_budget=60, verbose=0,
                           started=time.time() - 50)
-    assert result.metrics["train_seconds"] < 15
     assert result.metrics["epochs_in_budget"] < 1
+    assert result.metrics["train_seconds"] < 30
 
 
 def test_evaluation_steps_count_the_views_of_flip_tta():
@@ -780,3 +782,32 @@ def test_float32_copy_keeps_weights_and_vocabulary_and_computes_in_float32():
         np.testing.assert_array_equal(a, b)
     sentences = tf.constant(["the cat ran", "a dog sat far"])
     np.testing.assert_allclose(copy(sentences), model(sentences), atol=0.02)  # bfloat16 has 8 bits of mantissa
+
+
+def test_remaining_time_is_said_at_the_second_epochs_pace_when_long(monkeypatch):
+    """A first epoch of 59 s (tracing) and a second of 31 s: as the third begins, one line says
+    the 28 epochs left take about 14 min; a run whose epochs left take under two minutes, or that
+    ends after its second epoch, says nothing."""
+    import io
+    import time
+
+    now = [1000.0]
+    monkeypatch.setattr(time, "time", lambda: now[0])
+
+    def run(epochs, seconds, stop_after=None):
+        stream = io.StringIO()
+        callback = training.RemainingTime(epochs, early_stopping=True, stream=stream)
+        for epoch, took in enumerate(seconds):
+            callback.on_epoch_begin(epoch)
+            now[0] += took
+            callback.on_epoch_end(epoch)
+            if stop_after == epoch + 1:
+                break
+        return stream.getvalue()
+
+    said = run(30, [59, 31, 30])
+    assert said.startswith("Epoch 2 of 30 took 31 s (validation included): the 28 left take about 14 min")
+    assert said.rstrip().endswith("early stopping may end it sooner") and said.count("\n") == 1
+    assert run(30, [59, 31], stop_after=2) == ""  # no third epoch: nothing left to announce
+    assert run(10, [3.2, 1.9, 1.8]) == ""  # 8 x 1.9 s: too short to announce
+    assert training.spoken_duration(45) == "45 s" and training.spoken_duration(7500) == "2 h 05 min"
