@@ -335,6 +335,25 @@ def decoding(encoding: str, setting: str = "Encoding") -> str:
                           f"(Windows, Western Europe), latin-1, utf-16.") from None
 
 
+def missing_column(path: Path, column: str, columns: list[str], delimiter: str) -> CnnkitError:
+    """The error for a table whose first line, split at `delimiter` into `columns`, names no
+    `column`: it lists the columns (each cut to 40 characters) and how to name them, and, since a
+    file without a header line shows its first row here, how to give it one."""
+    shown = ", ".join(repr(c if len(c) <= 40 else c[:37] + "...") for c in columns)
+    sep = {"\t": "<TAB>", ",": ","}.get(delimiter, delimiter)
+    if len(columns) == 2:  # the longer cell is likely the text
+        text_first = len(columns[0]) >= len(columns[1])
+        example = f"text{sep}label" if text_first else f"label{sep}text"
+    else:
+        example = f"text{sep}label"
+    return CnnkitError(
+        f"{path} has no column '{column}' (its first line, read as column names: {shown}). "
+        f"Name the columns: `cnnkit train ... --set data.text_column=NAME --set data.label_column=NAME`, "
+        f"`cnnkit evaluate ... --text-column NAME --label-column NAME`. If that first line is data, the file "
+        f"has no header line: add one naming the columns in order, e.g. `{example}`."
+    )
+
+
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
                encoding="utf-8"):
     """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
@@ -357,11 +376,7 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
             label_column = find_column(label_column, columns) or label_column
             for col in (text_column, label_column):
                 if col not in columns:
-                    raise CnnkitError(
-                        f"{path} has no column '{col}' (columns: {', '.join(columns)}). "
-                        f"Name the columns: `cnnkit train ... --set data.text_column=NAME --set "
-                        f"data.label_column=NAME`, `cnnkit evaluate ... --text-column NAME --label-column NAME`."
-                    )
+                    raise missing_column(path, col, columns, delimiter)
             multi = label_column.casefold() == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
             texts, labels, skipped = [], [], []
             end = reader.line_num  # the header's last line

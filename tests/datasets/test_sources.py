@@ -169,6 +169,12 @@ def test_csv_and_tsv(tmp_path):
     assert data.class_names == ["HUM", "LOC"]
     with pytest.raises(CnnkitError, match="no column 'text'.*data.text_column"):
         load_source(str(tsv))
+    # A file without a header line: its first row is shown as the "columns" and a header suggested.
+    headless = tmp_path / "headless.tsv"
+    headless.write_text("HUM\tWho wrote the first of the many novels that this question is about ?\nLOC\twhere?\n")
+    with pytest.raises(CnnkitError, match=r"'HUM', 'Who wrote the first of the many novel\.\.\.'.*"
+                                          r"no header line: add one .* `label<TAB>text`"):
+        load_source(str(headless))
 
 
 def test_spreadsheet_exports_are_read(tmp_path):
