@@ -31,8 +31,9 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.lay
     """
     names = [layer.name for layer in model.layers]
     if "members_average" in names:
-        raise CnnkitError("This run's model averages several networks (model.members > 1): explain and featuremaps "
-                          "need one backbone and head. Train with model.members=1 to explain its predictions.")
+        raise CnnkitError("This run's model averages several networks (model.members > 1): featuremaps (and Grad-CAM) "
+                          "need one backbone and head. Train with model.members=1 to see its feature maps; "
+                          "`cnnkit explain` gives the ensemble's token saliency.")
     if "head" not in names:
         raise CnnkitError("This run's model has no cnnkit head (a custom model with its own classifier): "
                           "explain and featuremaps need the task's head after a backbone.")
@@ -96,31 +97,48 @@ def grad_cam(model: keras.Model, x: np.ndarray, class_index: int | None = None) 
 
 def token_saliency(model: keras.Model, text: str, class_index: int | None = None):
     """Gradient x input saliency of each token of `text` for a text-cls model: of the CNN's
-    embedded input, the n-gram branch's logits (if any) held fixed.
+    embedded input, the n-gram branch's logits (if any) held fixed. For an ensemble
+    (`model.members`), whose probabilities are the mean of its members', the attribution is
+    the mean of the members' (each on its own embedding of the same tokens): the first-order
+    share of each token in the averaged probability.
 
     Returns:
-        (tokens (list of str, padding dropped), scores in [0, 1] per token, probabilities).
+        (tokens (list of str, padding dropped), scores in [0, 1] per token, probabilities
+        (num_classes,) of the model).
     """
-    front, backbone, head = split_model(model)
     x = tf.constant([text])
     ids = model.get_layer("vectorize")(x).numpy()[0]
     vocab = model.get_layer("vectorize").get_vocabulary()
-    embedded = front(x, training=False)
-    # The n-gram branch's logits (a constant here: the saliency is the CNN's share).
-    extra = model.get_layer("ngram_logits")(ids[None]) if "ngram_logits" in [l.name for l in model.layers] else None
-    with tf.GradientTape() as tape:
-        tape.watch(embedded)
-        probs = head(backbone(embedded, training=False), extra_logits=extra, training=False)
-        c = int(np.argmax(probs[0])) if class_index is None else class_index
-        score = probs[:, c]
-    grads = tape.gradient(score, embedded)[0].numpy()
-    scores = np.abs((grads * embedded[0].numpy()).sum(axis=-1))
+    if "members_average" in [layer.name for layer in model.layers]:
+        networks, inputs = [layer for layer in model.layers if layer.name.startswith("member_")], ids[None]
+    else:
+        networks, inputs = [model], x
+    probs = np.asarray(model(x, training=False)[0])
+    c = int(np.argmax(probs)) if class_index is None else class_index
+    scores = np.abs(np.mean([gradient_x_input(net, inputs, ids, c) for net in networks], axis=0))
     keep = ids != 0
     # Out-of-vocabulary words show as [UNK]; preprocess.boundaries' start and end tokens as [start], [end].
     tokens = [READABLE.get(vocab[i], vocab[i]) for i in ids[keep]]
     scores = scores[keep]
     scores = scores / scores.max() if scores.size and scores.max() > 0 else scores
-    return tokens, scores, np.asarray(probs[0])
+    return tokens, scores, probs
+
+
+def gradient_x_input(network: keras.Model, inputs, ids: np.ndarray, class_index: int) -> np.ndarray:
+    """(sequence_length,) signed gradient x input of class `class_index`'s probability for each
+    step of `network`'s embedded input, summed over the embedding width. `network`: a text model
+    with a head (the task's model on strings, or an ensemble member on token ids); `inputs`: a
+    batch of one that it takes; `ids`: the text's token ids (sequence_length,), which an n-gram
+    branch reads (its logits are held fixed)."""
+    front, backbone, head = split_model(network)
+    embedded = front(inputs, training=False)
+    has_ngrams = "ngram_logits" in [layer.name for layer in network.layers]
+    extra = network.get_layer("ngram_logits")(ids[None]) if has_ngrams else None
+    with tf.GradientTape() as tape:
+        tape.watch(embedded)
+        score = head(backbone(embedded, training=False), extra_logits=extra, training=False)[:, class_index]
+    grads = tape.gradient(score, embedded)[0].numpy()
+    return (grads * embedded[0].numpy()).sum(axis=-1)
 
 
 # ------------------------------------------------------------------ pictures

@@ -67,6 +67,26 @@ def test_text_saliency_marks_the_word_the_model_uses(tmp_path):
     assert result[0]["label"] == "neg" and "awful" in page and "<script" not in page
 
 
+def test_text_saliency_of_an_ensemble(tmp_path):
+    """model.members=2 (the recipes train 5): the saliency is the members' mean gradient x input,
+    the probabilities the saved model's average; before, explain refused ensembles."""
+    rows = [("the film was " + w + " and long", "pos") for w in ("great", "superb", "fine")] * 30
+    rows += [("the film was " + w + " and long", "neg") for w in ("awful", "boring", "bad")] * 30
+    (tmp_path / "data").mkdir()
+    import csv
+
+    with open(tmp_path / "data" / "train.csv", "w", newline="") as f:
+        csv.writer(f).writerows([("text", "label"), *rows])
+    run = cnnkit.train("text-cls", str(tmp_path / "data"), out=str(tmp_path / "run"), epochs=8, verbose=0, seed=1,
+                       sets=["model.members=2"])
+    text = "the film was superb and long"
+    tokens, scores, probs = explain.token_saliency(run.model, text)
+    assert tokens[int(np.argmax(scores))] == "superb" and scores.max() == 1.0
+    np.testing.assert_allclose(probs, run.model.predict(np.array([text], dtype=object), verbose=0)[0], atol=1e-5)
+    result = explain.explain(str(run.run_dir), ["the film was awful and long"])
+    assert result[0]["label"] == "neg" and "awful" in Path(result[0]["file"]).read_text()
+
+
 def test_speech_grad_cam_on_the_spectrogram(tmp_path):
     run = cnnkit.train("speech-cls", out=str(tmp_path / "run"), epochs=1, verbose=0)
     clip = sorted((Path(cnnkit.__file__).parent / "_data" / "spoken_digits" / "test" / "3").glob("*.wav"))[0]

@@ -563,8 +563,8 @@ def test_members_is_a_text_option_with_clear_errors(reviews_csv, tmp_path):
     run = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "two"), sets=["model.members=2"], **FAST)
     from cnnkit import explain
 
-    with pytest.raises(CnnkitError, match="model.members"):
-        explain.explain(str(run.run_dir), ["the movie was fun"])
+    with pytest.raises(CnnkitError, match="model.members.*cnnkit explain"):
+        explain.feature_maps(str(run.run_dir), ["the movie was fun"])
     with pytest.raises(CnnkitError, match="ensemble"):
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "from"), from_run=str(run.run_dir), **FAST)
 
