@@ -487,8 +487,14 @@ def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
         split_names = [s for s in info.splits.keys() if s in SPLIT_ALIASES] or ["train", "test"]
         loaded = tfds.load(name, split=split_names, as_supervised=True, data_dir=data_dir)
     except Exception as e:  # DatasetNotFoundError, network errors, ...
-        raise CnnkitError(f"tfds:{name} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0]}). "
-                          f"Check the name and that it is downloaded or downloadable.") from None
+        reason = f"tfds:{name} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0]})."
+        if any("Connection" in cls.__name__ for cls in type(e).__mro__):
+            where = data_dir or "~/tensorflow_datasets"
+            raise CnnkitError(f"{reason} TFDS downloads a data set the first time it is used, and there is no "
+                              f"network here: on a machine with one, run `python -c \"import tensorflow_datasets as "
+                              f"tfds; tfds.load('{name}')\"` and copy ~/tensorflow_datasets/{name.split('/')[0]} "
+                              f"into {where} here.") from None
+        raise CnnkitError(f"{reason} Check the name and that it is downloaded or downloadable.") from None
     splits_ds = dict(zip(split_names, loaded))
     label_key = info.supervised_keys[1]
     class_names = list(info.features[label_key].names)

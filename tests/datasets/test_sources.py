@@ -285,6 +285,63 @@ def test_tfds_with_mock_data():
     assert data.splits["train"].x.shape == (12, 28, 28, 1) and set(data.splits) == {"train", "test"}
 
 
+TOY_BUILDER = """
+import tensorflow_datasets as tfds
+
+
+class CnnkitToySentences(tfds.core.GeneratorBasedBuilder):
+    VERSION = tfds.core.Version("1.0.0")
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"text": tfds.features.Text(),
+                                                 "label": tfds.features.ClassLabel(names=["neg", "pos"])}),
+            supervised_keys=("text", "label"))
+
+    def _split_generators(self, dl_manager):
+        return {"train": self._generate_examples(40), "test": self._generate_examples(10)}
+
+    def _generate_examples(self, n):
+        for i in range(n):
+            yield i, {"text": ("a fine film" if i % 2 else "a dull film") + f" {i}", "label": i % 2}
+
+
+class CnnkitToyOffline(CnnkitToySentences):
+    def _split_generators(self, dl_manager):
+        import requests
+
+        raise requests.exceptions.ConnectionError("Failed to resolve 'example.org'")
+"""
+
+
+def test_tfds_builds_a_data_set_through_its_builder(tmp_path, monkeypatch):
+    """The path a user with a network takes the first time (`tfds.load` -> the builder's
+    download_and_prepare), on a builder (in a package of its own, as TFDS wants) that generates
+    its examples instead of downloading them. tensorflow-datasets 4.9.10 imports
+    `importlib_resources` there but declares it for Python < 3.9 only: without it in cnnkit's
+    dependencies, every `tfds:` source failed on Python 3.10+ with "No module named
+    'importlib_resources'"."""
+    import importlib
+
+    from cnnkit.datasets.sources import load_tfds
+
+    package = tmp_path / "cnnkit_toy_tfds"
+    package.mkdir()
+    (package / "__init__.py").write_text("from cnnkit_toy_tfds.toy import CnnkitToyOffline, CnnkitToySentences\n")
+    (package / "toy.py").write_text(TOY_BUILDER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("cnnkit_toy_tfds")  # defining the class registers the builder's name
+    data = load_tfds("cnnkit_toy_sentences", data_dir=str(tmp_path / "tfds"))
+    assert data.kind == "texts" and data.class_names == ["neg", "pos"]
+    assert len(data.splits["train"].x) == 40 and len(data.splits["test"].x) == 10
+    pairs = set(zip(data.splits["train"].x, data.splits["train"].y.tolist()))  # TFDS shuffles the order
+    assert ("a fine film 1", 1) in pairs and ("a dull film 2", 0) in pairs
+    # no network: the error says how to bring the data set here
+    with pytest.raises(CnnkitError, match=r"Failed to resolve.*no network here.*tfds.load\('cnnkit_toy_offline'\)"
+                                          r".*copy ~/tensorflow_datasets/cnnkit_toy_offline into"):
+        load_tfds("cnnkit_toy_offline", data_dir=str(tmp_path / "tfds"))
+
+
 def test_stratified_val_and_test_split(image_folder):
     data = load_source(str(image_folder), extensions=IMAGE_EXTENSIONS)
     split = ensure_splits(data, val_split=0.25, test_split=1 / 3, seed=0)
