@@ -473,8 +473,22 @@ def load_npz(path: Path) -> LoadedData:
 
 
 # ------------------------------------------------------------------ tensorflow-datasets
+def supervised_pair(features, supervised_keys) -> tuple[str, str] | None:
+    """The (input, label) feature names of a TFDS data set: its `supervised_keys`, or for one
+    without them (e.g. glue/sst2: idx, label, sentence) its one text, image or audio feature and its
+    one class label; None when that is not clear."""
+    import tensorflow_datasets as tfds
+
+    if supervised_keys:
+        return tuple(supervised_keys)[0], tuple(supervised_keys)[1]
+    kinds = (tfds.features.Text, tfds.features.Image, tfds.features.Audio)
+    inputs = [k for k, f in features.items() if isinstance(f, kinds)]
+    labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+    return (inputs[0], labels[0]) if len(inputs) == 1 and len(labels) == 1 else None
+
+
 def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
-    """A TFDS data set with a supervised (input, label) pair, read into memory.
+    """A TFDS data set of (input, label) examples (`supervised_pair`), read into memory.
 
     Needs a network the first time (or an already prepared TFDS data dir).
     """
@@ -483,9 +497,18 @@ def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
     try:
         builder = tfds.builder(name, data_dir=data_dir)
         info = builder.info
+        keys = supervised_pair(info.features, info.supervised_keys)
+        if keys is None:
+            raise CnnkitError(
+                f"tfds:{name} has no one input and class label to read (its features: "
+                f"{', '.join(f'{k} ({type(f).__name__})' for k, f in info.features.items())}): cnnkit reads a data set's "
+                f"supervised keys, or its one Text/Image/Audio feature and one ClassLabel. Write the examples you "
+                f"want to a CSV (text,label) or class folders and give that as --data.")
         # A prepared data set lists its splits; fall back to the usual names otherwise.
         split_names = [s for s in info.splits.keys() if s in SPLIT_ALIASES] or ["train", "test"]
-        loaded = tfds.load(name, split=split_names, as_supervised=True, data_dir=data_dir)
+        loaded = tfds.load(name, split=split_names, data_dir=data_dir)
+    except CnnkitError:
+        raise
     except Exception as e:  # DatasetNotFoundError, network errors, ...
         reason = f"tfds:{name} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0]})."
         if any("Connection" in cls.__name__ for cls in type(e).__mro__):
@@ -496,7 +519,7 @@ def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
                               f"into {where} here.") from None
         raise CnnkitError(f"{reason} Check the name and that it is downloaded or downloadable.") from None
     splits_ds = dict(zip(split_names, loaded))
-    label_key = info.supervised_keys[1]
+    input_key, label_key = keys
     class_names = list(info.features[label_key].names)
     splits = {}
     for split_name, ds in splits_ds.items():
@@ -504,13 +527,14 @@ def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
         if split is None or split in splits:
             continue
         xs, ys = [], []
-        for x, y in tfds.as_numpy(ds):
+        for example in tfds.as_numpy(ds):
+            x = example[input_key]
             xs.append(x.decode("utf-8", "replace") if isinstance(x, bytes) else x)
-            ys.append(int(y))
+            ys.append(int(example[label_key]))
         kind_text = bool(xs) and isinstance(xs[0], str)
         x_out = xs if kind_text else _stack_or_list(xs)
         splits[split] = Split(x_out, np.asarray(ys, dtype="int64"))
-    rate = getattr(info.features[info.supervised_keys[0]], "sample_rate", None)
+    rate = getattr(info.features[input_key], "sample_rate", None)
     kind = "texts" if splits and isinstance(splits["train"].x, list) and splits["train"].x and isinstance(splits["train"].x[0], str) else "arrays"
     return LoadedData(kind, splits, class_names, origin=f"tfds:{name}", sample_rate=rate)
 

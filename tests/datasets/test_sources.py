@@ -286,6 +286,7 @@ def test_tfds_with_mock_data():
 
 
 TOY_BUILDER = """
+import numpy as np
 import tensorflow_datasets as tfds
 
 
@@ -304,6 +305,25 @@ class CnnkitToySentences(tfds.core.GeneratorBasedBuilder):
     def _generate_examples(self, n):
         for i in range(n):
             yield i, {"text": ("a fine film" if i % 2 else "a dull film") + f" {i}", "label": i % 2}
+
+
+class CnnkitToyUnsupervised(CnnkitToySentences):  # glue/sst2's layout: no supervised keys; idx, label, sentence
+
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"idx": tfds.features.Scalar(np.int32), "sentence": tfds.features.Text(),
+                                                 "label": tfds.features.ClassLabel(names=["neg", "pos"])}))
+
+    def _generate_examples(self, n):
+        for i in range(n):
+            yield i, {"idx": i, "sentence": ("a fine film" if i % 2 else "a dull film") + f" {i}", "label": i % 2}
+
+
+class CnnkitToyTwoTexts(CnnkitToyUnsupervised):
+    def _info(self):
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict({"premise": tfds.features.Text(), "hypothesis": tfds.features.Text(),
+                                                 "label": tfds.features.ClassLabel(names=["neg", "pos"])}))
 
 
 class CnnkitToyOffline(CnnkitToySentences):
@@ -327,7 +347,7 @@ def test_tfds_builds_a_data_set_through_its_builder(tmp_path, monkeypatch):
 
     package = tmp_path / "cnnkit_toy_tfds"
     package.mkdir()
-    (package / "__init__.py").write_text("from cnnkit_toy_tfds.toy import CnnkitToyOffline, CnnkitToySentences\n")
+    (package / "__init__.py").write_text("from cnnkit_toy_tfds.toy import *\n")
     (package / "toy.py").write_text(TOY_BUILDER)
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("cnnkit_toy_tfds")  # defining the class registers the builder's name
@@ -336,6 +356,11 @@ def test_tfds_builds_a_data_set_through_its_builder(tmp_path, monkeypatch):
     assert len(data.splits["train"].x) == 40 and len(data.splits["test"].x) == 10
     pairs = set(zip(data.splits["train"].x, data.splits["train"].y.tolist()))  # TFDS shuffles the order
     assert ("a fine film 1", 1) in pairs and ("a dull film 2", 0) in pairs
+    # without supervised keys: its one text feature and one class label
+    data = load_tfds("cnnkit_toy_unsupervised", data_dir=str(tmp_path / "tfds"))
+    assert ("a fine film 1", 1) in set(zip(data.splits["train"].x, data.splits["train"].y.tolist()))
+    with pytest.raises(CnnkitError, match=r"no one input and class label.*premise \(Text\), hypothesis \(Text\)"):
+        load_tfds("cnnkit_toy_two_texts", data_dir=str(tmp_path / "tfds"))
     # no network: the error says how to bring the data set here
     with pytest.raises(CnnkitError, match=r"Failed to resolve.*no network here.*tfds.load\('cnnkit_toy_offline'\)"
                                           r".*copy ~/tensorflow_datasets/cnnkit_toy_offline into"):
