@@ -33,7 +33,7 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image-size", type=int, nargs="+", metavar="PIXELS", help="one side, or height width")
     p.add_argument("--sample-rate", type=int, metavar="HZ", help="audio: resample every clip to this rate (default 16000)")
     p.add_argument("--clip-seconds", type=float, metavar="S", help="audio: clip length (default: from the data)")
-    p.add_argument("--embeddings", metavar="PATH", help="text: word2vec/GloVe/fastText vectors to initialise the embedding")
+    p.add_argument("--embeddings", metavar="PATH", help="text: word2vec/GloVe/fastText vectors (.txt, .vec, .gz, .zip, word2vec .bin) to initialise the embedding")
     p.add_argument("--cv", type=int, metavar="K", help="stratified K-fold cross-validation instead of one run")
     p.add_argument("--precision", choices=["float32", "mixed_float16", "mixed_bfloat16", "auto"],
                    help="auto: mixed_bfloat16 on a CPU with native bfloat16, mixed_float16 on a GPU with tensor cores, else float32")

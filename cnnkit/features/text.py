@@ -128,41 +128,136 @@ def auto_sequence_length(texts: list[str], split: str = "whitespace", percentile
     return int(np.clip(np.percentile(lengths, percentile) if len(lengths) else low, low, high))
 
 
-def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | None = None, seed: int = 0):
-    """An embedding matrix (len(vocabulary), dim) from a word-vectors text file.
+FASTTEXT_MODEL_MAGIC = 793712314  # the first int32 of a fastText model .bin (not a vectors file)
 
-    Each line is `word v1 v2 ... vd` (a word2vec/fastText header line `count dim` is skipped).
+
+def vector_lines(path: Path):
+    """The text lines of a word-vectors file: plain (.txt, .vec), gzip-compressed (.gz) or the
+    one vectors file of a .zip.
+
+    Raises:
+        CnnkitError: for a zip of several files (GloVe's holds one a dimension), which names them.
+    """
+    import gzip
+    import io
+    import zipfile
+
+    if path.suffix.lower() == ".gz":
+        yield from gzip.open(path, "rt", encoding="utf-8", errors="replace")
+    elif zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/") and not n.startswith("__MACOSX/")]
+            if len(names) != 1:
+                raise CnnkitError(f"{path} holds {len(names)} files ({', '.join(names[:6])}): unzip it and pass the "
+                                  f"vectors file you want, e.g. --embeddings {names[-1] if names else 'vectors.txt'}.")
+            with archive.open(names[0]) as member:
+                yield from io.TextIOWrapper(member, encoding="utf-8", errors="replace")
+    else:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            yield from f
+
+
+def binary_word2vec(path: Path):
+    """(word, vector float32 (dim,)) pairs of a binary word2vec file (GoogleNews-vectors-negative300.bin):
+    a text header `count dim`, then per word its UTF-8 bytes, a space and dim little-endian
+    float32s (a newline between entries in some writers).
+
+    Raises:
+        CnnkitError: for a fastText model .bin (its vectors file is the .vec beside it) or
+            anything else without the header.
+    """
+    with open(path, "rb") as f:
+        first = f.readline(100)
+        if len(first) >= 4 and int.from_bytes(first[:4], "little") == FASTTEXT_MODEL_MAGIC:
+            raise CnnkitError(f"{path} is a fastText model, not a vectors file: pass the .vec file fastText publishes "
+                              f"beside it (e.g. cc.en.300.vec.gz).")
+        header = first.split()
+        if len(header) != 2 or not all(part.isdigit() for part in header):
+            raise CnnkitError(f"{path} is neither a text vectors file nor a binary word2vec file (no `count dim` "
+                              f"header): pass a word2vec/GloVe/fastText .txt, .vec, .gz or word2vec .bin file.")
+        count, dim = int(header[0]), int(header[1])
+        width = 4 * dim
+        buffer, pos = b"", 0
+        for _ in range(count):
+            while True:  # the word runs to the next space, its vector the width after it
+                space = buffer.find(b" ", pos)
+                if space >= 0 and len(buffer) >= space + 1 + width:
+                    break
+                chunk = f.read(1 << 20)
+                if not chunk:
+                    return
+                buffer, pos = buffer[pos:] + chunk, 0
+            word = buffer[pos:space].strip(b"\n").decode("utf-8", "replace")
+            yield word, np.frombuffer(buffer, dtype="<f4", count=dim, offset=space + 1).astype("float32")
+            pos = space + 1 + width
+
+
+def is_binary(path: Path) -> bool:
+    """Whether `path` is a binary vectors file (not text, gzip or zip), judged from its first 4 kB:
+    a NUL byte or bytes that are not UTF-8 text."""
+    import zipfile
+
+    if path.suffix.lower() == ".gz" or zipfile.is_zipfile(path):
+        return False
+    with open(path, "rb") as f:
+        sample = f.read(4096)
+    if b"\0" in sample:
+        return True
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start < len(sample) - 4  # not just a character cut at the sample's end
+    return False
+
+
+def text_word_vectors(path: Path):
+    """(line number, word, values (list of str)) of a word-vectors text file's entries; a word2vec/fastText
+    header line `count dim` and lines of fewer than two values are left out."""
+    for n, line in enumerate(vector_lines(path)):
+        parts = line.rstrip().split(" ")
+        if n == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
+            continue  # word2vec / fastText header
+        if len(parts) < 3:
+            continue
+        yield n + 1, parts[0], parts[1:]
+
+
+def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | None = None, seed: int = 0):
+    """An embedding matrix (len(vocabulary), dim) from a word-vectors file.
+
+    Text files (word2vec/GloVe/fastText `.txt`/`.vec`, also gzip-compressed `.gz` or the one file
+    of a `.zip`): each line is `word v1 v2 ... vd` (a header line `count dim` is skipped).
+    Binary word2vec files (`.bin`, e.g. GoogleNews-vectors-negative300.bin) are read too.
     Words of the vocabulary that the file lacks get uniform[-0.25, 0.25] vectors (Kim 2014);
-    the padding id 0 gets zeros.
+    the padding id 0 gets zeros. A word missing in its own case takes the file's lower-case one.
 
     Returns:
         (matrix, hits): the float32 matrix and how many vocabulary words the file had.
     """
     path = Path(path)
     if not path.is_file():
-        raise CnnkitError(f"Word-vectors file {path} does not exist; pass a word2vec/GloVe/fastText .txt or .vec file.")
+        raise CnnkitError(f"Word-vectors file {path} does not exist; pass a word2vec/GloVe/fastText .txt, .vec, .gz "
+                          f"or word2vec .bin file.")
     index = {w: i for i, w in enumerate(vocabulary)}
     vectors: dict[int, np.ndarray] = {}
     dim = None
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f):
-            parts = line.rstrip().split(" ")
-            if n == 0 and len(parts) == 2 and all(p.isdigit() for p in parts):
-                continue  # word2vec / fastText header
-            if len(parts) < 3:
-                continue
-            if dim is None:
-                dim = len(parts) - 1
-            if len(parts) - 1 != dim:
-                raise CnnkitError(f"{path}:{n + 1} has {len(parts) - 1} values, earlier lines {dim}; is it a vectors file?")
-            i = index.get(parts[0])
-            if i is None:
-                lowered = index.get(parts[0].lower())
-                i = lowered if lowered is not None and lowered not in vectors else None
-            if i is not None and i not in vectors:
-                vectors[i] = np.asarray(parts[1:], dtype="float32")
+    if is_binary(path):
+        entries = ((n, word, values) for n, (word, values) in enumerate(binary_word2vec(path), start=2))
+    else:
+        entries = text_word_vectors(path)
+    for line, word, values in entries:
+        if dim is None:
+            dim = len(values)
+        if len(values) != dim:
+            raise CnnkitError(f"{path}:{line} has {len(values)} values, earlier lines {dim}; is it a vectors file?")
+        i = index.get(word)
+        if i is None:
+            lowered = index.get(word.lower())
+            i = lowered if lowered is not None and lowered not in vectors else None
+        if i is not None and i not in vectors:
+            vectors[i] = np.asarray(values, dtype="float32")
     if dim is None:
-        raise CnnkitError(f"{path} holds no word vectors (lines of `word v1 v2 ...`).")
+        raise CnnkitError(f"{path} holds no word vectors (lines of `word v1 v2 ...`, or a binary word2vec file).")
     rng = np.random.default_rng(seed)
     matrix = rng.uniform(-0.25, 0.25, size=(len(vocabulary), dim)).astype("float32")
     for i, v in vectors.items():

@@ -74,6 +74,8 @@ def default_subwords(p: TextPreprocessConfig) -> int:
     return SUBWORD_BUCKETS if words and not p.embeddings else 0
 
 
+LOW_VECTOR_SHARE = 0.1  # under this share of the vocabulary found in --embeddings, a warning
+
 @TASKS.register("text-cls")
 class TextClassification(Task):
     name = "text-cls"
@@ -239,6 +241,12 @@ class TextClassification(Task):
         matrix, hits = text_features.read_word_vectors(p.embeddings, vocab, seed=seed)
         print(f"Word vectors {path.name}: {hits} of {len(vocab)} vocabulary tokens found, "
               f"dimension {matrix.shape[1]}, mode {p.embeddings_mode}", file=sys.stderr)
+        words = len(vocab) - 2  # padding and [UNK] have no vectors in any file
+        if words > 0 and hits < LOW_VECTOR_SHARE * words:
+            # A file in the data's language and tokens covers most of its words; a few per cent means otherwise.
+            print(f"Warning: only {hits} of the {words} vocabulary words ({100 * hits / words:.1f} %) have a vector "
+                  f"in {path}: is it for another language, or for other tokens (preprocess.standardize, "
+                  f"preprocess.split)? The words without one start from random vectors.", file=sys.stderr)
         self._vectors_cache = (key, matrix)
         return matrix
 

@@ -89,3 +89,43 @@ def test_min_count_leaves_rare_tokens_to_unk():
     np.testing.assert_array_equal(ids, [2, 1, vocab.index("sat"), 1, 1, vocab.index("cat")])
     with pytest.raises(CnnkitError, match="preprocess.min_count"):
         make_vectorizer(texts, 100, 6, min_count=0)
+
+
+def test_word_vectors_from_text_gzip_zip_and_binary_word2vec_files_agree(tmp_path):
+    """fastText publishes .vec.gz, GloVe a .zip, word2vec (GoogleNews) a binary .bin: each reads to
+    the matrix of the plain text file. Before, a .gz file was read as text: 0 words found,
+    "dimension 2", and a run trained on random vectors without a word of warning."""
+    import gzip
+    import zipfile
+
+    from cnnkit.errors import CnnkitError
+
+    words = {"film": [0.5, -1.25, 2.0], "Good": [1.0, 0.0, -0.5], "dull": [-2.0, 0.25, 0.125]}
+    vocab = ["", "[UNK]", "film", "good", "dull", "unseen"]
+    text = "3 3\n" + "".join(f"{w} {' '.join(map(str, v))}\n" for w, v in words.items())
+    (tmp_path / "v.vec").write_text(text)
+    with gzip.open(tmp_path / "v.vec.gz", "wt") as f:
+        f.write(text)
+    with zipfile.ZipFile(tmp_path / "v.zip", "w") as archive:
+        archive.writestr("v.txt", text)
+    with open(tmp_path / "v.bin", "wb") as f:
+        f.write(b"3 3\n")
+        for w, v in words.items():
+            f.write(w.encode() + b" " + np.asarray(v, dtype="<f4").tobytes() + b"\n")
+    plain, hits = text_features.read_word_vectors(tmp_path / "v.vec", vocab)
+    assert hits == 3 and plain[3].tolist() == [1.0, 0.0, -0.5]  # "Good" for the vocabulary's "good"
+    for name in ("v.vec.gz", "v.zip", "v.bin"):
+        matrix, hits = text_features.read_word_vectors(tmp_path / name, vocab)
+        assert hits == 3, name
+        np.testing.assert_array_equal(matrix, plain)
+    with zipfile.ZipFile(tmp_path / "glove.zip", "w") as archive:
+        archive.writestr("glove.50d.txt", text)
+        archive.writestr("glove.300d.txt", text)
+    with pytest.raises(CnnkitError, match=r"holds 2 files \(glove.50d.txt, glove.300d.txt\): unzip it"):
+        text_features.read_word_vectors(tmp_path / "glove.zip", vocab)
+    (tmp_path / "cc.en.300.bin").write_bytes(text_features.FASTTEXT_MODEL_MAGIC.to_bytes(4, "little") + bytes(64))
+    with pytest.raises(CnnkitError, match="fastText model, not a vectors file: pass the .vec"):
+        text_features.read_word_vectors(tmp_path / "cc.en.300.bin", vocab)
+    (tmp_path / "junk.bin").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(CnnkitError, match="neither a text vectors file nor a binary word2vec file"):
+        text_features.read_word_vectors(tmp_path / "junk.bin", vocab)

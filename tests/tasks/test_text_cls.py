@@ -337,6 +337,19 @@ def test_word_vectors(reviews_csv, tmp_path, mode):
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "r2"), embeddings=str(tmp_path / "nope.txt"), **FAST)
 
 
+def test_word_vectors_that_cover_few_words_are_warned_about(reviews_csv, tmp_path, capsys):
+    """A vectors file for another language or other tokens finds a few words: the run says so
+    (before, only "1 of 20 vocabulary tokens found" among the start-up lines)."""
+    few = tmp_path / "few.txt"
+    few.write_text("great 0.1 0.2 0.3\n")
+    api.train("text-cls", str(reviews_csv), out=str(tmp_path / "few"), embeddings=str(few), **FAST)
+    assert "Warning: only 1 of the 18 vocabulary words (5.6 %) have a vector" in capsys.readouterr().err
+    enough = tmp_path / "enough.txt"
+    enough.write_text("".join(f"{w} 0.1 0.2 0.3\n" for w in ("great", "awful", "movie", "plot")))
+    api.train("text-cls", str(reviews_csv), out=str(tmp_path / "enough"), embeddings=str(enough), **FAST)
+    assert "Warning: only" not in capsys.readouterr().err
+
+
 def test_cross_validation(reviews_csv, tmp_path):
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "cv"), cv=3, **FAST)
     m = result.metrics
