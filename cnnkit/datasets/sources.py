@@ -450,8 +450,39 @@ def table_splits(tables: dict, origin: str) -> LoadedData:
 
 
 # ------------------------------------------------------------------ npz
+def npz_labels(y: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """The labels (N,) of an .npz's `name` array: (N,) or (N, 1) as they are, one-hot (N, K) rows
+    (Keras' `to_categorical`) as their class index.
+
+    Raises:
+        CnnkitError: for other 2D labels (several classes a row) or more dimensions.
+    """
+    if y.ndim == 2 and y.shape[1] == 1:
+        return y[:, 0]
+    if y.ndim == 2:
+        if np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all():
+            return y.argmax(axis=1)
+        raise CnnkitError(f"{path}: {name} has shape {y.shape} but its rows are not one-hot: give one class a "
+                          f"row, as class indices (N,) or one-hot (N, classes).")
+    if y.ndim != 1:
+        raise CnnkitError(f"{path}: {name} has shape {y.shape}: give one class a row, as class indices (N,) or "
+                          f"one-hot (N, classes).")
+    return y
+
+
+def channels_last(x: np.ndarray, name: str, path: Path) -> np.ndarray:
+    """`x` (N, H, W, C); a 4D batch laid out channels first (N, C, H, W), as PyTorch keeps images,
+    is moved to channels last with a note on standard error."""
+    if x.ndim == 4 and x.shape[1] in (1, 3, 4) and x.shape[3] not in (1, 3, 4):
+        print(f"{path}: {name} has shape {x.shape}, channels first (PyTorch's layout): read as "
+              f"{(x.shape[0], x.shape[2], x.shape[3], x.shape[1])}", file=sys.stderr)
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    return x
+
+
 def load_npz(path: Path) -> LoadedData:
-    """An .npz with x_train, y_train (and x_val/y_val, x_test/y_test), the keras.datasets layout."""
+    """An .npz with x_train, y_train (and x_val/y_val, x_test/y_test), the keras.datasets layout.
+    Labels may be one-hot (`npz_labels`); image batches channels first (`channels_last`)."""
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -459,16 +490,24 @@ def load_npz(path: Path) -> LoadedData:
         raise CnnkitError(f"{path} is not a readable .npz file ({e}).") from None
     if "x_train" not in arrays or "y_train" not in arrays:
         raise CnnkitError(f"{path} must hold x_train and y_train (and x_test, y_test). It holds: {', '.join(arrays)}.")
-    raw_labels = np.unique(arrays["y_train"].reshape(-1))
-    index = {v: i for i, v in enumerate(raw_labels.tolist())}
-    splits = {}
+    labels = {}
     for split in ("train", "val", "test"):
         if f"x_{split}" in arrays:
-            y = arrays[f"y_{split}"].reshape(-1)
-            unknown = set(y.tolist()) - set(index)
-            if unknown:
-                raise CnnkitError(f"{path}: y_{split} has labels {sorted(unknown)[:5]} that y_train does not.")
-            splits[split] = Split(arrays[f"x_{split}"], np.asarray([index[v] for v in y.tolist()], dtype="int64"))
+            if f"y_{split}" not in arrays:
+                raise CnnkitError(f"{path} holds x_{split} but no y_{split}: add its labels or leave both out.")
+            y = labels[split] = npz_labels(arrays[f"y_{split}"], f"y_{split}", path)
+            if len(y) != len(arrays[f"x_{split}"]):
+                raise CnnkitError(f"{path}: x_{split} holds {len(arrays[f'x_{split}'])} examples but y_{split} "
+                                  f"{len(y)} labels; give one label an example.")
+    raw_labels = np.unique(labels["train"])
+    index = {v: i for i, v in enumerate(raw_labels.tolist())}
+    splits = {}
+    for split, y in labels.items():
+        unknown = set(y.tolist()) - set(index)
+        if unknown:
+            raise CnnkitError(f"{path}: y_{split} has labels {sorted(unknown)[:5]} that y_train does not.")
+        x = channels_last(arrays[f"x_{split}"], f"x_{split}", path)
+        splits[split] = Split(x, np.asarray([index[v] for v in y.tolist()], dtype="int64"))
     return LoadedData("arrays", splits, [str(v) for v in raw_labels.tolist()], origin=str(path))
 
 

@@ -270,6 +270,27 @@ def test_npz_mnist_slice(tmp_path):
         load_source(str(tmp_path / "bad.npz"))
 
 
+def test_npz_with_one_hot_labels_or_channels_first_images(tmp_path, capsys):
+    """Keras' `to_categorical` labels (N, K) were flattened to N x K labels (an IndexError when
+    splitting); PyTorch's channels-first images (N, 3, H, W) reached the model as (N, 3, H) images
+    of W channels (a ValueError deep in Keras)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 255, size=(30, 3, 16, 12), dtype=np.uint8)
+    y = np.arange(30) % 3
+    np.savez(tmp_path / "torch.npz", x_train=x[:24], y_train=np.eye(3)[y[:24]], x_test=x[24:], y_test=y[24:, None])
+    data = load_source(str(tmp_path / "torch.npz"))
+    assert data.splits["train"].x.shape == (24, 16, 12, 3) and data.splits["train"].y.tolist() == y[:24].tolist()
+    assert data.splits["test"].y.tolist() == y[24:].tolist() and data.class_names == ["0", "1", "2"]
+    np.testing.assert_array_equal(data.splits["train"].x[5, :, :, 2], x[5, 2])
+    assert "channels first (PyTorch's layout): read as (24, 16, 12, 3)" in capsys.readouterr().err
+    np.savez(tmp_path / "multi.npz", x_train=x, y_train=np.ones((30, 3)))
+    with pytest.raises(CnnkitError, match=r"y_train has shape \(30, 3\) but its rows are not one-hot"):
+        load_source(str(tmp_path / "multi.npz"))
+    np.savez(tmp_path / "short.npz", x_train=x, y_train=y[:20])
+    with pytest.raises(CnnkitError, match="x_train holds 30 examples but y_train 20 labels"):
+        load_source(str(tmp_path / "short.npz"))
+
+
 def test_builtin_digits_has_fixed_test_split():
     a, b = load_source("builtin:digits"), load_source("builtin:digits")
     assert a.splits["train"].x.shape[1:] == (8, 8, 1) and a.splits["train"].x.dtype == np.uint8
