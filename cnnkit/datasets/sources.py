@@ -160,8 +160,8 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
     if name.endswith(".npz"):
         return load_npz(path)
     if name.endswith(TABLE_SUFFIXES):
-        split = read_table(path, text_column, label_column, strict, multi_label, encoding)
-        return table_splits({"train": split}, str(path))
+        return read_tables({"train": path}, extensions, text_column, label_column, strict, multi_label, encoding,
+                           str(path))
     raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv or .npz.")
 
 
@@ -185,8 +185,7 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
     tables = {SPLIT_ALIASES[p.stem.lower()]: p for p in root.iterdir()
               if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and p.stem.lower() in SPLIT_ALIASES}
     if "train" in tables:
-        splits = {s: read_table(p, text_column, label_column, strict, multi_label, encoding) for s, p in tables.items()}
-        return table_splits(splits, origin)
+        return read_tables(tables, extensions, text_column, label_column, strict, multi_label, encoding, origin)
     split_dirs = {SPLIT_ALIASES[p.name.lower()]: p for p in sorted(root.iterdir())
                   if p.is_dir() and p.name.lower() in SPLIT_ALIASES}
     if not split_dirs:
@@ -414,6 +413,87 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
         raise CnnkitError(f"{path} is not {name} text ({e.reason} at byte {e.start}): re-save it as UTF-8, or give "
                           f"its encoding, e.g. --set data.encoding=cp1252 (Windows, Western Europe) or latin-1.") from None
     return texts, labels, skipped
+
+
+def read_tables(tables: dict, extensions, text_column, label_column, strict, multi_label, encoding,
+                origin: str) -> LoadedData:
+    """`{split: CSV/TSV path}` -> LoadedData: the texts of `text_column` for a text task (`extensions`
+    empty or holding .txt); for a task of files (images, audio), the files that a column names
+    (`file_column`, `located_files`), as a folder of class folders gives them (kind "files")."""
+    if not extensions or ".txt" in extensions:
+        return table_splits({s: read_table(p, text_column, label_column, strict, multi_label, encoding)
+                             for s, p in tables.items()}, origin)
+    columns = {s: file_column(p, extensions, text_column, label_column, encoding) for s, p in tables.items()}
+    if None in columns.values():  # a table of texts: the task names the task for it
+        return read_tables(tables, (), text_column, label_column, strict, multi_label, encoding, origin)
+    data = table_splits({s: read_table(p, columns[s], label_column, strict, multi_label, encoding)
+                         for s, p in tables.items()}, origin)
+    for split, path in tables.items():
+        kept, skipped = located_files(path, columns[split], data.splits[split].x, extensions, strict)
+        data.splits[split] = Split([data.splits[split].x[i] for i in kept], data.splits[split].y[kept])
+        data.skipped += skipped
+    data.kind = "files"
+    return data
+
+
+def locate(folder: Path, name: str, extensions) -> tuple[Path, str] | None:
+    """Where a table's file `name` is: (base, suffix) such that base / (name + suffix) is a file
+    with one of `extensions`; bases are the table's `folder` and its subfolders (Kaggle's train.csv
+    beside train/), the suffix "" or one of `extensions` for names without one. None: nowhere."""
+    name = name.strip()
+    if not name:
+        return None
+    bases = [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not is_system_entry(p.name))
+    suffixes = [""] if Path(name).suffix.lower() in extensions else list(extensions)
+    for base in bases:
+        for suffix in suffixes:
+            if (base / (name + suffix)).is_file():
+                return base, suffix
+    return None
+
+
+def file_column(path: Path, extensions, text_column: str, label_column: str, encoding: str) -> str | None:
+    """The column of table `path` that names the input files: the first of `text_column` and the
+    other columns but the label whose first value names a file (`locate`); None when none does
+    (a table of texts)."""
+    with open(path, newline="", encoding=decoding(encoding)) as f:
+        delimiter = table_delimiter(f.readline(), path, (label_column, label_column))
+        f.seek(0)
+        reader = csv.reader(f, delimiter=delimiter)
+        columns = [c.strip() for c in next(reader, [])]
+        first = dict(zip(columns, next(reader, [])))
+    label = find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)
+    named = find_column(text_column, columns)
+    candidates = ([named] if named else []) + [c for c in columns if c not in (named, label)]
+    return next((c for c in candidates if locate(path.parent, first.get(c, ""), extensions)), None)
+
+
+def located_files(path: Path, column: str, names: list[str], extensions, strict: bool) -> tuple[np.ndarray, list]:
+    """(positions of `names` whose file exists, skipped (file, reason)) for the file names of
+    `column` in table `path`: paths under the base and with the suffix that the first locatable
+    name has (`locate`), so that a table's files are looked up once each.
+
+    Raises:
+        CnnkitError: when no name is found, or (with `strict`) for the first one that is not.
+    """
+    where = next((found for found in (locate(path.parent, n, extensions) for n in names[:50]) if found), None)
+    if where is None:
+        shown = ", ".join(repr(n) for n in names[:3])
+        raise CnnkitError(f"{path}: none of the files of column '{column}' ({shown}, ...) is in {path.parent} or a "
+                          f"folder in it, as a {'/'.join(extensions)} file: give names relative to {path.parent}.")
+    base, suffix = where
+    kept, skipped = [], []
+    for i, name in enumerate(names):
+        file = base / (name.strip() + suffix)
+        if file.is_file() and file.suffix.lower() in extensions:
+            names[i] = str(file)
+            kept.append(i)
+            continue
+        reason = "no such file" if not file.is_file() else "not a " + "/".join(extensions) + " file"
+        if strict:
+            raise CnnkitError(f"{path}: {file} (column '{column}'): {reason}; fix the row or drop --strict to skip it.")
+        skipped.append((str(file), f"{reason} (named in {path.name})"))
+    return np.asarray(kept, dtype="int64"), skipped
 
 
 def table_splits(tables: dict, origin: str) -> LoadedData:

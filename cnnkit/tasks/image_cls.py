@@ -76,7 +76,8 @@ class ImageClassification(Task):
         if p.channels not in (None, 1, 3):
             raise CnnkitError(f"preprocess.channels must be 1 or 3. Received: {p.channels}")
         if data.kind == "texts":
-            raise CnnkitError(f"{data.origin} holds text, not images: use `cnnkit train text-cls` for it.")
+            raise CnnkitError(f"{data.origin} holds text, not images: use `cnnkit train text-cls` for it. (A table "
+                              f"of image files names them in a column, relative to its folder, with a label column.)")
         splits, ids, skipped = {}, {}, list(data.skipped)
         if data.kind == "files":
             if p.image_size is None or p.channels is None:

@@ -78,7 +78,8 @@ class SpeechClassification(Task):
         if p.features not in ("logmel", "mfcc"):
             raise CnnkitError(f"preprocess.features must be logmel or mfcc. Received: {p.features!r}")
         if data.kind == "texts":
-            raise CnnkitError(f"{data.origin} holds text, not audio: use `cnnkit train text-cls` for it.")
+            raise CnnkitError(f"{data.origin} holds text, not audio: use `cnnkit train text-cls` for it. (A table "
+                              f"of audio files names them in a column, relative to its folder, with a label column.)")
         waves, ids, skipped = {}, {}, list(data.skipped)
         for name, split in data.splits.items():
             if data.kind == "files":

@@ -291,6 +291,41 @@ def test_npz_with_one_hot_labels_or_channels_first_images(tmp_path, capsys):
         load_source(str(tmp_path / "short.npz"))
 
 
+def test_a_table_of_image_files_for_image_tasks(tmp_path):
+    """Kaggle's layout: train.csv (an id without extension, a label) beside an images folder, and
+    test.csv beside test/; a row whose file is missing is skipped and named (an error with
+    --strict); a table naming no files says what it wants. Before, image tasks read the table as
+    texts: "has no column 'text'"."""
+    from PIL import Image
+
+    (tmp_path / "train").mkdir()
+    (tmp_path / "test").mkdir()
+    rows = ["id,label"]
+    for i in range(8):
+        Image.new("RGB", (6, 6), (40 * i, 0, 0)).save(tmp_path / "train" / f"{i:03d}.png")
+        rows.append(f"{i:03d},{'cat' if i % 2 else 'dog'}")
+    rows.append("999,dog")  # no such image
+    (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
+    Image.new("RGB", (6, 6)).save(tmp_path / "test" / "a.png")
+    (tmp_path / "test.csv").write_text("label,file\ncat,a.png\n")
+    data = load_source(str(tmp_path), extensions=IMAGE_EXTENSIONS)
+    assert data.kind == "files" and data.class_names == ["cat", "dog"]
+    assert data.splits["train"].x[:2] == [str(tmp_path / "train" / "000.png"), str(tmp_path / "train" / "001.png")]
+    assert data.splits["train"].y.tolist() == [1, 0, 1, 0, 1, 0, 1, 0]
+    assert data.splits["test"].x == [str(tmp_path / "test" / "a.png")] and data.splits["test"].y.tolist() == [0]
+    assert data.skipped == [(str(tmp_path / "train" / "999.png"), "no such file (named in train.csv)")]
+    with pytest.raises(CnnkitError, match="999.png \\(column 'id'\\): no such file; fix the row or drop --strict"):
+        load_source(str(tmp_path / "train.csv"), extensions=IMAGE_EXTENSIONS, strict=True)
+    # one table on its own, its column named, absolute paths
+    (tmp_path / "own").mkdir()
+    absolute = tmp_path / "own" / "paths.csv"
+    absolute.write_text("path,label\n" + "".join(f"{tmp_path / 'train' / f'{i:03d}.png'},{i % 2}\n" for i in range(8)))
+    data = load_source(str(absolute), extensions=IMAGE_EXTENSIONS, text_column="path")
+    assert len(data.splits["train"].x) == 8 and data.class_names == ["0", "1"]
+    (tmp_path / "words.csv").write_text("caption,label\na red square,red\nblue,blue\n")
+    assert load_source(str(tmp_path / "words.csv"), extensions=IMAGE_EXTENSIONS, text_column="caption").kind == "texts"
+
+
 def test_builtin_digits_has_fixed_test_split():
     a, b = load_source("builtin:digits"), load_source("builtin:digits")
     assert a.splits["train"].x.shape[1:] == (8, 8, 1) and a.splits["train"].x.dtype == np.uint8
