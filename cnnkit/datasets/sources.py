@@ -14,6 +14,8 @@ import codecs
 import csv
 import dataclasses
 import hashlib
+import itertools
+import json
 import os
 import shutil
 import sys
@@ -30,7 +32,8 @@ from cnnkit.errors import CnnkitError
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                  "dev": "val", "test": "test", "testing": "test"}
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
-TABLE_SUFFIXES = (".csv", ".tsv")
+RECORD_SUFFIXES = (".jsonl", ".parquet")  # one record per example: JSON lines, or Parquet (Hugging Face datasets)
+TABLE_SUFFIXES = (".csv", ".tsv") + RECORD_SUFFIXES
 
 
 @dataclasses.dataclass
@@ -162,7 +165,7 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
     if name.endswith(TABLE_SUFFIXES):
         return read_tables({"train": path}, extensions, text_column, label_column, strict, multi_label, encoding,
                            str(path))
-    raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv or .npz.")
+    raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv, .jsonl, .parquet or .npz.")
 
 
 # ------------------------------------------------------------------ folders
@@ -353,6 +356,95 @@ def missing_column(path: Path, column: str, columns: list[str], delimiter: str) 
     )
 
 
+def table_head(path: Path, label_column: str, encoding: str) -> tuple[list[str], dict]:
+    """(column names, {column: first row's value as a string}) of a CSV/TSV or record file."""
+    if path.suffix.lower() in RECORD_SUFFIXES:
+        first = next(records(path, encoding), None)
+        row = first[1] if first else {}
+        return list(row), {k: "" if v is None else str(v) for k, v in row.items()}
+    with open(path, newline="", encoding=decoding(encoding)) as f:
+        delimiter = table_delimiter(f.readline(), path, (label_column, label_column))
+        f.seek(0)
+        reader = csv.reader(f, delimiter=delimiter)
+        columns = [c.strip() for c in next(reader, [])]
+        return columns, dict(zip(columns, next(reader, [])))
+
+
+def records(path: Path, encoding: str = "utf-8"):
+    """(where, record dict) of each example of a JSON-lines (one object a line; blank lines left
+    out) or Parquet file; `where` is `path:line` or `path:row N`.
+
+    Raises:
+        CnnkitError: for a line that is not a JSON object, naming it.
+    """
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq  # tensorflow-datasets depends on pyarrow
+
+        try:
+            rows = pq.read_table(path).to_pylist()
+        except Exception as e:  # ArrowInvalid and the like: not a Parquet file
+            raise CnnkitError(f"{path} is not a readable Parquet file ({type(e).__name__}: {e}).") from None
+        for i, row in enumerate(rows):
+            yield f"{path}:row {i + 1}", row
+        return
+    with open(path, encoding=decoding(encoding)) as f:
+        for n, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                row = e
+            if not isinstance(row, dict):
+                raise CnnkitError(f"{path}:{n} is not a JSON object: each line of a .jsonl file is one example, e.g. "
+                                  f'{{"text": "a fine film", "label": "pos"}}.')
+            yield f"{path}:{n}", row
+
+
+def read_records(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
+                 encoding="utf-8"):
+    """`read_table` for JSON-lines and Parquet files: (texts, labels, skipped). A label that is a
+    list makes the file multi-label, as does a `labels` field or `multi_label=True` (then a string
+    label is `|`-separated); other values are read as strings."""
+    rows = records(path, encoding)
+    first = next(rows, None)
+    if first is None:
+        raise CnnkitError(f"{path} holds no examples.")
+    columns = list(first[1])
+    if not find_column(label_column, columns) and label_column == "label" and find_column(MULTI_LABEL_COLUMN, columns):
+        label_column = MULTI_LABEL_COLUMN
+    text_column = find_column(text_column, columns) or text_column
+    label_column = find_column(label_column, columns) or label_column
+    for col in (text_column, label_column):
+        if col not in columns:
+            raise CnnkitError(f"{path} has no field '{col}' (the first example's fields: {', '.join(columns)}). Name "
+                              f"them: `--set data.text_column=NAME --set data.label_column=NAME`.")
+    multi = (label_column.casefold() == MULTI_LABEL_COLUMN or isinstance(first[1].get(label_column), list)
+             if multi_label is None else bool(multi_label))
+    texts, labels, skipped = [], [], []
+    for where, row in itertools.chain([first], rows):
+        text, label = row.get(text_column), row.get(label_column)
+        text = None if text is None else str(text)
+        if not text or not text.strip():
+            if strict:
+                raise CnnkitError(f"{where} has an empty text; fix it or drop --strict to skip it.")
+            skipped.append((where, "empty text"))
+            continue
+        if multi:
+            parts = label if isinstance(label, list) else ("" if label is None else str(label)).split(LABEL_SEPARATOR)
+            texts.append(text)
+            labels.append(tuple(sorted({str(l).strip() for l in parts if str(l).strip()})))
+            continue
+        if label is None or not str(label).strip():
+            if strict:
+                raise CnnkitError(f"{where} has no label; fix it or drop --strict to skip it.")
+            skipped.append((where, "no label"))
+            continue
+        texts.append(text)
+        labels.append(str(label).strip())
+    return texts, labels, skipped
+
+
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
                encoding="utf-8"):
     """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
@@ -363,6 +455,8 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
     a tuple of strings per row (empty: none of the labels applies).
     """
     try:
+        if path.suffix.lower() in RECORD_SUFFIXES:
+            return read_records(path, text_column, label_column, strict, multi_label, encoding)
         with open(path, newline="", encoding=decoding(encoding)) as f:
             delimiter = table_delimiter(f.readline(), path, (text_column, label_column))
             f.seek(0)
@@ -456,12 +550,7 @@ def file_column(path: Path, extensions, text_column: str, label_column: str, enc
     """The column of table `path` that names the input files: the first of `text_column` and the
     other columns but the label whose first value names a file (`locate`); None when none does
     (a table of texts)."""
-    with open(path, newline="", encoding=decoding(encoding)) as f:
-        delimiter = table_delimiter(f.readline(), path, (label_column, label_column))
-        f.seek(0)
-        reader = csv.reader(f, delimiter=delimiter)
-        columns = [c.strip() for c in next(reader, [])]
-        first = dict(zip(columns, next(reader, [])))
+    columns, first = table_head(path, label_column, encoding)
     label = find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)
     named = find_column(text_column, columns)
     candidates = ([named] if named else []) + [c for c in columns if c not in (named, label)]

@@ -177,6 +177,40 @@ def test_csv_and_tsv(tmp_path):
         load_source(str(headless))
 
 
+def test_json_lines_and_parquet_tables(tmp_path):
+    """Hugging Face datasets save JSON lines and Parquet: read like a CSV (fields named as
+    columns, a list label makes the file multi-label, empty texts and missing labels skipped
+    and named by line or row)."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{"sentence": "a fine film", "label": "pos", "idx": 0}, {"sentence": "dull", "label": "neg", "idx": 1},
+            {"sentence": "", "label": "neg", "idx": 2}, {"sentence": "meh", "label": None, "idx": 3},
+            {"sentence": 7, "label": 1, "idx": 4}]
+    lines = tmp_path / "train.jsonl"
+    lines.write_text("\n".join(json.dumps(r) for r in rows) + "\n\n")
+    data = load_source(str(lines), text_column="sentence")
+    assert data.kind == "texts" and data.class_names == ["1", "neg", "pos"]
+    assert data.splits["train"].x == ["a fine film", "dull", "7"]
+    assert data.skipped == [(f"{lines}:3", "empty text"), (f"{lines}:4", "no label")]
+    pq.write_table(pa.Table.from_pylist(rows[:4]), tmp_path / "train.parquet")  # a Parquet column has one type
+    data = load_source(str(tmp_path / "train.parquet"), text_column="sentence")
+    assert data.splits["train"].x == ["a fine film", "dull"] and data.skipped[0] == (f"{tmp_path / 'train.parquet'}:row 3", "empty text")
+    with pytest.raises(CnnkitError, match="has no field 'text' \\(the first example's fields: sentence, label, idx\\)"):
+        load_source(str(lines))
+    tags = tmp_path / "tags.jsonl"
+    tags.write_text('{"text": "goal scored", "label": ["sport"]}\n{"text": "vote and goal", "label": ["politics", "sport"]}\n'
+                    '{"text": "rain", "label": []}\n')
+    data = load_source(str(tags))
+    assert data.multi_label and data.class_names == ["politics", "sport"]
+    assert data.splits["train"].y.tolist() == [[0, 1], [1, 1], [0, 0]]
+    (tmp_path / "broken.jsonl").write_text('{"text": "fine", "label": "pos"}\ntext,label\n')
+    with pytest.raises(CnnkitError, match="broken.jsonl:2 is not a JSON object"):
+        load_source(str(tmp_path / "broken.jsonl"))
+
+
 def test_spreadsheet_exports_are_read(tmp_path):
     """Excel's "CSV UTF-8" starts with a byte-order mark, which was read into the first column's
     name ("no column 'text'" of a file that visibly has one); in locales with a decimal comma it
@@ -322,6 +356,9 @@ def test_a_table_of_image_files_for_image_tasks(tmp_path):
     absolute.write_text("path,label\n" + "".join(f"{tmp_path / 'train' / f'{i:03d}.png'},{i % 2}\n" for i in range(8)))
     data = load_source(str(absolute), extensions=IMAGE_EXTENSIONS, text_column="path")
     assert len(data.splits["train"].x) == 8 and data.class_names == ["0", "1"]
+    (tmp_path / "list.jsonl").write_text('{"image": "train/003.png", "label": "cat"}\n{"image": "train/004", "label": "dog"}\n')
+    data = load_source(str(tmp_path / "list.jsonl"), extensions=IMAGE_EXTENSIONS)
+    assert data.splits["train"].x == [str(tmp_path / "train" / "003.png")] and len(data.skipped) == 1
     (tmp_path / "words.csv").write_text("caption,label\na red square,red\nblue,blue\n")
     assert load_source(str(tmp_path / "words.csv"), extensions=IMAGE_EXTENSIONS, text_column="caption").kind == "texts"
 
