@@ -19,7 +19,7 @@ import numpy as np
 from cnnkit import config as config_lib
 from cnnkit import evaluation, runs, tasks, training, transfer
 from cnnkit.datasets import ensure_splits, load_source
-from cnnkit.datasets.sources import LoadedData, Split, decoding, is_system_entry
+from cnnkit.datasets.sources import TABLE_SUFFIXES, LoadedData, Split, decoding, is_system_entry, table_texts
 from cnnkit.errors import CnnkitError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "_recipes"
@@ -828,12 +828,18 @@ def expand_inputs(inputs: list[str], extensions: tuple) -> list[str]:
     return files
 
 
-def files_or_texts(inputs: list[str], task_obj, cfg, run_dir: str) -> tuple[np.ndarray, list[str], list]:
+def files_or_texts(inputs: list[str], task_obj, cfg, run_dir: str,
+                   text_column: str | None = None) -> tuple[np.ndarray, list[str], list]:
     """A text run's inputs, in order -> (texts (N,), their names, skipped (input, reason)): each
-    file, folder or glob read as texts (named by file), any other input the text itself (named
-    by itself; a blank one left out)."""
+    CSV/TSV/JSON-lines/Parquet file a text per row of `text_column` (default the run's; named
+    `file:line`), each other file, folder or glob read as texts (named by file), any other input
+    the text itself (named by itself; a blank one left out)."""
     texts, names, skipped = [], [], []
     for item in inputs:
+        if Path(item).is_file() and Path(item).suffix.lower() in TABLE_SUFFIXES:  # a text a row, not one text
+            t, n, s = table_texts(Path(item), text_column or cfg.data.text_column, cfg.data.encoding)
+            texts, names, skipped = texts + t, names + n, skipped + s
+            continue
         if Path(item).exists():
             files = expand_inputs([item], task_obj.extensions)
         else:  # a pattern counts as files when it matches some of this task's: a text whose "?" or "*"
@@ -871,7 +877,8 @@ def top_k_labels(p: np.ndarray, class_names: list[str], k: int) -> list[dict]:
 
 
 def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64, stdin=None,
-            sliding: bool = False, hop: float | None = None, encoding: str | None = None) -> list[dict]:
+            sliding: bool = False, hop: float | None = None, encoding: str | None = None,
+            text_column: str | None = None) -> list[dict]:
     """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}].
 
     `inputs` are files, folders or globs; for a text run, an input that is none of them is the
@@ -880,7 +887,9 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     clip-length windows `hop` seconds apart (default half a clip) and the result holds
     "windows" [{"start", "end", "speech", "predictions"}] and "words" [{"label", "start",
     "end", "probability"}]: runs of speech windows with the same best label. `encoding` (text
-    runs): the encoding of the `.txt` files, if not the run's `data.encoding`.
+    runs): the encoding of the `.txt` and table files, if not the run's `data.encoding`. A table
+    (CSV/TSV, JSON lines, Parquet) given to a text run is a text per row of its `text_column`
+    (default the run's `data.text_column`), named `file:line`.
     """
     run_path, cfg_dict, class_names = runs.read_run(run_dir)
     cfg = config_from_run(cfg_dict)
@@ -905,7 +914,7 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
         names = [l for l in lines if l.strip()]
         x, skipped = np.asarray(names, dtype=object), []
     elif cfg.task == "text-cls":
-        x, names, skipped = files_or_texts(inputs, task_obj, cfg, run_dir)
+        x, names, skipped = files_or_texts(inputs, task_obj, cfg, run_dir, text_column)
     else:
         files = expand_inputs(inputs, task_obj.extensions)
         check_modality(files, task_obj, run_dir)

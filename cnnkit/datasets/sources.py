@@ -401,6 +401,48 @@ def records(path: Path, encoding: str = "utf-8"):
             yield f"{path}:{n}", row
 
 
+def table_texts(path: Path, text_column: str = "text", encoding: str = "utf-8") -> tuple[list, list, list]:
+    """(texts, names, skipped) of the `text_column` of a CSV/TSV, JSON-lines or Parquet file to
+    predict on: one text a row, named `file:line` (`file:row N` for Parquet); no label needed; an
+    empty text is skipped.
+
+    Raises:
+        CnnkitError: when the table has no such column, listing its columns.
+    """
+    if path.suffix.lower() in RECORD_SUFFIXES:
+        rows = records(path, encoding)
+    else:
+        rows = csv_records(path, text_column, encoding)
+    texts, names, skipped, column = [], [], [], None
+    for where, row in rows:
+        if column is None:
+            column = find_column(text_column, list(row))
+            if column is None:
+                raise CnnkitError(f"{path} has no column '{text_column}' (columns: {', '.join(row)}): name the "
+                                  f"column of texts with --text-column NAME.")
+        text = row.get(column)
+        if text is None or not str(text).strip():
+            skipped.append((where, "empty text"))
+            continue
+        texts.append(str(text))
+        names.append(where)
+    return texts, names, skipped
+
+
+def csv_records(path: Path, column: str, encoding: str = "utf-8"):
+    """(`path:line`, row dict) of each row of a CSV/TSV whose header names `column` (its delimiter
+    found as `table_delimiter` finds it); a row is named by its first line."""
+    with open(path, newline="", encoding=decoding(encoding)) as f:
+        delimiter = table_delimiter(f.readline(), path, (column, column))
+        f.seek(0)
+        reader = csv.DictReader(f, delimiter=delimiter)
+        reader.fieldnames = [c.strip() for c in reader.fieldnames or []]
+        end = reader.line_num
+        for row in reader:
+            line, end = end + 1, reader.line_num
+            yield f"{path}:{line}", row
+
+
 def read_records(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
                  encoding="utf-8"):
     """`read_table` for JSON-lines and Parquet files: (texts, labels, skipped). A label that is a

@@ -70,6 +70,15 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path, capsys, monke
     monkeypatch.chdir(tmp_path)
     (tmp_path / "superbs").write_text("really awful acting")
     assert [o["input"] for o in api.predict(str(result.run_dir), ["superb?"])] == ["superb?"]
+    # a table is a text a row (before: the whole file one text, one prediction), no label needed
+    (tmp_path / "to_score.csv").write_text('id,text\n1,the movie was superb\n2,"really awful acting"\n3,\n')
+    rows = api.predict(str(result.run_dir), ["to_score.csv"])
+    assert [(o["input"], o["predictions"][0]["label"]) for o in rows] == [("to_score.csv:2", "pos"),
+                                                                        ("to_score.csv:3", "neg")]
+    (tmp_path / "to_score.jsonl").write_text('{"review": "really awful acting"}\n')
+    assert api.predict(str(result.run_dir), ["to_score.jsonl"], text_column="review")[0]["input"] == "to_score.jsonl:1"
+    with pytest.raises(CnnkitError, match="no column 'text' \\(columns: review\\): name the column of texts with --text-column"):
+        api.predict(str(result.run_dir), ["to_score.jsonl"])
 
 
 def test_evaluate_names_other_columns(reviews_csv, tmp_path, capsys):
