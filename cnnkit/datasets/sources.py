@@ -195,7 +195,11 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
         split_dirs = {"train": root}
     elif "train" not in split_dirs:
         raise CnnkitError(f"{root} has {', '.join(p.name for p in split_dirs.values())}/ but no train/ folder.")
-    class_names = sorted(p.name for p in split_dirs["train"].iterdir() if p.is_dir() and not is_system_entry(p.name))
+    folders = [p for p in split_dirs["train"].iterdir() if p.is_dir() and not is_system_entry(p.name)]
+    for aside in sorted(p for p in folders if is_aside(p.name)):
+        print(f"Left out {aside}: a folder named _like_this_ is not a class (Speech Commands keeps its background "
+              f"noise in _background_noise_)", file=sys.stderr)
+    class_names = sorted(p.name for p in folders if not is_aside(p.name))
     if not class_names:
         raise CnnkitError(f"{split_dirs['train']} has no class folders: put each class's files in a folder named after the class.")
     if len(class_names) < 2:
@@ -204,7 +208,8 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
     splits, skipped = {}, []
     for split, folder in split_dirs.items():
         paths, labels = [], []
-        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not is_system_entry(p.name)):
+        for class_dir in sorted(p for p in folder.iterdir() if p.is_dir() and not is_system_entry(p.name)
+                                and not is_aside(p.name)):
             if class_dir.name not in index:
                 raise CnnkitError(f"{class_dir} is a class that {split_dirs['train']} does not have; "
                                   f"rename it to one of: {', '.join(class_names)}.")
@@ -222,7 +227,39 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
             paths += [str(f) for f in kept]
             labels += [index[class_dir.name]] * len(kept)
         splits[split] = Split(paths, np.asarray(labels, dtype="int64"))
+    if list(split_dirs) == ["train"]:
+        splits = listed_splits(root, splits["train"])
     return LoadedData("files", splits, class_names, skipped, origin)
+
+
+def is_aside(name: str) -> bool:
+    """Whether a folder called `name` is kept aside, not a class: `_like_this_` (Speech
+    Commands' `_background_noise_`)."""
+    return len(name) > 2 and name.startswith("_") and name.endswith("_")
+
+
+SPLIT_LISTS = {"val": "validation_list.txt", "test": "testing_list.txt"}  # Speech Commands' layout
+
+
+def listed_splits(root: Path, train: Split) -> dict:
+    """{"train": ..., ["val": ..., "test": ...]} of a folder of class folders whose root holds
+    Speech Commands' split lists (`validation_list.txt`, `testing_list.txt`: a path relative to
+    the root a line): the listed files move from `train` to those splits; without lists, train
+    alone. Listed files that are not there are passed over."""
+    lists = {split: root / name for split, name in SPLIT_LISTS.items() if (root / name).is_file()}
+    if not lists:
+        return {"train": train}
+    where = {}
+    for split, path in lists.items():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.strip():
+                where[os.path.normpath(root / line.strip())] = split
+    assigned = np.asarray([where.get(os.path.normpath(x), "train") for x in train.x])
+    splits = {split: train.take(np.flatnonzero(assigned == split)) for split in ("train", *lists)}
+    counts = ", ".join(f"{split} {len(splits[split])}" for split in lists)
+    print(f"{root}: {' and '.join(p.name for p in lists.values())} give the {'/'.join(lists)} split ({counts} files)",
+          file=sys.stderr)
+    return splits
 
 
 # ------------------------------------------------------------------ archives

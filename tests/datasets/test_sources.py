@@ -363,6 +363,28 @@ def test_a_table_of_image_files_for_image_tasks(tmp_path):
     assert load_source(str(tmp_path / "words.csv"), extensions=IMAGE_EXTENSIONS, text_column="caption").kind == "texts"
 
 
+def test_speech_commands_layout_split_lists_and_background_noise(tmp_path, capsys):
+    """Speech Commands' archive: word folders, `_background_noise_/` (long noise recordings, not a
+    word) and validation_list.txt / testing_list.txt naming the files of those splits. Before, the
+    noise folder was a class of its own and the lists were ignored for a random split."""
+    from cnnkit.datasets.audio import AUDIO_EXTENSIONS
+
+    for folder, names in {"yes": ["a", "b", "c"], "no": ["d", "e", "f"], "_background_noise_": ["white_noise"]}.items():
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / f"{name}.wav").write_bytes(b"RIFF")  # listed, not decoded here
+    (tmp_path / "validation_list.txt").write_text("yes/b.wav\nno/e.wav\nno/gone.wav\n")
+    (tmp_path / "testing_list.txt").write_text("no/f.wav\n")
+    data = load_source(str(tmp_path), extensions=AUDIO_EXTENSIONS)
+    assert data.class_names == ["no", "yes"]
+    named = {split: sorted(Path(x).relative_to(tmp_path).as_posix() for x in data.splits[split].x) for split in data.splits}
+    assert named == {"train": ["no/d.wav", "yes/a.wav", "yes/c.wav"], "val": ["no/e.wav", "yes/b.wav"], "test": ["no/f.wav"]}
+    for split in data.splits.values():  # each file keeps its folder's label
+        assert [data.class_names[y] for y in split.y] == [Path(x).parent.name for x in split.x]
+    err = capsys.readouterr().err
+    assert "Left out" in err and "_background_noise_" in err and "give the val/test split (val 2, test 1 files)" in err
+
+
 def test_builtin_digits_has_fixed_test_split():
     a, b = load_source("builtin:digits"), load_source("builtin:digits")
     assert a.splits["train"].x.shape[1:] == (8, 8, 1) and a.splits["train"].x.dtype == np.uint8
