@@ -483,51 +483,73 @@ def csv_records(path: Path, column: str, encoding: str = "utf-8"):
 def read_records(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
                  encoding="utf-8"):
     """`read_table` for JSON-lines and Parquet files: (texts, labels, skipped). A label that is a
-    list makes the file multi-label, as does a `labels` field or `multi_label=True` (then a string
-    label is `|`-separated); other values are read as strings."""
+    list makes the file multi-label too; other values are read as strings."""
     rows = records(path, encoding)
     first = next(rows, None)
     if first is None:
         raise CnnkitError(f"{path} holds no examples.")
     columns = list(first[1])
-    if not find_column(label_column, columns) and label_column == "label" and find_column(MULTI_LABEL_COLUMN, columns):
-        label_column = MULTI_LABEL_COLUMN
-    text_column = find_column(text_column, columns) or text_column
-    label_column = find_column(label_column, columns) or label_column
-    for col in (text_column, label_column):
-        if col not in columns:
-            raise CnnkitError(f"{path} has no field '{col}' (the first example's fields: {', '.join(columns)}). Name "
-                              f"them: `--set data.text_column=NAME --set data.label_column=NAME`.")
+
+    def missing(column):
+        return CnnkitError(f"{path} has no field '{column}' (the first example's fields: {', '.join(columns)}). Name "
+                           f"them: `--set data.text_column=NAME --set data.label_column=NAME`.")
+
+    text_column, label_column = table_columns(columns, text_column, label_column, missing)
     multi = (label_column.casefold() == MULTI_LABEL_COLUMN or isinstance(first[1].get(label_column), list)
              if multi_label is None else bool(multi_label))
     texts, labels, skipped = [], [], []
     for where, row in itertools.chain([first], rows):
         text, label = row.get(text_column), row.get(label_column)
-        text = None if text is None else str(text)
-        if not text or not text.strip():
-            if strict:
-                raise CnnkitError(f"{where} has an empty text; fix it or drop --strict to skip it.")
-            skipped.append((where, "empty text"))
-            continue
-        if multi:
-            parts = label if isinstance(label, list) else ("" if label is None else str(label)).split(LABEL_SEPARATOR)
-            texts.append(text)
-            labels.append(tuple(sorted({str(l).strip() for l in parts if str(l).strip()})))
-            continue
-        if label is None or not str(label).strip():
-            if strict:
-                raise CnnkitError(f"{where} has no label; fix it or drop --strict to skip it.")
-            skipped.append((where, "no label"))
-            continue
-        texts.append(text)
-        labels.append(str(label).strip())
+        add_example(where, None if text is None else str(text),
+                    label if label is None or isinstance(label, list) else str(label),
+                    multi, strict, texts, labels, skipped)
     return texts, labels, skipped
+
+
+def table_columns(columns: list[str], text_column: str, label_column: str, missing) -> tuple[str, str]:
+    """The (text, label) columns of a table with `columns`: as named, or in another case; with no
+    `label` column, a `labels` one (multi-label). `missing(column)` makes the error for a column
+    the table lacks."""
+    if not find_column(label_column, columns) and label_column == "label" and find_column(MULTI_LABEL_COLUMN, columns):
+        label_column = MULTI_LABEL_COLUMN
+    text_column = find_column(text_column, columns) or text_column
+    label_column = find_column(label_column, columns) or label_column
+    for column in (text_column, label_column):
+        if column not in columns:
+            raise missing(column)
+    return text_column, label_column
+
+
+def add_example(where: str, text: str | None, label, multi: bool, strict: bool, texts: list, labels: list,
+                skipped: list) -> None:
+    """Appends a table row's example to `texts` and `labels`, or (where, reason) to `skipped` for
+    an empty text, a missing label or text (with `strict`: an error naming `where`). `label`: a
+    string, a list (multi-label) or None; multi-label labels are a sorted tuple (a string is
+    `|`-separated; empty: none of the labels applies)."""
+    if text is not None and not text.strip() and label is not None:
+        if strict:
+            raise CnnkitError(f"{where} has an empty text; fix the row or drop --strict to skip it.")
+        skipped.append((where, "empty text"))
+        return
+    if multi and label is not None and text is not None:
+        parts = label if isinstance(label, list) else label.split(LABEL_SEPARATOR)
+        texts.append(text)
+        labels.append(tuple(sorted({str(l).strip() for l in parts if str(l).strip()})))
+        return
+    if not label or not str(label).strip() or text is None:
+        if strict:
+            raise CnnkitError(f"{where} has no label; fix the row or drop --strict to skip it.")
+        skipped.append((where, "no label" if text is not None else "no text"))
+        return
+    texts.append(text)
+    labels.append(str(label).strip())
 
 
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
                encoding="utf-8"):
-    """(texts, labels, skipped rows) of a CSV/TSV file; a row with an empty text or label is
-    skipped (or an error with `strict`). Labels stay strings here.
+    """(texts, labels, skipped rows) of a CSV/TSV file (JSON lines and Parquet: `read_records`); a
+    row with an empty text or label is skipped (or an error with `strict`; `add_example`). Labels
+    stay strings here.
 
     Multi-label tables: when the file has no `label_column` but a `labels` column, that column
     is read; a `labels` column (or `multi_label=True`) holds `|`-separated labels, returned as
@@ -542,13 +564,8 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
             reader = csv.DictReader(f, delimiter=delimiter)
             # "text, label": column names are matched without the spaces around them
             reader.fieldnames = columns = [c.strip() for c in reader.fieldnames or []]
-            if not find_column(label_column, columns) and label_column == "label" and find_column(MULTI_LABEL_COLUMN, columns):
-                label_column = MULTI_LABEL_COLUMN
-            text_column = find_column(text_column, columns) or text_column
-            label_column = find_column(label_column, columns) or label_column
-            for col in (text_column, label_column):
-                if col not in columns:
-                    raise missing_column(path, col, columns, delimiter)
+            text_column, label_column = table_columns(columns, text_column, label_column,
+                                                      lambda column: missing_column(path, column, columns, delimiter))
             multi = label_column.casefold() == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
             texts, labels, skipped = [], [], []
             end = reader.line_num  # the header's last line
@@ -562,25 +579,9 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                     if strict:  # --strict: stop rather than lose the rows after the quote
                         raise CnnkitError(f"{message}; or drop --strict to read the row as one text.")
                     print(f"Warning: {message}.", file=sys.stderr)
-                text, label = row.get(text_column), row.get(label_column)
-                if text is not None and not text.strip() and label is not None:
-                    # named here by its line; the task would name it only by its place in a split
-                    if strict:
-                        raise CnnkitError(f"{path}:{line} has an empty text; fix the row or drop --strict to skip it.")
-                    skipped.append((f"{path}:{line}", "empty text"))
-                    continue
-                if multi and label is not None and text is not None:
-                    # an empty cell is an example to which none of the labels applies
-                    texts.append(text)
-                    labels.append(tuple(sorted({l.strip() for l in label.split(LABEL_SEPARATOR) if l.strip()})))
-                    continue
-                if not label or not label.strip() or text is None:
-                    if strict:
-                        raise CnnkitError(f"{path}:{line} has no label; fix the row or drop --strict to skip it.")
-                    skipped.append((f"{path}:{line}", "no label" if text is not None else "no text"))
-                    continue
-                texts.append(text)
-                labels.append(label.strip())
+                # named here by its line; the task would name it only by its place in a split
+                add_example(f"{path}:{line}", row.get(text_column), row.get(label_column), multi, strict,
+                            texts, labels, skipped)
     except UnicodeDecodeError as e:
         name = "UTF-8" if decoding(encoding) == "utf-8-sig" else encoding
         raise CnnkitError(f"{path} is not {name} text ({e.reason} at byte {e.start}): re-save it as UTF-8, or give "
