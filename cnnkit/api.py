@@ -19,7 +19,8 @@ import numpy as np
 from cnnkit import config as config_lib
 from cnnkit import evaluation, runs, tasks, training, transfer
 from cnnkit.datasets import ensure_splits, load_source
-from cnnkit.datasets.sources import TABLE_SUFFIXES, LoadedData, Split, decoding, is_system_entry, table_texts
+from cnnkit.datasets.sources import (TABLE_SUFFIXES, LoadedData, Split, decoding, is_system_entry, table_files,
+                                     table_texts)
 from cnnkit.errors import CnnkitError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "_recipes"
@@ -889,7 +890,9 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     "end", "probability"}]: runs of speech windows with the same best label. `encoding` (text
     runs): the encoding of the `.txt` and table files, if not the run's `data.encoding`. A table
     (CSV/TSV, JSON lines, Parquet) given to a text run is a text per row of its `text_column`
-    (default the run's `data.text_column`), named `file:line`.
+    (default the run's `data.text_column`), named `file:line`; given to an image or speech run, a
+    table names the files to predict on (a column of file names relative to its folder or a folder
+    in it, the extension optional: Kaggle's test.csv of ids).
     """
     run_path, cfg_dict, class_names = runs.read_run(run_dir)
     cfg = config_from_run(cfg_dict)
@@ -916,9 +919,17 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     elif cfg.task == "text-cls":
         x, names, skipped = files_or_texts(inputs, task_obj, cfg, run_dir, text_column)
     else:
-        files = expand_inputs(inputs, task_obj.extensions)
+        files, listed_skipped = [], []
+        for item in inputs:
+            if Path(item).is_file() and Path(item).suffix.lower() in TABLE_SUFFIXES:  # a table naming the files
+                listed, missing = table_files(Path(item), task_obj.extensions, text_column or cfg.data.text_column,
+                                              cfg.data.encoding)
+                files, listed_skipped = files + listed, listed_skipped + missing
+            else:
+                files += expand_inputs([item], task_obj.extensions)
         check_modality(files, task_obj, run_dir)
         x, names, skipped = task_obj.read_inputs(files, cfg)
+        skipped = listed_skipped + skipped
     for path, why in skipped:
         log(f"Skipped {path}: {why}")
     if len(names) == 0:

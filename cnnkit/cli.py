@@ -231,13 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="top-k labels for files, folders or globs (text runs: texts themselves too)")
     p.add_argument("run_dir")
     p.add_argument("inputs", nargs="+", help="files, folders or globs (text-cls: or the text itself; a CSV/TSV/.jsonl/"
-                                             ".parquet file: a text per row); - reads one text per line of standard input")
+                                             ".parquet file: a text per row, or for images and audio a column of file "
+                                             "names); - reads one text per line of standard input")
     p.add_argument("--top-k", type=int, default=3)
     p.add_argument("--sliding", action="store_true", help="audio: label each window of a long recording (words over time)")
     p.add_argument("--hop", type=float, metavar="S", help="with --sliding: seconds between windows (default: half a clip)")
     p.add_argument("--encoding", metavar="NAME", help="text runs: the encoding of the .txt and table files (e.g. "
                                                       "cp1252), if not the run's data.encoding")
-    p.add_argument("--text-column", metavar="NAME", help="text runs' tables: the column of texts, if not the run's")
+    p.add_argument("--text-column", metavar="NAME", help="tables: the column of texts (or file names), if not the run's")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=cmd_predict)
 

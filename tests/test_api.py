@@ -90,6 +90,14 @@ def test_predict_files_folders_and_globs(digits_run, tmp_path):
     assert len(out) == 3 and len(out[0]["predictions"]) == 10
     with pytest.raises(CnnkitError, match="matches no file"):
         api.predict(str(digits_run.run_dir), [str(tmp_path / "nothing-*.png")])
+    # a table of file names without labels (Kaggle's test.csv of ids beside in/): a prediction a
+    # file it names, a missing one skipped; before, the CSV itself was "an image" that could not be decoded
+    (tmp_path / "test.csv").write_text("id\n2\n0\n9\n")
+    out = api.predict(str(digits_run.run_dir), [str(tmp_path / "test.csv")])
+    assert [r["input"] for r in out] == [str(tmp_path / "in" / "2.png"), str(tmp_path / "in" / "0.png")]
+    (tmp_path / "notes.csv").write_text("note\nhello\n")
+    with pytest.raises(CnnkitError, match="notes.csv: no column names .*png.* files"):
+        api.predict(str(digits_run.run_dir), [str(tmp_path / "notes.csv")])
 
 
 def test_image_folder_end_to_end(image_folder, tmp_path):

@@ -637,6 +637,23 @@ def file_column(path: Path, extensions, text_column: str, label_column: str, enc
     return next((c for c in candidates if locate(path.parent, first.get(c, ""), extensions)), None)
 
 
+def table_files(path: Path, extensions, column: str = "text", encoding: str = "utf-8") -> tuple[list[str], list]:
+    """(files, skipped) named by a table without labels, e.g. Kaggle's test.csv of ids: the column
+    `file_column` finds (`column` first), resolved as `located_files` resolves them.
+
+    Raises:
+        CnnkitError: when no column names a file of `extensions`.
+    """
+    found = file_column(path, extensions, column, "label", encoding)
+    if found is None:
+        raise CnnkitError(f"{path}: no column names {'/'.join(extensions)} files in {path.parent} or a folder in it "
+                          f"(a column of file names, the extension optional).")
+    rows = records(path, encoding) if path.suffix.lower() in RECORD_SUFFIXES else csv_records(path, found, encoding)
+    names = ["" if row.get(found) is None else str(row.get(found)) for _, row in rows]
+    kept, skipped = located_files(path, found, names, extensions, strict=False)
+    return [names[i] for i in kept], skipped
+
+
 def located_files(path: Path, column: str, names: list[str], extensions, strict: bool) -> tuple[np.ndarray, list]:
     """(positions of `names` whose file exists, skipped (file, reason)) for the file names of
     `column` in table `path`: paths under the base and with the suffix that the first locatable
