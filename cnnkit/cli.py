@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -287,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         tf.config.list_physical_devices()  # device start-up, and its lines, before the command's own output
 
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's flush at exit
+        return code
     except CnnkitError as e:
         if args.debug:
             raise
@@ -296,6 +299,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `cnnkit predict ... | head`: the reader has what it wanted
+        # Python flushes stdout again at exit, into the closed pipe: point it at /dev/null first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:  # never a bare TensorFlow traceback at the top level
         if args.debug:
             raise

@@ -1,6 +1,7 @@
 """The command line: sub-commands exist, user errors are one line with exit code 2."""
 import json
 import os
+import sys
 
 import pytest
 
@@ -73,3 +74,18 @@ def test_predict_many_texts_shows_progress_on_stderr_and_keeps_json_clean(tmp_pa
     results = json.loads(captured.out)
     assert len(results) == 700 and results[0]["input"] == lines[0]
     assert "11/11" in captured.err  # the Keras progress bar, 11 batches
+
+
+def test_a_reader_that_stops_early_ends_the_command_quietly():
+    """`cnnkit predict RUN test.csv | head -2`: the pipe closes before the output ends. Before,
+    "error: BrokenPipeError: [Errno 32] Broken pipe" (status 1), or Python's "Exception ignored"
+    at exit for a short output."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}  # as a user's shell (conftest sets it)
+    process = subprocess.Popen([sys.executable, "-m", "cnnkit", "backbones"], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, env=env)
+    process.stdout.close()  # the reader is gone before the first line
+    err = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 0
+    assert err == ""

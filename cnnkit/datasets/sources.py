@@ -594,6 +594,7 @@ def read_tables(tables: dict, extensions, text_column, label_column, strict, mul
     """`{split: CSV/TSV path}` -> LoadedData: the texts of `text_column` for a text task (`extensions`
     empty or holding .txt); for a task of files (images, audio), the files that a column names
     (`file_column`, `located_files`), as a folder of class folders gives them (kind "files")."""
+    tables = labelled_tables(tables, label_column, encoding)
     if not extensions or ".txt" in extensions:
         return table_splits({s: read_table(p, text_column, label_column, strict, multi_label, encoding)
                              for s, p in tables.items()}, origin)
@@ -608,6 +609,20 @@ def read_tables(tables: dict, extensions, text_column, label_column, strict, mul
         data.skipped += skipped
     data.kind = "files"
     return data
+
+
+def labelled_tables(tables: dict, label_column: str, encoding: str) -> dict:
+    """`tables` ({split: path}) without the val/test tables that have no label column (Kaggle's
+    test.csv, which holds the inputs to predict on), each named on standard error."""
+    kept = {}
+    for split, path in tables.items():
+        columns, _ = table_head(path, label_column, encoding)
+        if split != "train" and not (find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)):
+            print(f"{path} has no '{label_column}' column: not used as the {split} split (its inputs can be scored "
+                  f"with `cnnkit predict RUN_DIR {path}`)", file=sys.stderr)
+            continue
+        kept[split] = path
+    return kept
 
 
 def locate(folder: Path, name: str, extensions) -> tuple[Path, str] | None:

@@ -211,6 +211,19 @@ def test_json_lines_and_parquet_tables(tmp_path):
         load_source(str(tmp_path / "broken.jsonl"))
 
 
+def test_a_test_table_without_labels_is_left_out(tmp_path, capsys):
+    """Kaggle's layout: train.csv with labels, test.csv without (the inputs to predict on). Before:
+    "test.csv has no column 'label'" and no training at all."""
+    (tmp_path / "train.csv").write_text("id,text,label\n1,good,pos\n2,bad,neg\n3,fine,pos\n")
+    (tmp_path / "test.csv").write_text("id,text\n4,great\n")
+    data = load_source(str(tmp_path))
+    assert set(data.splits) == {"train"} and len(data.splits["train"]) == 3
+    assert "test.csv has no 'label' column: not used as the test split" in capsys.readouterr().err
+    (tmp_path / "train.csv").write_text("id,text\n1,good\n")
+    with pytest.raises(CnnkitError, match="train.csv has no column 'label'"):
+        load_source(str(tmp_path))
+
+
 def test_spreadsheet_exports_are_read(tmp_path):
     """Excel's "CSV UTF-8" starts with a byte-order mark, which was read into the first column's
     name ("no column 'text'" of a file that visibly has one); in locales with a decimal comma it
