@@ -395,16 +395,19 @@ def missing_column(path: Path, column: str, columns: list[str], delimiter: str) 
 
 def table_head(path: Path, label_column: str, encoding: str) -> tuple[list[str], dict]:
     """(column names, {column: first row's value as a string}) of a CSV/TSV or record file."""
-    if path.suffix.lower() in RECORD_SUFFIXES:
-        first = next(records(path, encoding), None)
-        row = first[1] if first else {}
-        return list(row), {k: "" if v is None else str(v) for k, v in row.items()}
-    with open(path, newline="", encoding=decoding(encoding)) as f:
-        delimiter = table_delimiter(f.readline(), path, (label_column, label_column))
-        f.seek(0)
-        reader = csv.reader(f, delimiter=delimiter)
-        columns = [c.strip() for c in next(reader, [])]
-        return columns, dict(zip(columns, next(reader, [])))
+    try:
+        if path.suffix.lower() in RECORD_SUFFIXES:
+            first = next(records(path, encoding), None)
+            row = first[1] if first else {}
+            return list(row), {k: "" if v is None else str(v) for k, v in row.items()}
+        with open(path, newline="", encoding=decoding(encoding)) as f:
+            delimiter = table_delimiter(f.readline(), path, (label_column, label_column))
+            f.seek(0)
+            reader = csv.reader(f, delimiter=delimiter)
+            columns = [c.strip() for c in next(reader, [])]
+            return columns, dict(zip(columns, next(reader, [])))
+    except UnicodeDecodeError as e:
+        raise not_text(path, encoding, e) from None
 
 
 def records(path: Path, encoding: str = "utf-8"):
@@ -451,18 +454,21 @@ def table_texts(path: Path, text_column: str = "text", encoding: str = "utf-8") 
     else:
         rows = csv_records(path, text_column, encoding)
     texts, names, skipped, column = [], [], [], None
-    for where, row in rows:
-        if column is None:
-            column = find_column(text_column, list(row))
+    try:
+        for where, row in rows:
             if column is None:
-                raise CnnkitError(f"{path} has no column '{text_column}' (columns: {', '.join(row)}): name the "
-                                  f"column of texts with --text-column NAME.")
-        text = row.get(column)
-        if text is None or not str(text).strip():
-            skipped.append((where, "empty text"))
-            continue
-        texts.append(str(text))
-        names.append(where)
+                column = find_column(text_column, list(row))
+                if column is None:
+                    raise CnnkitError(f"{path} has no column '{text_column}' (columns: {', '.join(row)}): name the "
+                                      f"column of texts with --text-column NAME.")
+            text = row.get(column)
+            if text is None or not str(text).strip():
+                skipped.append((where, "empty text"))
+                continue
+            texts.append(str(text))
+            names.append(where)
+    except UnicodeDecodeError as e:
+        raise not_text(path, encoding, e) from None
     return texts, names, skipped
 
 
@@ -583,10 +589,16 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 add_example(f"{path}:{line}", row.get(text_column), row.get(label_column), multi, strict,
                             texts, labels, skipped)
     except UnicodeDecodeError as e:
-        name = "UTF-8" if decoding(encoding) == "utf-8-sig" else encoding
-        raise CnnkitError(f"{path} is not {name} text ({e.reason} at byte {e.start}): re-save it as UTF-8, or give "
-                          f"its encoding, e.g. --set data.encoding=cp1252 (Windows, Western Europe) or latin-1.") from None
+        raise not_text(path, encoding, e) from None
     return texts, labels, skipped
+
+
+def not_text(path: Path, encoding: str, e: UnicodeDecodeError) -> CnnkitError:
+    """The error for a table that is not text in `encoding`: where it fails and how to read it."""
+    name = "UTF-8" if decoding(encoding) == "utf-8-sig" else encoding
+    return CnnkitError(f"{path} is not {name} text ({e.reason} at byte {e.start}): re-save it as UTF-8, or give "
+                       f"its encoding, e.g. --set data.encoding=cp1252 (Windows, Western Europe) or latin-1 in "
+                       f"training, --encoding cp1252 to predict and evaluate.")
 
 
 def read_tables(tables: dict, extensions, text_column, label_column, strict, multi_label, encoding,
@@ -664,7 +676,10 @@ def table_files(path: Path, extensions, column: str = "text", encoding: str = "u
         raise CnnkitError(f"{path}: no column names {'/'.join(extensions)} files in {path.parent} or a folder in it "
                           f"(a column of file names, the extension optional).")
     rows = records(path, encoding) if path.suffix.lower() in RECORD_SUFFIXES else csv_records(path, found, encoding)
-    names = ["" if row.get(found) is None else str(row.get(found)) for _, row in rows]
+    try:
+        names = ["" if row.get(found) is None else str(row.get(found)) for _, row in rows]
+    except UnicodeDecodeError as e:
+        raise not_text(path, encoding, e) from None
     kept, skipped = located_files(path, found, names, extensions, strict=False)
     return [names[i] for i in kept], skipped
 
