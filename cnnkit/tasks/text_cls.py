@@ -24,6 +24,7 @@ from cnnkit.tasks.base import TASKS, Prepared, Task
 
 TEXT_EXTENSIONS = (".txt",)
 MAX_DOC_BYTES = 1_000_000  # longer files are cut: a document classifier reads the first sequence_length tokens
+LOW_VECTOR_SHARE = 0.1  # under this share of the vocabulary found in --embeddings, a warning
 # Subword buckets when preprocess.subwords is unset. 10 000 rather than fastText's millions: on
 # TREC / SST-2 / SST-5 (two seeds of the five-member recipes) 10 000 buckets gained about as much as
 # 50 000 (+0.53 against +0.44 points on average) in less training time (55 / 97 / 108 s against
@@ -73,8 +74,6 @@ def default_subwords(p: TextPreprocessConfig) -> int:
     words = p.split == "whitespace" and not p.ngrams
     return SUBWORD_BUCKETS if words and not p.embeddings else 0
 
-
-LOW_VECTOR_SHARE = 0.1  # under this share of the vocabulary found in --embeddings, a warning
 
 @TASKS.register("text-cls")
 class TextClassification(Task):
