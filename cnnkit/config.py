@@ -143,8 +143,11 @@ def parse_set(items: list[str]) -> dict:
     out: dict = {}
     for item in items or []:
         if "=" not in item or "." not in item.split("=", 1)[0]:
+            key = item.split("=", 1)[0].strip()
+            owner = next((name for name, cls in SECTIONS.items() if key in {f.name for f in dataclasses.fields(cls)}), None)
             raise CnnkitError(
                 f"--set expects section.key=value (for example train.lr=0.01). Received: {item!r}"
+                + (f" ({key} is a key of '{owner}': --set {owner}.{item.strip()})" if owner and "=" in item else "")
             )
         dotted, raw = item.split("=", 1)
         value = yaml.safe_load(raw) if raw != "" else ""
@@ -228,8 +231,13 @@ def build_section(cls, values: dict, section: str):
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
+        import difflib
+
+        # the closest known name of each typo (epoch -> epochs; learning_rate -> lr has none close)
+        close = [f"{section}.{match[0]}" for k in unknown for match in [difflib.get_close_matches(k, names, n=1)] if match]
         raise CnnkitError(
-            f"Unknown key(s) {', '.join(section + '.' + k for k in unknown)}. "
+            f"Unknown key(s) {', '.join(section + '.' + k for k in unknown)}"
+            + (f" (did you mean {', '.join(close)}?)" if close else "") + ". "
             f"Known keys in '{section}': {', '.join(names)}."
         )
     kwargs = {k: _check_type(v, hints[k], f"{section}.{k}") for k, v in values.items()}
@@ -257,8 +265,17 @@ def resolve(
     known = set(SECTIONS) | {"preprocess"}
     unknown = sorted(set(merged) - known)
     if unknown:
+        import difflib
+
+        # `--set epochs=5` for `--set train.epochs=5`, `trian` for `train`
+        owners = {f.name: name for name, cls in {**SECTIONS, "preprocess": preprocess_cls}.items()
+                  for f in dataclasses.fields(cls)}
+        hints = [f"{k} is a key of '{owners[k]}': {owners[k]}.{k}" if k in owners else
+                 f"did you mean {match[0]}?" for k in unknown
+                 for match in [difflib.get_close_matches(k, sorted(known), n=1) or [None]] if k in owners or match[0]]
         raise CnnkitError(
-            f"Unknown config section(s) {', '.join(unknown)}. Known: task, {', '.join(sorted(known))}."
+            f"Unknown config section(s) {', '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else "")
+            + f". Known: task, {', '.join(sorted(known))}."
         )
     sections = {name: build_section(cls, merged.get(name, {}), name) for name, cls in SECTIONS.items()}
     preprocess = build_section(preprocess_cls, merged.get("preprocess", {}), "preprocess")

@@ -34,7 +34,7 @@ def test_ints_become_floats_but_not_the_reverse():
 
 
 @pytest.mark.parametrize("overrides,message", [
-    ({"train": {"epoch": 3}}, "Unknown key.*train.epoch.*Known keys in 'train': epochs"),
+    ({"train": {"epoch": 3}}, "Unknown key.*train.epoch \\(did you mean train.epochs\\?\\).*Known keys in 'train': epochs"),
     ({"trainer": {}}, "Unknown config section.*trainer"),
     ({"train": {"optimizer": "lion"}}, "train.optimizer must be one of adam"),
     ({"train": {"lr": -1.0}}, "train.lr must be > 0"),
@@ -62,7 +62,19 @@ def test_bad_values_name_the_key(overrides, message):
 
 def test_parse_set_rejects_malformed():
     with pytest.raises(CnnkitError, match="section.key=value"):
+        config.parse_set(["nothing"])
+    # a key without its section, the way users type it: the error names the setting meant
+    with pytest.raises(CnnkitError, match=r"section.key=value.*\(lr is a key of 'train': --set train.lr=0.1\)"):
         config.parse_set(["lr=0.1"])
+
+
+def test_misplaced_keys_and_section_typos_are_named():
+    with pytest.raises(CnnkitError, match=r"section\(s\) epochs \(epochs is a key of 'train': train.epochs\)"):
+        resolve(recipe={"epochs": 5})  # a recipe file's `epochs: 5` at the top level
+    with pytest.raises(CnnkitError, match=r"section\(s\) image_size \(image_size is a key of 'preprocess'"):
+        resolve(recipe={"image_size": [32, 32]})
+    with pytest.raises(CnnkitError, match=r"section\(s\) trian \(did you mean train\?\)"):
+        resolve(recipe={"trian": {"epochs": 5}})
 
 
 def test_load_yaml_is_safe(tmp_path):
