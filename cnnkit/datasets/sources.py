@@ -335,6 +335,7 @@ LABEL_SEPARATOR = "|"
 
 
 SWALLOW_LINES = 200  # a row of more lines than this is reported: often an unclosed quote, not a text
+SAMPLE_ROWS = 200  # rows read to find a table's text column when it has none called `text`
 
 
 def table_delimiter(header: str, path: Path, columns: tuple) -> str:
@@ -385,11 +386,14 @@ def missing_column(path: Path, column: str, columns: list[str], delimiter: str) 
         example = f"text{sep}label" if text_first else f"label{sep}text"
     else:
         example = f"text{sep}label"
+    # Column names are short words; a cell with spaces, a long one or a number is more likely data.
+    data_like = any(" " in c.strip() or len(c) > 30 or _is_number(c) for c in columns)
     return CnnkitError(
         f"{path} has no column '{column}' (its first line, read as column names: {shown}). "
         f"Name the columns: `cnnkit train ... --set data.text_column=NAME --set data.label_column=NAME`, "
-        f"`cnnkit evaluate ... --text-column NAME --label-column NAME`. If that first line is data, the file "
-        f"has no header line: add one naming the columns in order, e.g. `{example}`."
+        f"`cnnkit evaluate ... --text-column NAME --label-column NAME`."
+        + (f" If that first line is data, the file has no header line: add one naming the columns in order, e.g. "
+           f"`{example}`." if data_like else "")
     )
 
 
@@ -500,7 +504,9 @@ def read_records(path: Path, text_column="text", label_column="label", strict=Fa
         return CnnkitError(f"{path} has no field '{column}' (the first example's fields: {', '.join(columns)}). Name "
                            f"them: `--set data.text_column=NAME --set data.label_column=NAME`.")
 
-    text_column, label_column = table_columns(columns, text_column, label_column, missing)
+    text_column, label_column = table_columns(
+        columns, text_column, label_column, missing, where=str(path),
+        sample=lambda: [row for _, row in itertools.islice(records(path, encoding), SAMPLE_ROWS)])
     multi = (label_column.casefold() == MULTI_LABEL_COLUMN or isinstance(first[1].get(label_column), list)
              if multi_label is None else bool(multi_label))
     texts, labels, skipped = [], [], []
@@ -512,18 +518,55 @@ def read_records(path: Path, text_column="text", label_column="label", strict=Fa
     return texts, labels, skipped
 
 
-def table_columns(columns: list[str], text_column: str, label_column: str, missing) -> tuple[str, str]:
+def table_columns(columns: list[str], text_column: str, label_column: str, missing, sample=None,
+                  where: str = "") -> tuple[str, str]:
     """The (text, label) columns of a table with `columns`: as named, or in another case; with no
-    `label` column, a `labels` one (multi-label). `missing(column)` makes the error for a column
-    the table lacks."""
+    `label` column, a `labels` one (multi-label); with no `text` column (the default name), the
+    one `infer_text_column` finds in `sample()` (a few rows as dicts), said on standard error
+    with `where` (the file). `missing(column)` makes the error for a column the table lacks."""
     if not find_column(label_column, columns) and label_column == "label" and find_column(MULTI_LABEL_COLUMN, columns):
         label_column = MULTI_LABEL_COLUMN
-    text_column = find_column(text_column, columns) or text_column
     label_column = find_column(label_column, columns) or label_column
+    if label_column not in columns:  # before the text column is looked for: a file without a header lacks both
+        raise missing(label_column)
+    if not find_column(text_column, columns) and text_column == "text" and sample is not None:
+        inferred = infer_text_column(sample(), columns, label_column)
+        if inferred:
+            print(f"{where}: no 'text' column; reading '{inferred}' as the text (its longest column that is not "
+                  f"numbers; --set data.text_column=NAME picks another)", file=sys.stderr)
+            text_column = inferred
+    text_column = find_column(text_column, columns) or text_column
     for column in (text_column, label_column):
         if column not in columns:
             raise missing(column)
     return text_column, label_column
+
+
+def infer_text_column(rows: list[dict], columns: list[str], label_column: str) -> str | None:
+    """The column of a table's `rows` that most likely holds its texts: of the columns but the
+    label, those whose values are mostly not numbers (ids, scores), the one with the longest
+    values on average; None when every column is numbers or empty."""
+    best, best_length = None, 0.0
+    for column in columns:
+        if column == label_column:
+            continue
+        values = [str(row.get(column) or "").strip() for row in rows]
+        values = [v for v in values if v]
+        if not values:
+            continue
+        numbers = sum(1 for v in values if _is_number(v))
+        length = sum(len(v) for v in values) / len(values)
+        if numbers <= 0.2 * len(values) and length > best_length:
+            best, best_length = column, length
+    return best
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+        return True
+    except ValueError:
+        return False
 
 
 def add_example(where: str, text: str | None, label, multi: bool, strict: bool, texts: list, labels: list,
@@ -570,8 +613,10 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
             reader = csv.DictReader(f, delimiter=delimiter)
             # "text, label": column names are matched without the spaces around them
             reader.fieldnames = columns = [c.strip() for c in reader.fieldnames or []]
-            text_column, label_column = table_columns(columns, text_column, label_column,
-                                                      lambda column: missing_column(path, column, columns, delimiter))
+            text_column, label_column = table_columns(
+                columns, text_column, label_column, lambda column: missing_column(path, column, columns, delimiter),
+                where=str(path), sample=lambda: [row for _, row in itertools.islice(
+                    csv_records(path, label_column, encoding), SAMPLE_ROWS)])
             multi = label_column.casefold() == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
             texts, labels, skipped = [], [], []
             end = reader.line_num  # the header's last line

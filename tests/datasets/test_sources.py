@@ -167,8 +167,13 @@ def test_csv_and_tsv(tmp_path):
     tsv.write_text("sentence\tcat\nwho?\tHUM\nwhere?\tLOC\n")
     data = load_source(str(tsv), text_column="sentence", label_column="cat")
     assert data.class_names == ["HUM", "LOC"]
-    with pytest.raises(CnnkitError, match="no column 'text'.*data.text_column"):
+    with pytest.raises(CnnkitError, match="no column 'label'.*data.label_column"):
         load_source(str(tsv))
+    # no `text` column but a label: the longest column that is not numbers is the text, and says so
+    named = tmp_path / "named.csv"
+    named.write_text("id,review,stars,label\n1,a fine film indeed,4.5,pos\n2,dull,1,neg\n")
+    data = load_source(str(named))
+    assert data.splits["train"].x == ["a fine film indeed", "dull"]
     # A file without a header line: its first row is shown as the "columns" and a header suggested.
     headless = tmp_path / "headless.tsv"
     headless.write_text("HUM\tWho wrote the first of the many novels that this question is about ?\nLOC\twhere?\n")
