@@ -652,12 +652,12 @@ def read_tables(tables: dict, extensions, text_column, label_column, strict, mul
     empty or holding .txt); for a task of files (images, audio), the files that a column names
     (`file_column`, `located_files`), as a folder of class folders gives them (kind "files")."""
     tables = labelled_tables(tables, label_column, encoding)
-    if not extensions or ".txt" in extensions:
+    files = bool(extensions) and ".txt" not in extensions
+    columns = {s: file_column(p, extensions, text_column, label_column, encoding) if files else None
+               for s, p in tables.items()}
+    if None in columns.values():  # a table of texts (for a task of files, the task names the task for it)
         return table_splits({s: read_table(p, text_column, label_column, strict, multi_label, encoding)
                              for s, p in tables.items()}, origin)
-    columns = {s: file_column(p, extensions, text_column, label_column, encoding) for s, p in tables.items()}
-    if None in columns.values():  # a table of texts: the task names the task for it
-        return read_tables(tables, (), text_column, label_column, strict, multi_label, encoding, origin)
     data = table_splits({s: read_table(p, columns[s], label_column, strict, multi_label, encoding)
                          for s, p in tables.items()}, origin)
     for split, path in tables.items():

@@ -194,7 +194,8 @@ def binary_word2vec(path: Path):
 
 def is_binary(path: Path) -> bool:
     """Whether `path` is a binary vectors file (not text, gzip or zip), judged from its first 4 kB:
-    a NUL byte or bytes that are not UTF-8 text."""
+    a NUL byte (a few in any 4 kB of float32s), or for a `.bin` file bytes that are not UTF-8 (a
+    text file in another encoding, e.g. latin-1, stays text)."""
     import zipfile
 
     if path.suffix.lower() == ".gz" or zipfile.is_zipfile(path):
@@ -203,6 +204,8 @@ def is_binary(path: Path) -> bool:
         sample = f.read(4096)
     if b"\0" in sample:
         return True
+    if path.suffix.lower() != ".bin":
+        return False
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as e:
