@@ -341,13 +341,17 @@ SAMPLE_ROWS = 200  # rows read to find a table's text column when it has none ca
 def table_delimiter(header: str, path: Path, columns: tuple) -> str:
     """The delimiter of a table whose first line is `header`: the file type's own (a tab for
     .tsv, else a comma), unless the header names `columns` (or a `labels` column) only when split
-    at a semicolon, tab or bar (a spreadsheet's CSV export in a locale whose decimal mark is a comma)."""
+    at a semicolon, tab or bar (a spreadsheet's CSV export in a locale whose decimal mark is a comma);
+    for a header without the text column (`columns[0]`), the delimiter at which it names the label
+    column (`columns[1]`)."""
     default = "\t" if path.suffix.lower() == ".tsv" else ","
-    for delimiter in dict.fromkeys((default, ";", "\t", ",", "|")):  # the file type's own first, each once
-        names = [c.strip() for c in next(csv.reader([header], delimiter=delimiter), [])]
+    candidates = dict.fromkeys((default, ";", "\t", ",", "|"))  # the file type's own first, each once
+    split = {d: [c.strip() for c in next(csv.reader([header], delimiter=d), [])] for d in candidates}
+    for delimiter, names in split.items():
         if find_column(columns[0], names) and (find_column(columns[1], names) or find_column(MULTI_LABEL_COLUMN, names)):
             return delimiter
-    return default
+    # A table without the text column (found by its content later) is split where the label column is.
+    return next((d for d, names in split.items() if len(names) > 1 and find_column(columns[1], names)), default)
 
 
 def find_column(name: str, columns: list[str]) -> str | None:

@@ -174,6 +174,8 @@ def test_csv_and_tsv(tmp_path):
     named.write_text("id,review,stars,label\n1,a fine film indeed,4.5,pos\n2,dull,1,neg\n")
     data = load_source(str(named))
     assert data.splits["train"].x == ["a fine film indeed", "dull"]
+    named.write_text("id;review;stars;label\n1;a fine film indeed;4,5;pos\n2;dull;1;neg\n")  # a spreadsheet's semicolons
+    assert load_source(str(named)).splits["train"].x == ["a fine film indeed", "dull"]
     # A file without a header line: its first row is shown as the "columns" and a header suggested.
     headless = tmp_path / "headless.tsv"
     headless.write_text("HUM\tWho wrote the first of the many novels that this question is about ?\nLOC\twhere?\n")
