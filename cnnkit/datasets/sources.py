@@ -770,6 +770,12 @@ def table_splits(tables: dict, origin: str) -> LoadedData:
     multi = any(isinstance(l, tuple) for _, labels, _ in tables.values() for l in labels)
     train_labels = tables["train"][1]
     class_names = sorted({l for ls in train_labels for l in ls} if multi else set(train_labels))
+    if multi and not any(len(ls) > 1 for ls in train_labels):
+        other = next((c for c in class_names for sep in (",", ";") if sep in c), None)
+        if other:  # "sport,politics" read as one label: the sets were written with another separator
+            print(f"Warning: {origin}: no example has more than one label, and labels such as {other!r} hold a "
+                  f"comma or semicolon: cnnkit separates a row's labels with '{LABEL_SEPARATOR}' (sport|politics); "
+                  f"rewrite the column with it, or each combination is a class of its own.", file=sys.stderr)
     if len(class_names) < 2:
         skipped = tables["train"][2]
         why = (f" ({len(skipped)} row(s) skipped for an empty text or label, the first {skipped[0][0]}; a quote that "

@@ -536,3 +536,17 @@ def test_labels_column_is_multi_label(tmp_path):
         (tmp_path / "split" / "train.csv").write_text("text,labels\nx,a|b\ny,b\n")
         (tmp_path / "split" / "test.csv").write_text("text,labels\nz,a|z\n")
         load_source(str(tmp_path / "split"))
+
+
+
+def test_multi_label_sets_written_with_commas_are_warned_about(tmp_path, capsys):
+    """`labels` cells like "sport,politics" are one label each for cnnkit ('|' separates): every
+    combination would be a class of its own, silently."""
+    path = tmp_path / "tags.csv"
+    path.write_text('text,labels\nfirst,"sport,politics"\nsecond,sport\n')
+    data = load_source(str(path))
+    assert data.class_names == ["sport", "sport,politics"]
+    assert "labels such as 'sport,politics' hold a comma" in capsys.readouterr().err
+    path.write_text('text,labels\nfirst,sport|politics\nsecond,sport\n')
+    load_source(str(path))
+    assert "Warning" not in capsys.readouterr().err
