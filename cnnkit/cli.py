@@ -132,6 +132,9 @@ def cmd_predict(args) -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
+    if args.csv:
+        write_predictions_csv(results, sys.stdout)
+        return 0
     for r in results:
         if "windows" in r:
             print(f"{r['input']}\t{' '.join(w['label'] for w in r['words']) or '(no words)'}")
@@ -145,6 +148,25 @@ def cmd_predict(args) -> int:
         else:
             print(f"{r['input']}\t{best}")
     return 0
+
+
+def write_predictions_csv(results: list[dict], stream) -> None:
+    """`predict`'s results as CSV on `stream`: input, [labels (multi-label runs),] then label_1,
+    probability_1, ... for the top k; a long recording's (--sliding) words as one space-separated
+    cell."""
+    import csv
+
+    writer = csv.writer(stream, lineterminator="\n")
+    k = max((len(r.get("predictions", [])) for r in results), default=0)
+    multi = any("labels" in r for r in results)
+    sliding = any("windows" in r for r in results)
+    header = ["input"] + (["labels"] if multi else []) + (["words"] if sliding else [])
+    writer.writerow(header + [f"{name}_{i}" for i in range(1, k + 1) for name in ("label", "probability")])
+    for r in results:
+        row = [r["input"]] + (["|".join(r.get("labels", []))] if multi else [])
+        row += [" ".join(w["label"] for w in r.get("words", []))] if sliding else []
+        row += [v for p in r.get("predictions", []) for v in (p["label"], f"{p['probability']:.4f}")]
+        writer.writerow(row)
 
 
 def cmd_summary(args) -> int:
@@ -240,7 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", metavar="NAME", help="text runs: the encoding of the .txt and table files (e.g. "
                                                       "cp1252), if not the run's data.encoding")
     p.add_argument("--text-column", metavar="NAME", help="tables: the column of texts (or file names), if not the run's")
-    p.add_argument("--json", action="store_true")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true")
+    output.add_argument("--csv", action="store_true", help="CSV on standard output: input, label_1, probability_1, ...")
     p.set_defaults(fn=cmd_predict)
 
     p = sub.add_parser("export", help="export a run (keras, savedmodel, tflite, onnx) and check it against the Keras model")

@@ -89,3 +89,26 @@ def test_a_reader_that_stops_early_ends_the_command_quietly():
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == 0
     assert err == ""
+
+
+def test_predictions_as_csv():
+    """`cnnkit predict ... --csv > predictions.csv`: a row an input, the top k as label/probability
+    column pairs; multi-label runs add their label set, --sliding runs the words heard."""
+    import csv
+    import io
+
+    top = [{"label": "pos", "probability": 0.91234}, {"label": "neg", "probability": 0.08766}]
+    out = io.StringIO()
+    cli.write_predictions_csv([{"input": "a.txt", "predictions": top}, {"input": "b, c.txt", "predictions": top[::-1]}],
+                              out)
+    rows = list(csv.reader(io.StringIO(out.getvalue())))
+    assert rows == [["input", "label_1", "probability_1", "label_2", "probability_2"],
+                    ["a.txt", "pos", "0.9123", "neg", "0.0877"], ["b, c.txt", "neg", "0.0877", "pos", "0.9123"]]
+    out = io.StringIO()
+    cli.write_predictions_csv([{"input": "t", "labels": ["a", "b"], "predictions": top[:1]}], out)
+    assert out.getvalue().splitlines() == ["input,labels,label_1,probability_1", "t,a|b,pos,0.9123"]
+    out = io.StringIO()
+    cli.write_predictions_csv([{"input": "rec.wav", "windows": [], "words": [{"label": "one"}, {"label": "two"}]}], out)
+    assert out.getvalue().splitlines() == ["input,words", "rec.wav,one two"]
+    with pytest.raises(SystemExit):  # one output format at a time
+        cli.build_parser().parse_args(["predict", "run", "x", "--json", "--csv"])
