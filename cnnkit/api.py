@@ -511,6 +511,7 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     the time left when it starts."""
     n = cfg.model.members
     networks, history = [], {}
+    said_left = False  # the time the members left take, said once (after the first one trained)
     rotate = cfg.model.members_val == "rotate" and prepared.val_from_train and "val" in prepared.splits
     member_data, slices = (member_splits(prepared, n, cfg.data.val_split, cfg.train.seed + 1) if rotate
                            else ([prepared] * n, None))
@@ -530,9 +531,18 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             own = (f"; backbone_args {member_cfg.model.backbone_args}" if cfg.model.members_backbone_args else "")
             log(f"Member {i + 1}/{n} (seed {member_cfg.train.seed}{held}{own})")
             member_deadline = time.time() + (deadline - time.time()) / (n - i) if deadline is not None else None
+            began = time.time()
             # The final evaluation runs all N members: the last one keeps their time free.
             fitted = fit_network(member_cfg, task_obj, data, member_dir, timer, strategy, member_deadline,
                                  reserve_scale=n if i == n - 1 else 0.0, on_built=on_built if i == 0 else None)
+            left = n - i - 1
+            took = time.time() - began
+            if not said_left and left and deadline is None and left * took >= training.REMAINING_SAID_FROM:
+                # Each member's epochs are announced on their own; this is the whole run's cost.
+                until = time.strftime("%H:%M", time.localtime(time.time() + left * took))
+                log(f"Member {i + 1}/{n} took {training.spoken_duration(took)}: the {left} left take about "
+                    f"{training.spoken_duration(left * took)}, until about {until}")
+                said_left = True
             network = fitted.network
             runs.save_weights(network, done, optimizer=False)  # a finished member is not trained again
             # A finished member is read back from network.weights.h5 alone: its resume backup and

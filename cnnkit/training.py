@@ -851,6 +851,9 @@ def spoken_duration(seconds: float) -> str:
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+REMAINING_SAID_FROM = 120.0  # seconds of training left from which a run says how long they take
+
+
 class RemainingTime(keras.callbacks.Callback):
     """One line on `stream` (default standard error) as a fit's third epoch begins: how long the
     epochs left take at the second epoch's pace (validation included) and the clock time they
@@ -863,9 +866,10 @@ class RemainingTime(keras.callbacks.Callback):
         early_stopping: whether early stopping may end the fit sooner (said in the line).
     """
 
-    def __init__(self, epochs: int, early_stopping: bool = False, min_seconds: float = 120.0, stream=None):
+    def __init__(self, epochs: int, early_stopping: bool = False, min_seconds: float | None = None, stream=None):
         super().__init__()
-        self.epochs, self.early_stopping, self.min_seconds = epochs, early_stopping, min_seconds
+        self.epochs, self.early_stopping = epochs, early_stopping
+        self.min_seconds = REMAINING_SAID_FROM if min_seconds is None else min_seconds
         self.stream = stream
         self._seen = 0  # epochs of this fit begun
         self._start = None

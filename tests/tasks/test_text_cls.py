@@ -477,6 +477,20 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     np.testing.assert_allclose(model.predict(texts, verbose=0), probs.mean(0), atol=1e-5)
 
 
+def test_an_ensemble_says_how_long_its_members_left_take(reviews_csv, tmp_path, capsys, monkeypatch):
+    """Each member's epochs are announced on their own (training.RemainingTime); after the first
+    member, one line gives the whole run's cost (when it reaches training.REMAINING_SAID_FROM)."""
+    from cnnkit import training
+
+    monkeypatch.setattr(training, "REMAINING_SAID_FROM", 0.0)
+    api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), sets=["model.members=3"], **FAST)
+    said = [line for line in capsys.readouterr().err.splitlines() if " left take about " in line]
+    assert len(said) == 1 and said[0].startswith("Member 1/3 took ") and ": the 2 left take about " in said[0]
+    monkeypatch.setattr(training, "REMAINING_SAID_FROM", 1e9)
+    api.train("text-cls", str(reviews_csv), out=str(tmp_path / "again"), sets=["model.members=2"], **FAST)
+    assert " left take about " not in capsys.readouterr().err
+
+
 def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
     """A member with its network.weights.h5 is not trained again: a run stopped before member 2
     (its folder removed) trains member 2 alone when resumed; member 1 predicts as it did."""
