@@ -19,7 +19,7 @@ import numpy as np
 from cnnkit import config as config_lib
 from cnnkit import evaluation, runs, tasks, training, transfer
 from cnnkit.datasets import ensure_splits, load_source
-from cnnkit.datasets.sources import (TABLE_SUFFIXES, LoadedData, Split, decoding, is_system_entry, table_files,
+from cnnkit.datasets.sources import (LoadedData, Split, decoding, is_system_entry, is_table, table_files,
                                      table_texts)
 from cnnkit.errors import CnnkitError
 
@@ -539,9 +539,8 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             took = time.time() - began
             if not said_left and left and deadline is None and left * took >= training.REMAINING_SAID_FROM:
                 # Each member's epochs are announced on their own; this is the whole run's cost.
-                until = time.strftime("%H:%M", time.localtime(time.time() + left * took))
-                log(f"Member {i + 1}/{n} took {training.spoken_duration(took)}: the {left} left take about "
-                    f"{training.spoken_duration(left * took)}, until about {until}")
+                log(f"Member {i + 1}/{n} took {training.spoken_duration(took)}: the {left} left take "
+                    f"{training.time_left(left * took)}")
                 said_left = True
             network = fitted.network
             runs.save_weights(network, done, optimizer=False)  # a finished member is not trained again
@@ -847,7 +846,7 @@ def files_or_texts(inputs: list[str], task_obj, cfg, run_dir: str,
     the text itself (named by itself; a blank one left out)."""
     texts, names, skipped = [], [], []
     for item in inputs:
-        if Path(item).is_file() and Path(item).suffix.lower() in TABLE_SUFFIXES:  # a text a row, not one text
+        if is_table(item):  # a text a row, not one text
             t, n, s = table_texts(Path(item), text_column or cfg.data.text_column, cfg.data.encoding)
             texts, names, skipped = texts + t, names + n, skipped + s
             continue
@@ -931,7 +930,7 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
     else:
         files, listed_skipped = [], []
         for item in inputs:
-            if Path(item).is_file() and Path(item).suffix.lower() in TABLE_SUFFIXES:  # a table naming the files
+            if is_table(item):  # a table naming the files
                 listed, missing = table_files(Path(item), task_obj.extensions, text_column or cfg.data.text_column,
                                               cfg.data.encoding)
                 files, listed_skipped = files + listed, listed_skipped + missing

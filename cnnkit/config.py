@@ -4,7 +4,8 @@ Override order (later wins): the dataclass defaults below, the task's own defaul
 a recipe YAML file, command-line flags, then `--set section.key=value`. Every value is
 type-checked against the field it sets; an unknown key names the known ones.
 
-Imports nothing of cnnkit but `errors`.
+Imports nothing of cnnkit but `errors` and `datasets.sources.decoding` (one message for an
+unknown encoding).
 """
 from __future__ import annotations
 

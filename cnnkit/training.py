@@ -851,6 +851,12 @@ def spoken_duration(seconds: float) -> str:
     return f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
+def time_left(seconds: float, how: str = "") -> str:
+    """`about 14 min[ HOW], until about 06:58`: `seconds` of work from now and the clock time they end."""
+    until = time.strftime("%H:%M", time.localtime(time.time() + seconds))
+    return f"about {spoken_duration(seconds)}{' ' + how if how else ''}, until about {until}"
+
+
 REMAINING_SAID_FROM = 120.0  # seconds of training left from which a run says how long they take
 
 
@@ -889,10 +895,9 @@ class RemainingTime(keras.callbacks.Callback):
         took, left = now - self._start, self.epochs - (epoch + 1)
         if left <= 0 or left * took < self.min_seconds:
             return
-        until = time.strftime("%H:%M", time.localtime(now + left * took))
         sooner = "; early stopping may end it sooner" if self.early_stopping else ""
         self._line = (f"Epoch {epoch + 1} of {self.epochs} took {spoken_duration(took)} (validation included): "
-                      f"the {left} left take about {spoken_duration(left * took)} at that pace, until about {until}{sooner}")
+                      f"the {left} left take {time_left(left * took, 'at that pace')}{sooner}")
 
 
 def process_start_time() -> float:

@@ -401,6 +401,11 @@ def missing_column(path: Path, column: str, columns: list[str], delimiter: str) 
     )
 
 
+def is_table(item: str) -> bool:
+    """Whether `item` (a command-line input) is a table file: CSV/TSV, JSON lines or Parquet."""
+    return Path(item).is_file() and Path(item).suffix.lower() in TABLE_SUFFIXES
+
+
 def table_head(path: Path, label_column: str, encoding: str) -> tuple[list[str], dict]:
     """(column names, {column: first row's value as a string}) of a CSV/TSV or record file."""
     try:
@@ -677,8 +682,8 @@ def labelled_tables(tables: dict, label_column: str, encoding: str) -> dict:
     test.csv, which holds the inputs to predict on), each named on standard error."""
     kept = {}
     for split, path in tables.items():
-        columns, _ = table_head(path, label_column, encoding)
-        if split != "train" and not (find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)):
+        columns = table_head(path, label_column, encoding)[0] if split != "train" else None
+        if columns is not None and not (find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)):
             print(f"{path} has no '{label_column}' column: not used as the {split} split (its inputs can be scored "
                   f"with `cnnkit predict RUN_DIR {path}`)", file=sys.stderr)
             continue
@@ -686,14 +691,19 @@ def labelled_tables(tables: dict, label_column: str, encoding: str) -> dict:
     return kept
 
 
-def locate(folder: Path, name: str, extensions) -> tuple[Path, str] | None:
+def search_bases(folder: Path) -> list[Path]:
+    """Where a table in `folder` may keep its files: the folder and its subfolders (Kaggle's
+    train.csv beside train/), listed once per table (a flat folder can hold 100 000 images)."""
+    return [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not is_system_entry(p.name))
+
+
+def locate(bases: list[Path], name: str, extensions) -> tuple[Path, str] | None:
     """Where a table's file `name` is: (base, suffix) such that base / (name + suffix) is a file
-    with one of `extensions`; bases are the table's `folder` and its subfolders (Kaggle's train.csv
-    beside train/), the suffix "" or one of `extensions` for names without one. None: nowhere."""
+    with one of `extensions`; `bases` from `search_bases`, the suffix "" or one of `extensions`
+    for names without one. None: nowhere."""
     name = name.strip()
     if not name:
         return None
-    bases = [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not is_system_entry(p.name))
     suffixes = [""] if Path(name).suffix.lower() in extensions else list(extensions)
     for base in bases:
         for suffix in suffixes:
@@ -710,7 +720,8 @@ def file_column(path: Path, extensions, text_column: str, label_column: str, enc
     label = find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)
     named = find_column(text_column, columns)
     candidates = ([named] if named else []) + [c for c in columns if c not in (named, label)]
-    return next((c for c in candidates if locate(path.parent, first.get(c, ""), extensions)), None)
+    bases = search_bases(path.parent)
+    return next((c for c in candidates if locate(bases, first.get(c, ""), extensions)), None)
 
 
 def table_files(path: Path, extensions, column: str = "text", encoding: str = "utf-8") -> tuple[list[str], list]:
@@ -741,7 +752,8 @@ def located_files(path: Path, column: str, names: list[str], extensions, strict:
     Raises:
         CnnkitError: when no name is found, or (with `strict`) for the first one that is not.
     """
-    where = next((found for found in (locate(path.parent, n, extensions) for n in names[:50]) if found), None)
+    bases = search_bases(path.parent)
+    where = next((found for found in (locate(bases, n, extensions) for n in names[:50]) if found), None)
     if where is None:
         shown = ", ".join(repr(n) for n in names[:3])
         raise CnnkitError(f"{path}: none of the files of column '{column}' ({shown}, ...) is in {path.parent} or a "

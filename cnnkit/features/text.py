@@ -158,7 +158,7 @@ def vector_lines(path: Path):
 
 
 def binary_word2vec(path: Path):
-    """(word, vector float32 (dim,)) pairs of a binary word2vec file (GoogleNews-vectors-negative300.bin):
+    """(word, vector (dim,) little-endian float32, a view to copy if kept) pairs of a binary word2vec file (GoogleNews-vectors-negative300.bin):
     a text header `count dim`, then per word its UTF-8 bytes, a space and dim little-endian
     float32s (a newline between entries in some writers).
 
@@ -188,7 +188,8 @@ def binary_word2vec(path: Path):
                     return
                 buffer, pos = buffer[pos:] + chunk, 0
             word = buffer[pos:space].strip(b"\n").decode("utf-8", "replace")
-            yield word, np.frombuffer(buffer, dtype="<f4", count=dim, offset=space + 1).astype("float32")
+            # a view into the buffer: read_word_vectors copies the vocabulary's vectors only
+            yield word, np.frombuffer(buffer, dtype="<f4", count=dim, offset=space + 1)
             pos = space + 1 + width
 
 
@@ -258,7 +259,7 @@ def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | N
             lowered = index.get(word.lower())
             i = lowered if lowered is not None and lowered not in vectors else None
         if i is not None and i not in vectors:
-            vectors[i] = np.asarray(values, dtype="float32")
+            vectors[i] = np.array(values, dtype="float32")  # a copy: a binary file's values are a view
     if dim is None:
         raise CnnkitError(f"{path} holds no word vectors (lines of `word v1 v2 ...`, or a binary word2vec file).")
     rng = np.random.default_rng(seed)
