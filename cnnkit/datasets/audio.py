@@ -136,29 +136,39 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, 
         return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     num_samples = x.shape[1]
     shift = int(time_shift * num_samples)
-    rng = tf.random.Generator.from_seed(seed)
     noise_bank = None if noise is None or len(noise) == 0 else tf.constant(noise, "float32")
 
-    def augment(wave, label):
+    def augment(key, wave, label):
+        # Each clip draws from its own stateless seed (a number of the seeded stream zipped
+        # beside it): a stateful generator shared by the parallel calls would hand its numbers
+        # out in whatever order the threads ran, and the same --seed would train differently.
+        draw = iter(range(6))
+
+        def next_seed():
+            return tf.stack([key, tf.constant(next(draw), "int64")])
+
         if shift:
             wave = tf.pad(wave, [[shift, shift]])
-            start = rng.uniform((), 0, 2 * shift + 1, dtype="int32")
+            start = tf.random.stateless_uniform((), next_seed(), 0, 2 * shift + 1, dtype="int32")
             wave = wave[start:start + num_samples]
         if noise_prob:
             if noise_bank is None:
-                n = rng.normal((num_samples,))
+                n = tf.random.stateless_normal((num_samples,), next_seed())
             else:
-                k = rng.uniform((), 0, tf.shape(noise_bank)[0], dtype="int32")
-                offset = rng.uniform((), 0, tf.shape(noise_bank)[1] - num_samples + 1, dtype="int32")
+                k = tf.random.stateless_uniform((), next_seed(), 0, tf.shape(noise_bank)[0], dtype="int32")
+                offset = tf.random.stateless_uniform((), next_seed(), 0, tf.shape(noise_bank)[1] - num_samples + 1,
+                                                     dtype="int32")
                 n = noise_bank[k, offset:offset + num_samples]
-            snr = rng.uniform((), noise_snr[0], noise_snr[1])
+            snr = tf.random.stateless_uniform((), next_seed(), noise_snr[0], noise_snr[1])
             rms = lambda v: tf.sqrt(tf.reduce_mean(tf.square(v)) + 1e-12)  # noqa: E731
             scaled = n * rms(wave) / (rms(n) * tf.pow(10.0, snr / 20.0))
-            wave = tf.where(rng.uniform(()) < noise_prob, wave + scaled, wave)
+            wave = tf.where(tf.random.stateless_uniform((), next_seed()) < noise_prob, wave + scaled, wave)
         return wave, label
 
     ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.map(augment, num_parallel_calls=tf.data.AUTOTUNE)
+    keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(keys, ds).map(lambda key, pair: augment(key, *pair),
+                                           num_parallel_calls=tf.data.AUTOTUNE)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
