@@ -664,6 +664,7 @@ def finetune(model_or_run, data: str | None = None, *, task: str | None = None, 
         """A copy of the given network with its pretrained weights (every fold starts from them)."""
         copy = keras.models.clone_model(body)
         copy.set_weights(weights)
+        transfer.refresh_computed_state(copy)
         return copy
 
     pretrained_body.__name__ = body.name

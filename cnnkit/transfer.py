@@ -139,8 +139,20 @@ def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
             raise CnnkitError(f"Layer {a.name} holds {len(a.weights)} weights in the source, {len(b.weights)} here.")
         for w, v in zip(b.weights, values):
             w.assign(v)
+        refresh_computed_state(b)
         copied.append(b.name)
     return copied
+
+
+def refresh_computed_state(layer) -> None:
+    """Recomputes what Keras' `Normalization` layers in `layer` (itself included) derive from
+    their weights. Such a layer normalises with a mean and variance computed from its variables
+    when it is adapted or loaded (`finalize_state`), not read from them at each call: weights
+    assigned later (a source run's statistics) would otherwise be in the saved model but not in
+    the one that trains, which kept normalising with the new data's."""
+    for sub in layer._flatten_layers(include_self=True, recursive=True):
+        if isinstance(sub, keras.layers.Normalization) and sub.built:
+            sub.finalize_state()
 
 
 def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
@@ -160,6 +172,7 @@ def copy_weights_by_name(source: keras.Model, target: keras.Model) -> None:
             raise CnnkitError(f"Layer {name} of {target.name} has no counterpart of the same shapes in the source "
                               f"network {source.name}: build it with the source run's settings.")
         layer.set_weights([keras.ops.convert_to_numpy(w) for w in src[name].weights])
+        refresh_computed_state(layer)
 
 
 def body_layers(model: keras.Model) -> list:
