@@ -13,7 +13,7 @@ from pathlib import Path
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("task", nargs="?", help="a task (image-cls) or a recipe file (recipes/cifar10.yaml)")
-    p.add_argument("--data", help="data source: folder, archive, CSV/TSV, .npz, tfds:NAME, builtin:NAME")
+    p.add_argument("--data", help="data source: folder, archive, CSV/TSV, .jsonl, .parquet, fastText .txt, .npz, tfds:NAME, builtin:NAME")
     p.add_argument("--config", help="a YAML file of overrides")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override any config value, e.g. --set train.lr=0.01 (repeatable)")

@@ -34,6 +34,7 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
 RECORD_SUFFIXES = (".jsonl", ".parquet")  # one record per example: JSON lines, or Parquet (Hugging Face datasets)
 TABLE_SUFFIXES = (".csv", ".tsv") + RECORD_SUFFIXES
+FASTTEXT_LABEL = "__label__"  # fastText's format: `__label__pos __label__fun a fine film`, one example a line
 
 
 @dataclasses.dataclass
@@ -162,10 +163,16 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
                            multi_label=multi_label, encoding=encoding)
     if name.endswith(".npz"):
         return load_npz(path)
-    if name.endswith(TABLE_SUFFIXES):
+    if name.endswith(TABLE_SUFFIXES) or is_fasttext(path, encoding):
         return read_tables({"train": path}, extensions, text_column, label_column, strict, multi_label, encoding,
                            str(path))
-    raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv, .jsonl, .parquet or .npz.")
+    if name.endswith(".txt"):
+        raise CnnkitError(f"{path}: a .txt file is read as fastText's format, one example a line "
+                          f"(`{FASTTEXT_LABEL}positive a fine film`), and its first line does not start with "
+                          f"{FASTTEXT_LABEL}. For one text a file, put the files in a folder per class and give the "
+                          f"folder; for a table of texts and labels, a .csv/.tsv.")
+    raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv, .jsonl, .parquet, "
+                      f".npz or a fastText .txt.")
 
 
 # ------------------------------------------------------------------ folders
@@ -186,7 +193,8 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
     root = Path(root)
     origin = origin or str(root)
     tables = {SPLIT_ALIASES[p.stem.lower()]: p for p in root.iterdir()
-              if p.is_file() and p.suffix.lower() in TABLE_SUFFIXES and p.stem.lower() in SPLIT_ALIASES}
+              if p.is_file() and p.stem.lower() in SPLIT_ALIASES
+              and (p.suffix.lower() in TABLE_SUFFIXES or is_fasttext(p, encoding))}
     if "train" in tables:
         return read_tables(tables, extensions, text_column, label_column, strict, multi_label, encoding, origin)
     split_dirs = {SPLIT_ALIASES[p.name.lower()]: p for p in sorted(root.iterdir())
@@ -409,7 +417,7 @@ def is_table(item: str) -> bool:
 def table_head(path: Path, label_column: str, encoding: str) -> tuple[list[str], dict]:
     """(column names, {column: first row's value as a string}) of a CSV/TSV or record file."""
     try:
-        if path.suffix.lower() in RECORD_SUFFIXES:
+        if read_as_records(path):
             first = next(records(path, encoding), None)
             row = first[1] if first else {}
             return list(row), {k: "" if v is None else str(v) for k, v in row.items()}
@@ -423,13 +431,52 @@ def table_head(path: Path, label_column: str, encoding: str) -> tuple[list[str],
         raise not_text(path, encoding, e) from None
 
 
+def read_as_records(path: Path) -> bool:
+    """Whether a data file is read example by example with `records` (JSON lines, Parquet and
+    fastText .txt files) rather than as a CSV/TSV."""
+    return path.suffix.lower() in RECORD_SUFFIXES + (".txt",)
+
+
+def is_fasttext(path: Path, encoding: str = "utf-8") -> bool:
+    """Whether `path` is a .txt file in fastText's format: its first non-blank line starts with
+    `__label__`."""
+    if path.suffix.lower() != ".txt" or not path.is_file():
+        return False
+    try:
+        with open(path, encoding=decoding(encoding)) as f:
+            first = next((line for line in f if line.strip()), "")
+    except (UnicodeDecodeError, OSError):
+        return False
+    return first.lstrip().startswith(FASTTEXT_LABEL)
+
+
+def fasttext_records(path: Path, encoding: str = "utf-8"):
+    """(`path:line`, {"text", "label"}) of each non-blank line of a fastText file. As fastText
+    does, every word starting with `__label__` is a label and the other words the text; the
+    label is a string, or a list of them in every record when some line has several (the file
+    is multi-label; a line without any is then an example of none of them)."""
+    examples = []
+    with open(path, encoding=decoding(encoding)) as f:
+        for n, line in enumerate(f, start=1):
+            words = line.split()
+            if words:
+                labels = [w[len(FASTTEXT_LABEL):] for w in words if w.startswith(FASTTEXT_LABEL)]
+                examples.append((n, labels, " ".join(w for w in words if not w.startswith(FASTTEXT_LABEL))))
+    multi = any(len(labels) > 1 for _, labels, _ in examples)
+    for n, labels, text in examples:
+        yield f"{path}:{n}", {"text": text, "label": labels if multi else (labels[0] if labels else None)}
+
+
 def records(path: Path, encoding: str = "utf-8"):
     """(where, record dict) of each example of a JSON-lines (one object a line; blank lines left
-    out) or Parquet file; `where` is `path:line` or `path:row N`.
+    out), Parquet or fastText .txt file (`fasttext_records`); `where` is `path:line` or `path:row N`.
 
     Raises:
         CnnkitError: for a line that is not a JSON object, naming it.
     """
+    if path.suffix.lower() == ".txt":
+        yield from fasttext_records(path, encoding)
+        return
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq  # tensorflow-datasets depends on pyarrow
 
@@ -614,7 +661,7 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
     a tuple of strings per row (empty: none of the labels applies).
     """
     try:
-        if path.suffix.lower() in RECORD_SUFFIXES:
+        if read_as_records(path):
             return read_records(path, text_column, label_column, strict, multi_label, encoding)
         with open(path, newline="", encoding=decoding(encoding)) as f:
             delimiter = table_delimiter(f.readline(), path, (text_column, label_column))

@@ -218,6 +218,30 @@ def test_json_lines_and_parquet_tables(tmp_path):
         load_source(str(tmp_path / "broken.jsonl"))
 
 
+def test_fasttext_files(tmp_path):
+    """fastText's format (`__label__X text`, one example a line): as a file, as split files of a
+    folder, multi-label when a line has several labels; other .txt files are refused with what
+    to give instead."""
+    train = tmp_path / "train.txt"
+    train.write_text("__label__pos a fine film\n\n__label__neg  dull ,  slow\nno label here\n__label__pos great\n")
+    data = load_source(str(train))
+    assert data.kind == "texts" and data.class_names == ["neg", "pos"]
+    assert data.splits["train"].x == ["a fine film", "dull , slow", "great"]
+    assert data.splits["train"].y.tolist() == [1, 0, 1]
+    assert data.skipped == [(f"{train}:4", "no label")]
+    (tmp_path / "test.txt").write_text("__label__neg boring\n")
+    (tmp_path / "notes.txt").write_text("not a split\n")
+    data = load_source(str(tmp_path))
+    assert set(data.splits) == {"train", "test"} and data.splits["test"].x == ["boring"]
+    tags = tmp_path / "tags.txt"
+    tags.write_text("__label__sport goal scored\n__label__politics __label__sport vote and goal\nrain\n")
+    data = load_source(str(tags))
+    assert data.multi_label and data.class_names == ["politics", "sport"]
+    assert data.splits["train"].y.tolist() == [[0, 1], [1, 1], [0, 0]]
+    with pytest.raises(CnnkitError, match="notes.txt: a .txt file is read as fastText's format.*folder per class"):
+        load_source(str(tmp_path / "notes.txt"))
+
+
 def test_a_test_table_without_labels_is_left_out(tmp_path, capsys):
     """Kaggle's layout: train.csv with labels, test.csv without (the inputs to predict on). Before:
     "test.csv has no column 'label'" and no training at all."""
