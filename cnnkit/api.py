@@ -19,8 +19,8 @@ import numpy as np
 from cnnkit import config as config_lib
 from cnnkit import evaluation, runs, tasks, training, transfer
 from cnnkit.datasets import ensure_splits, load_source
-from cnnkit.datasets.sources import (LoadedData, Split, decoding, is_system_entry, is_table, table_files,
-                                     table_texts)
+from cnnkit.datasets.sources import (LoadedData, Split, decoding, is_folder_source, is_system_entry, is_table,
+                                     table_files, table_texts)
 from cnnkit.errors import CnnkitError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "_recipes"
@@ -143,7 +143,7 @@ def load_data(cfg, task) -> LoadedData:
     """Reads `cfg.data.source` and applies `data.limit` (a random subset of train)."""
     loaded = load_source(cfg.data.source, extensions=task.extensions, text_column=cfg.data.text_column,
                          label_column=cfg.data.label_column, strict=cfg.data.strict, multi_label=cfg.data.multi_label,
-                         encoding=cfg.data.encoding)
+                         encoding=cfg.data.encoding, label_pattern=cfg.data.label_pattern)
     cfg.data.multi_label = loaded.multi_label
     if cfg.data.limit and len(loaded.splits["train"]) > cfg.data.limit:
         rng = np.random.default_rng(cfg.train.seed)
@@ -781,7 +781,8 @@ def evaluate(run_dir: str, data: str, out: str | None = None, text_column: str |
     cfg.data.encoding = encoding or cfg.data.encoding  # CSV/TSV tables here, .txt files in the task's prepare
     loaded = load_source(data, extensions=task_obj.extensions, text_column=text_column or cfg.data.text_column,
                          label_column=label_column or cfg.data.label_column, strict=cfg.data.strict,
-                         multi_label=cfg.data.multi_label, encoding=cfg.data.encoding)
+                         multi_label=cfg.data.multi_label, encoding=cfg.data.encoding,
+                         label_pattern=cfg.data.label_pattern if is_folder_source(data) else None)
     split_name = "test" if "test" in loaded.splits else None
     if split_name:
         split = loaded.splits["test"]

@@ -30,6 +30,9 @@ class DataConfig:
     label_column: str = "label"  # CSV/TSV column holding the label (a `labels` column is read when there is none)
     encoding: str = "utf-8"  # of CSV/TSV and .txt files (a UTF-8 byte-order mark is dropped), e.g. cp1252, latin-1
     multi_label: Optional[bool] = None  # labels are |-separated sets; unset: when the column is `labels`
+    # A folder of files named by class (cat.12.jpg) instead of class folders: a regular expression
+    # searched in each file name, its first group (or whole match) the label, e.g. ^(.+?)[ ._-]*\d+\.\w+$
+    label_pattern: Optional[str] = None
     strict: bool = False  # fail on an unreadable file instead of skipping it
     limit: int = 0  # use at most this many training examples (0: all); for quick trials
     cv: int = 0  # K > 1: stratified K-fold cross-validation over all examples instead of one run

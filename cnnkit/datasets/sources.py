@@ -15,6 +15,7 @@ import csv
 import dataclasses
 import hashlib
 import itertools
+import re
 import json
 import os
 import shutil
@@ -128,8 +129,14 @@ def package_data_dir() -> Path:
 
 
 # ------------------------------------------------------------------ entry point
+def is_folder_source(src: str) -> bool:
+    """Whether data source `src` is a folder or an archive (of files, or of tables)."""
+    return not src.startswith(("builtin:", "tfds:")) and (
+        Path(src).expanduser().is_dir() or src.lower().endswith(ARCHIVE_SUFFIXES))
+
+
 def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text", label_column="label",
-                strict=False, multi_label=None, encoding="utf-8") -> LoadedData:
+                strict=False, multi_label=None, encoding="utf-8", label_pattern: str | None = None) -> LoadedData:
     """Reads data source `src` into a `LoadedData`.
 
     Args:
@@ -139,7 +146,13 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
         strict: raise on an unreadable row instead of skipping it.
         multi_label: CSV/TSV labels are `|`-separated label sets (None: when the column is `labels`).
         encoding: of CSV/TSV files.
+        label_pattern: folders only: a regular expression searched in each file's name, its
+            first group (or else the whole match) the file's label (`named_labels`), for
+            folders of files named by class (`cat.12.jpg`) instead of class folders.
     """
+    if label_pattern and not is_folder_source(src):
+        raise CnnkitError(f"data.label_pattern reads labels from the file names of a folder (or archive) of files; "
+                          f"{src} is not one. Drop the setting for it.")
     if src.startswith("builtin:"):
         name = src.split(":", 1)[1]
         if name not in BUILTINS:
@@ -157,10 +170,10 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
     name = path.name.lower()
     if path.is_dir():
         return load_folder(path, extensions, text_column, label_column, strict, multi_label=multi_label,
-                           encoding=encoding)
+                           encoding=encoding, label_pattern=label_pattern)
     if name.endswith(ARCHIVE_SUFFIXES):
         return load_folder(extract_archive(path), extensions, text_column, label_column, strict, origin=str(path),
-                           multi_label=multi_label, encoding=encoding)
+                           multi_label=multi_label, encoding=encoding, label_pattern=label_pattern)
     if name.endswith(".npz"):
         return load_npz(path)
     if name.endswith(TABLE_SUFFIXES) or is_fasttext(path, encoding):
@@ -187,9 +200,10 @@ def is_system_entry(name: str) -> bool:
 
 
 def load_folder(root: Path, extensions, text_column="text", label_column="label", strict=False,
-                origin: str | None = None, multi_label=None, encoding="utf-8") -> LoadedData:
+                origin: str | None = None, multi_label=None, encoding="utf-8", label_pattern=None) -> LoadedData:
     """A folder of class folders, or of split folders (train/, val/, test/) of class folders,
-    or of split tables (train.csv, dev.csv, test.csv)."""
+    or of split tables (train.csv, dev.csv, test.csv); with `label_pattern`, of files (or split
+    folders of files) named by class (`named_labels`)."""
     root = Path(root)
     origin = origin or str(root)
     tables = {SPLIT_ALIASES[p.stem.lower()]: p for p in root.iterdir()
@@ -203,13 +217,16 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
         split_dirs = {"train": root}
     elif "train" not in split_dirs:
         raise CnnkitError(f"{root} has {', '.join(p.name for p in split_dirs.values())}/ but no train/ folder.")
+    if label_pattern:
+        return named_label_splits(split_dirs, extensions, label_pattern, strict, origin)
     folders = [p for p in split_dirs["train"].iterdir() if p.is_dir() and not is_system_entry(p.name)]
     for aside in sorted(p for p in folders if is_aside(p.name)):
         print(f"Left out {aside}: a folder named _like_this_ is not a class (Speech Commands keeps its background "
               f"noise in _background_noise_)", file=sys.stderr)
     class_names = sorted(p.name for p in folders if not is_aside(p.name))
     if not class_names:
-        raise CnnkitError(f"{split_dirs['train']} has no class folders: put each class's files in a folder named after the class.")
+        raise CnnkitError(f"{split_dirs['train']} has no class folders: put each class's files in a folder named after "
+                          f"the class{named_class_hint(split_dirs['train'], extensions)}.")
     if len(class_names) < 2:
         raise CnnkitError(f"{split_dirs['train']} has a single class folder ({class_names[0]}): a classifier needs at least two classes.")
     index = {c: i for i, c in enumerate(class_names)}
@@ -221,14 +238,10 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
             if class_dir.name not in index:
                 raise CnnkitError(f"{class_dir} is a class that {split_dirs['train']} does not have; "
                                   f"rename it to one of: {', '.join(class_names)}.")
-            files = sorted(f for f in class_dir.rglob("*") if f.is_file()
-                           and not any(is_system_entry(part) for part in f.relative_to(class_dir).parts))
-            kept = [f for f in files if not extensions or f.suffix.lower() in extensions]
-            if len(kept) < len(files):
-                kept_set = set(kept)  # built once: a class folder can hold 100 000 files
-                skipped += [(str(f), "not a " + "/".join(extensions) + " file") for f in files if f not in kept_set]
+            kept, other = folder_files(class_dir, extensions)
+            skipped += other
             if not kept and split == "train":
-                others = sorted({f.suffix.lower() for f in files if f.suffix})
+                others = sorted({Path(f).suffix.lower() for f, _ in other if Path(f).suffix})
                 hint = (f" It holds {', '.join(others[:4])} files: is this data for another task?" if others else "")
                 raise CnnkitError(f"Class folder {class_dir} has no {'/'.join(extensions) or ''} files: add some or remove "
                                   f"the folder.{hint}")
@@ -238,6 +251,94 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
     if list(split_dirs) == ["train"]:
         splits = listed_splits(root, splits["train"])
     return LoadedData("files", splits, class_names, skipped, origin)
+
+
+def folder_files(folder: Path, extensions) -> tuple[list[Path], list]:
+    """(files with one of `extensions` (any when empty) under `folder`, sorted; (path, reason)
+    of the other files), system files (`is_system_entry`) left out."""
+    files = sorted(f for f in folder.rglob("*") if f.is_file()
+                   and not any(is_system_entry(part) for part in f.relative_to(folder).parts))
+    kept = [f for f in files if not extensions or f.suffix.lower() in extensions]
+    if len(kept) == len(files):
+        return kept, []
+    kept_set = set(kept)  # built once: a folder can hold 100 000 files
+    return kept, [(str(f), "not a " + "/".join(extensions) + " file") for f in files if f not in kept_set]
+
+
+def named_labels(files: list[Path], pattern: str) -> tuple[list[Path], list[str], list]:
+    """(files, their labels, (path, reason) of the files left out): a file's label is the first
+    group of `pattern` (a regular expression searched in its name), or the whole match when the
+    pattern has no group; a file whose name does not match is left out.
+
+    Raises:
+        CnnkitError: for a pattern that is not a regular expression.
+    """
+    try:
+        regex = re.compile(pattern)
+    except re.error as e:
+        raise CnnkitError(f"data.label_pattern {pattern!r} is not a regular expression ({e}).") from None
+    kept, labels, skipped = [], [], []
+    for f in files:
+        m = regex.search(f.name)
+        label = (m.group(1) if regex.groups else m.group(0)) if m else None
+        if label:
+            kept.append(f)
+            labels.append(label)
+        else:
+            skipped.append((str(f), f"name does not match data.label_pattern {pattern}"))
+    return kept, labels, skipped
+
+
+def named_label_splits(split_dirs: dict, extensions, pattern: str, strict: bool, origin: str) -> LoadedData:
+    """LoadedData of files labelled by their names (`named_labels`), one split per folder of
+    `split_dirs` ({split: folder}); a label seen only outside train is an error."""
+    splits, skipped, names = {}, [], {}
+    for split, folder in split_dirs.items():
+        files, other = folder_files(folder, extensions)
+        files, labels, unnamed = named_labels(files, pattern)
+        if unnamed and strict:
+            raise CnnkitError(f"{unnamed[0][0]}: {unnamed[0][1]}; fix the pattern or drop --strict to skip such files.")
+        skipped += other + unnamed
+        names[split] = (files, labels)
+    class_names = sorted(set(names["train"][1]))
+    if len(class_names) < 2:
+        found = f"one label, {class_names[0]}" if class_names else "no label"
+        raise CnnkitError(f"data.label_pattern {pattern} finds {found} in the file names of {split_dirs['train']}: a "
+                          f"classifier needs at least two classes. Its first group (or whole match) is the label.")
+    index = {c: i for i, c in enumerate(class_names)}
+    for split, (files, labels) in names.items():
+        unknown = sorted(set(labels) - set(index))
+        if unknown:
+            raise CnnkitError(f"{split_dirs[split]} has files of label {unknown[0]}, which {split_dirs['train']} does not "
+                              f"have (its labels: {', '.join(class_names[:10])}).")
+        splits[split] = Split([str(f) for f in files], np.asarray([index[l] for l in labels], dtype="int64"))
+    print(f"Labels from the file names (data.label_pattern {pattern}): {len(class_names)} classes, e.g. "
+          f"{names['train'][0][0].name} -> {names['train'][1][0]}", file=sys.stderr)
+    return LoadedData("files", splits, class_names, skipped, origin)
+
+
+NAMED_CLASS_PATTERNS = (r"^(.+?)[ ._-]*\d+\.\w+$",  # the name before a final number: cat.12.jpg, Abyssinian_12.jpg
+                        r"^([^ ._-]+)[ ._-]")  # the first word: 0_jackson_3.wav, dog-0001.png
+
+
+def named_class_hint(folder: Path, extensions) -> str:
+    """For a folder of files without class folders: `: the names seem to carry ...` suggesting
+    `data.label_pattern` values (NAMED_CLASS_PATTERNS) that give between 2 classes and half as
+    many classes as files, with the classes each gives; "" when none does."""
+    files = sorted(f for f in folder.iterdir() if f.is_file() and not is_system_entry(f.name)
+                   and (not extensions or f.suffix.lower() in extensions))
+    hints, seen = [], []
+    for pattern in NAMED_CLASS_PATTERNS:
+        _, labels, _ = named_labels(files, pattern)
+        classes = sorted(set(labels))
+        if 2 <= len(classes) <= len(files) / 2 and classes not in seen:
+            seen.append(classes)
+            shown = ", ".join(classes[:5]) + (", ..." if len(classes) > 5 else "")
+            hints.append(f"--set 'data.label_pattern={pattern}' gives {len(classes)} classes ({shown})")
+    if not hints:
+        return ""
+    return (f". If the file names carry the class, as {files[0].name} may, a regular expression whose first group is "
+            f"the class reads it: " + "; ".join(hints))
 
 
 def is_aside(name: str) -> bool:

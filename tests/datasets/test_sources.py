@@ -574,3 +574,34 @@ def test_multi_label_sets_written_with_commas_are_warned_about(tmp_path, capsys)
     path.write_text('text,labels\nfirst,sport|politics\nsecond,sport\n')
     load_source(str(path))
     assert "Warning" not in capsys.readouterr().err
+
+
+def test_files_named_by_class(tmp_path, capsys):
+    """Kaggle's Dogs vs Cats (cat.12.jpg) and Oxford Pets (Abyssinian_12.jpg) name each file by
+    its class: without class folders the error suggests data.label_pattern with the classes it
+    gives; with it, labels come from the names (split folders too), the rest is skipped."""
+    root = tmp_path / "pets"
+    for split, n in (("train", 4), ("test", 2)):
+        (root / split).mkdir(parents=True)
+        for c in ("cat", "dog"):
+            for i in range(n):
+                (root / split / f"{c}.{i}.jpg").write_bytes(b"x")
+    (root / "train" / "README").write_bytes(b"x")
+    with pytest.raises(CnnkitError, match=r"no class folders.*as cat\.0\.jpg may.*data\.label_pattern=.*gives 2 classes "
+                                          r"\(cat, dog\)"):
+        load_source(str(root), extensions=IMAGE_EXTENSIONS)
+    pattern = r"^(.+?)[ ._-]*\d+\.\w+$"
+    data = load_source(str(root), extensions=IMAGE_EXTENSIONS, label_pattern=pattern)
+    assert data.kind == "files" and data.class_names == ["cat", "dog"]
+    assert data.splits["train"].y.tolist() == [0, 0, 0, 0, 1, 1, 1, 1] and len(data.splits["test"]) == 4
+    assert "Labels from the file names" in capsys.readouterr().err
+    assert [p for p, _ in data.skipped] == [str(root / "train" / "README")]
+    (root / "test" / "fox.0.jpg").write_bytes(b"x")
+    with pytest.raises(CnnkitError, match="files of label fox"):
+        load_source(str(root), extensions=IMAGE_EXTENSIONS, label_pattern=pattern)
+    with pytest.raises(CnnkitError, match="finds one label, cat"):
+        load_source(str(root / "train"), extensions=IMAGE_EXTENSIONS, label_pattern="cat")
+    with pytest.raises(CnnkitError, match="not a regular expression"):
+        load_source(str(root), extensions=IMAGE_EXTENSIONS, label_pattern="(")
+    with pytest.raises(CnnkitError, match="data.label_pattern reads labels from the file names"):
+        load_source("builtin:digits", label_pattern=pattern)
