@@ -133,6 +133,37 @@ class AdversarialText(keras.Model):
         return self.compute_metrics(x, y, p)
 
 
+class SharpnessAware(keras.Model):
+    """Sharpness-aware minimisation (Foret et al. 2021): each step takes the gradient at the
+    weights moved by `rho` along the normalised loss gradient (the batch's worst nearby point)."""
+
+    def __init__(self, inner, rho, **kw):
+        super().__init__(**kw)
+        self.inner, self.rho = inner, rho
+
+    def call(self, x, training=False):
+        return self.inner(x, training=training)
+
+    def train_step(self, data):
+        x, y = data
+        ws = self.trainable_variables
+        with tf.GradientTape() as tape:
+            p = self.inner(x, training=True)
+            loss = self.compute_loss(x=x, y=y, y_pred=p)
+        g = [tf.convert_to_tensor(gi) for gi in tape.gradient(loss, ws)]
+        scale = self.rho / (tf.linalg.global_norm(g) + 1e-12)
+        eps = [gi * scale for gi in g]
+        for w, e in zip(ws, eps):
+            w.assign_add(e)
+        with tf.GradientTape() as tape:
+            loss2 = self.compute_loss(x=x, y=y, y_pred=self.inner(x, training=True))
+        g2 = tape.gradient(loss2, ws)
+        for w, e in zip(ws, eps):
+            w.assign_sub(e)
+        self.optimizer.apply_gradients(zip(g2, ws))
+        return self.compute_metrics(x, y, p)
+
+
 def adversarial_model(vec, v, L, V, K):
     """The defaults' Kim CNN (one network, no branches) trained with `AdversarialText`."""
     embed = layers.Embedding(V, v.get("dim", 128))
@@ -263,6 +294,8 @@ def run(name, v, seed=0, fold=0):
     model = keras.Model(raw, out)
     if v.get("at"):
         model = adversarial_model(vec, v, L, V, K)
+    if v.get("sam"):
+        model = SharpnessAware(model, v["sam"])
     ls = v.get("ls", 0.0)
     ocfg = {"learning_rate": v.get("lr", 1e-3)}
     if v.get("ema"):  # Polyak averaging of the weights; validation and the saved model use the average
