@@ -161,6 +161,7 @@ def prepare(cfg, task, loaded: LoadedData):
     val_from_train = "val" not in loaded.splits and cfg.data.val_split > 0
     loaded = ensure_splits(loaded, cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
     warn_untrained_classes(loaded)
+    note_imbalance(loaded, cfg.train.class_weight)
     start = time.perf_counter()
     prepared = task.prepare(cfg, loaded)
     prepared.val_from_train = val_from_train
@@ -187,6 +188,33 @@ def warn_untrained_classes(loaded: LoadedData) -> None:
         log(f"Warning: {loaded.origin}: no training example of class(es) {shown} after holding "
             f"out the validation/test splits; the model cannot learn them. Add examples of them, or give the data "
             f"a val split of its own (or lower data.val_split / data.test_split).")
+
+
+IMBALANCE_NOTED_FROM = 5.0  # largest / smallest class of the training split from which a run says so
+
+
+def note_imbalance(loaded: LoadedData, class_weight: str) -> None:
+    """Says when the training split's classes are imbalanced (largest / smallest count at least
+    IMBALANCE_NOTED_FROM) and `train.class_weight` is none: accuracy then favours the large
+    classes, and `train.class_weight=balanced` is what weighs them alike.
+
+    Raises:
+        CnnkitError: for `class_weight` balanced on multi-label data (an example has several classes).
+    """
+    y = loaded.splits["train"].y
+    if y.ndim != 1:
+        if class_weight != "none":
+            raise CnnkitError(f"train.class_weight={class_weight} weighs each example by its class: {loaded.origin} is "
+                              f"multi-label (an example has several). Set train.class_weight=none.")
+        return
+    counts = np.bincount(y, minlength=len(loaded.class_names))
+    present = counts[counts > 0]
+    if class_weight != "none" or len(present) < 2 or present.max() < IMBALANCE_NOTED_FROM * present.min():
+        return
+    big, small = int(np.argmax(counts)), int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
+    log(f"Classes are imbalanced: {loaded.class_names[big]} has {counts[big]} training examples, "
+        f"{loaded.class_names[small]} {counts[small]}. Accuracy favours the large classes (macro-F1, reported too, "
+        f"weighs them alike); --set train.class_weight=balanced weighs every class alike in the loss.")
 
 
 def load_prepared(cfg, task):
@@ -422,7 +450,9 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
                     validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None,
                     deadline=deadline,
                     reserve_steps=reserve_scale * evaluation_steps(task_obj, infer_model, prepared, cfg),
-                    batchnorm_ds=batchnorm_dataset(task_obj, train_model, x_train, y_train, cfg, n_classes))
+                    batchnorm_ds=batchnorm_dataset(task_obj, train_model, x_train, y_train, cfg, n_classes),
+                    class_weight=(training.balanced_class_weights(y_train, n_classes)
+                                  if cfg.train.class_weight == "balanced" else None))
 
     def compile_for(train_cfg):
         with strategy.scope():

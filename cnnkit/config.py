@@ -79,6 +79,10 @@ class TrainConfig:
     schedule: str = "cosine"  # constant | cosine | onecycle | step
     warmup_epochs: float = 0.0  # linear warm-up before cosine/step (onecycle has its own)
     label_smoothing: float = 0.0
+    # none | balanced: each training example's loss weighted n / (classes x its class's count)
+    # (scikit-learn's "balanced"), so that every class weighs the same in the loss; for imbalanced
+    # single-label data (training.balanced_class_weights).
+    class_weight: str = "none"
     seed: int = 0
     deterministic: bool = False  # TF op determinism: identical metrics twice on a CPU, slower
     # float32 | mixed_float16 | mixed_bfloat16 | auto (mixed where the hardware has it; the run's
@@ -297,6 +301,7 @@ def validate(cfg: Config) -> None:
         "train.precision": (t.precision, ("float32", "mixed_float16", "mixed_bfloat16", "auto")),
         "train.strategy": (t.strategy, ("auto", "mirrored", "multiworker")),
         "train.monitor": (t.monitor, ("accuracy", "loss")),
+        "train.class_weight": (t.class_weight, ("none", "balanced")),
         "model.head_pooling": (cfg.model.head_pooling, ("avg", "max", "flatten")),
         "model.members_val": (cfg.model.members_val, ("same", "rotate")),
     }

@@ -385,6 +385,19 @@ def compile_model(model: keras.Model, cfg: TrainConfig, steps_per_epoch: int, nu
     )
 
 
+def balanced_class_weights(y: np.ndarray, num_classes: int) -> dict:
+    """{class index: n / (classes present x its count)} for integer labels `y` (N,): scikit-learn's
+    "balanced" weights, under which every class present weighs the same in the loss; a class
+    without examples gets 1."""
+    from sklearn.utils.class_weight import compute_class_weight
+
+    present = np.unique(y)
+    weights = compute_class_weight("balanced", classes=present, y=y)
+    out = {i: 1.0 for i in range(num_classes)}
+    out.update({int(c): float(w) for c, w in zip(present, weights)})
+    return out
+
+
 @keras.saving.register_keras_serializable(package="cnnkit")
 class SmoothedSparseCrossentropy(keras.losses.Loss):
     """Cross-entropy with label smoothing for integer labels (the Keras sparse loss has none)."""
@@ -769,7 +782,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
         timer: "TrainTimer | None" = None, steps_per_epoch: int | None = None,
         validation_steps: int | None = None, initial_epoch: int = 0, backup: str = "backup",
         deadline: float | None = None, reserve_steps: float = 0.0,
-        batchnorm_ds: tf.data.Dataset | None = None) -> dict:
+        batchnorm_ds: tf.data.Dataset | None = None, class_weight: dict | None = None) -> dict:
     """Trains a compiled `model` for `cfg.epochs` epochs after `initial_epoch`; resumes from
     `run_dir/checkpoints/<backup>` if one exists.
 
@@ -785,6 +798,8 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
             5 s at each epoch start on a 2-core CPU (measured, see BENCHMARKS.md).
         batchnorm_ds: a few training batches over which batch norm's statistics are
             re-estimated each epoch (`PreciseBatchNorm`; `train.precise_bn`), or None.
+        class_weight: {class index: weight of its examples in the loss} (Keras' `class_weight`;
+            `balanced_class_weights`), or None.
 
     Afterwards the model holds the weights of the best epoch on the validation split's
     `train.monitor` (accuracy or loss; `monitored`), or the last ones without a validation set.
@@ -821,7 +836,7 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
     adapt_for_multiworker(model, train_ds)
     model._initial_epoch = None  # set by an earlier phase's backup restore; this phase's own is read anew
     history = model.fit(train_ds, validation_data=val_ds, epochs=epochs, callbacks=callbacks,
-                        initial_epoch=initial_epoch,
+                        initial_epoch=initial_epoch, class_weight=class_weight,
                         steps_per_epoch=steps_per_epoch, validation_steps=validation_steps if val_ds is not None else None,
                         verbose=progress_verbosity(cfg.verbose), shuffle=False)  # the tf.data pipeline shuffles
     if budget is not None:

@@ -217,6 +217,25 @@ def test_many_untrained_classes_are_named_ten_at_most(capsys):
     assert "class(es) 'c03', 'c04'," in err and "'c12' and 2 more after holding out" in err and "'c13'" not in err
 
 
+def test_imbalanced_classes_are_noted_with_the_setting_that_weighs_them_alike(capsys):
+    from cnnkit.datasets.sources import LoadedData, Split
+
+    def loaded(counts, multi=False):
+        y = np.repeat(np.arange(len(counts)), counts)
+        y = np.eye(len(counts), dtype="int64")[y] if multi else y
+        return LoadedData("texts", {"train": Split(["t"] * len(y), y)}, ["neg", "pos", "odd"][:len(counts)], [], "r.csv")
+
+    api.note_imbalance(loaded([50, 10]), "none")
+    assert "Classes are imbalanced: neg has 50 training examples, pos 10" in capsys.readouterr().err
+    api.note_imbalance(loaded([50, 11]), "none")  # under 5 to 1
+    api.note_imbalance(loaded([50, 10]), "balanced")  # already weighed
+    api.note_imbalance(loaded([50, 0, 11]), "none")  # an empty class is warn_untrained_classes' business
+    assert "imbalanced" not in capsys.readouterr().err
+    with pytest.raises(CnnkitError, match="train.class_weight=balanced weighs each example by its class: r.csv is "
+                                          "multi-label"):
+        api.note_imbalance(loaded([5, 5], multi=True), "balanced")
+
+
 def test_summary_lists_layers():
     text = api.summary("image-cls", backbone="lenet5", image_size=[28, 28])
     assert "c1" in text and "f6" in text and "Total params" in text

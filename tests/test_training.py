@@ -149,6 +149,26 @@ def test_fit_keeps_the_epoch_best_on_the_monitored_metric(tmp_path, monitor):
     assert training.monitored(cfg, True) == f"val_{monitor}" and training.monitored(cfg, False) == monitor
 
 
+def test_balanced_class_weights_make_every_class_weigh_the_same(tmp_path):
+    y = np.array([0] * 90 + [2] * 10)
+    w = training.balanced_class_weights(y, 3)
+    assert w == pytest.approx({0: 100 / (2 * 90), 1: 1.0, 2: 100 / (2 * 10)})
+    assert 90 * w[0] == pytest.approx(10 * w[2])
+    # through fit: a rare class's examples weigh as much in the loss as the common class's
+    x = np.eye(4, dtype="float32")[y]
+    cfg = TrainConfig(epochs=1, verbose=0, lr=0.0, schedule="constant")
+    p = np.exp([2.0, 0.0, 0.0]) / np.exp([2.0, 0.0, 0.0]).sum()  # what the model below predicts for every input
+    losses = {}
+    for name, cw in (("none", None), ("balanced", w)):
+        model = _tiny_model()
+        model.set_weights([np.zeros((4, 3), "float32"), np.array([2.0, 0.0, 0.0], "float32")])
+        training.compile_model(model, cfg, 1, 3)
+        losses[name] = training.fit(model, tf.data.Dataset.from_tensor_slices((x, y)).batch(100), None, cfg,
+                                    tmp_path / name, class_weight=cw)["loss"][0]
+    assert losses["none"] == pytest.approx(-(90 * np.log(p[0]) + 10 * np.log(p[2])) / 100, rel=1e-4)
+    assert losses["balanced"] == pytest.approx(-(90 * w[0] * np.log(p[0]) + 10 * w[2] * np.log(p[2])) / 100, rel=1e-4)
+
+
 class _Terminal(io.StringIO):
     def isatty(self):
         return True
