@@ -319,12 +319,22 @@ def train(task: str | None, data: str | None = None, *, model=None, out: str | N
             return cross_validate(cfg, task_obj, loaded, run_dir, start, resumed=bool(resume))
         deadline = start + cfg.train.time_budget if cfg.train.time_budget else None
         return fit_and_save(cfg, task_obj, prepare(cfg, task_obj, loaded), run_dir, deadline)
-    except BaseException:
+    except BaseException as e:
         if fresh:
             runs.remove_if_empty(run_dir)
+        if isinstance(e, KeyboardInterrupt) and run_dir.exists():
+            say_how_to_resume(run_dir)
         raise
     finally:
         keras.mixed_precision.set_dtype_policy("float32")
+
+
+def say_how_to_resume(run_dir: Path) -> None:
+    """After Ctrl-C in training: where the run is and the command that continues it (from its last
+    backed-up epoch, when the backup holds one)."""
+    done = training.completed_epochs(run_dir)
+    since = f" from epoch {done + 1} (the last backup)" if done else ""
+    log(f"Interrupted: {run_dir} keeps what was trained; `cnnkit train --resume {run_dir}` continues it{since}.")
 
 
 @dataclasses.dataclass

@@ -236,6 +236,30 @@ def test_imbalanced_classes_are_noted_with_the_setting_that_weighs_them_alike(ca
         api.note_imbalance(loaded([5, 5], multi=True), "balanced")
 
 
+def test_ctrl_c_says_how_to_resume_and_the_resume_continues(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in training (a KeyboardInterrupt as the third epoch ends, after its backup): the run
+    folder is kept, the message names the command that continues it and its epoch, and that
+    command trains the epochs left."""
+    from cnnkit import training
+
+    class CtrlC(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    made = training.make_callbacks
+    monkeypatch.setattr(training, "make_callbacks", lambda *a, **k: (lambda cbs, nan: (cbs + [CtrlC()], nan))(*made(*a, **k)))
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        api.train("text-cls", out=str(run), epochs=4, batch_size=32, verbose=0, limit=300)
+    done = training.completed_epochs(run)
+    assert done >= 1
+    assert f"`cnnkit train --resume {run}` continues it from epoch {done + 1}" in capsys.readouterr().err
+    monkeypatch.setattr(training, "make_callbacks", made)
+    result = api.train(None, resume=str(run))
+    assert result.metrics["epochs_run_this_call"] == 4 - done
+
+
 def test_summary_lists_layers():
     text = api.summary("image-cls", backbone="lenet5", image_size=[28, 28])
     assert "c1" in text and "f6" in text and "Total params" in text
