@@ -928,14 +928,17 @@ def top_k_labels(p: np.ndarray, class_names: list[str], k: int) -> list[dict]:
     return [{"label": class_names[i], "probability": float(p[i])} for i in np.argsort(-p)[:k]]
 
 
-def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 64, stdin=None,
+def predict(run_dir: str, inputs: "list[str] | np.ndarray", top_k: int = 5, batch_size: int = 64, stdin=None,
             sliding: bool = False, hop: float | None = None, encoding: str | None = None,
             text_column: str | None = None) -> list[dict]:
     """Top-k labels with probabilities for each input: [{"input", "predictions": [{"label", "probability"}]}].
 
     `inputs` are files, folders or globs; for a text run, an input that is none of them is the
     text itself (as for `explain`), and "-" reads one text per line of `stdin` (default
-    sys.stdin). With `sliding` (speech runs), each recording is cut into
+    sys.stdin). A NumPy array holds the inputs themselves, named `array[i]`: texts (N,) for a
+    text run; one image (h, w[, c]) or a batch (N, h, w[, c]) of 0-255 values (or floats 0-1)
+    for an image run; one waveform (samples,) or a batch (N, samples) at the run's sample rate
+    for a speech run. With `sliding` (speech runs), each recording is cut into
     clip-length windows `hop` seconds apart (default half a clip) and the result holds
     "windows" [{"start", "end", "speech", "predictions"}] and "words" [{"label", "start",
     "end", "probability"}]: runs of speech windows with the same best label. `encoding` (text
@@ -961,7 +964,10 @@ def predict(run_dir: str, inputs: list[str], top_k: int = 5, batch_size: int = 6
         files = expand_inputs(inputs, task_obj.extensions)
         check_modality(files, task_obj, run_dir)
         return [sliding_predict(model, task_obj, f, cfg, class_names, k, hop, batch_size) for f in files]
-    if inputs == ["-"]:
+    if isinstance(inputs, np.ndarray):  # inputs in memory
+        x, skipped = task_obj.array_inputs(inputs, cfg), []
+        names = [f"array[{i}]" for i in range(len(x))]
+    elif inputs == ["-"]:
         if cfg.task != "text-cls":
             raise CnnkitError("'-' (lines of standard input) is for text runs; give files, folders or globs.")
         lines = [l.rstrip("\n") for l in (stdin or sys.stdin)]

@@ -100,6 +100,31 @@ def test_predict_files_folders_and_globs(digits_run, tmp_path):
         api.predict(str(digits_run.run_dir), [str(tmp_path / "notes.csv")])
 
 
+def test_predict_arrays_in_memory(digits_run, tmp_path, capsys):
+    """A NumPy array holds the inputs themselves (before: "The truth value of an array ... is
+    ambiguous"): the same predictions as the files of the same images, for one image, a batch,
+    a batch without channel axis, floats 0-1 and another size."""
+    from sklearn.datasets import load_digits
+
+    images = (load_digits().images[:3] * 16).astype("uint8")  # (3, 8, 8)
+    for i, image in enumerate(images):
+        write_image(tmp_path / f"{i}.png", image)
+    run = str(digits_run.run_dir)
+    files = api.predict(run, [str(tmp_path / f"{i}.png") for i in range(3)], top_k=3)
+    probs = lambda out: [[p["probability"] for p in r["predictions"]] for r in out]  # noqa: E731
+    for x in (images, images[..., None], images / 255.0):
+        out = api.predict(run, x, top_k=3)
+        assert [r["input"] for r in out] == ["array[0]", "array[1]", "array[2]"]
+        assert [[p["label"] for p in r["predictions"]] for r in out] == [[p["label"] for p in r["predictions"]]
+                                                                        for r in files]
+        np.testing.assert_allclose(probs(out), probs(files), atol=2e-3)
+    assert "scaled to 0-255" in capsys.readouterr().err
+    assert len(api.predict(run, images[0])) == 1  # one image
+    assert len(api.predict(run, np.repeat(np.repeat(images, 3, 1), 3, 2))) == 3  # 24 x 24: resized as files are
+    with pytest.raises(CnnkitError, match=r"predicts on images.*Received an array of shape \(3, 8, 8, 8\)"):
+        api.predict(run, np.zeros((3, 8, 8, 8)))
+
+
 def test_image_folder_end_to_end(image_folder, tmp_path):
     result = api.train("image-cls", str(image_folder), out=str(tmp_path / "run"), backbone="resnet8", epochs=3,
                        batch_size=8, verbose=0, test_split=0.25)

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+from cnnkit.errors import CnnkitError
 from cnnkit.registry import Registry
 
 TASKS = Registry("task")
@@ -145,6 +146,18 @@ class Task(abc.ABC):
     def tta_views(self, model) -> int:
         """How many times `model` runs its network per input (1: no test-time augmentation)."""
         return 1
+
+    def array_inputs(self, x: np.ndarray, cfg) -> np.ndarray:
+        """Model inputs (N, ...) for in-memory inputs given to `cnnkit.predict` as an array (the
+        text task: a 1-D array of strings; images and audio: see their tasks).
+
+        Raises:
+            CnnkitError: for an array the task cannot take, naming the shapes it takes.
+        """
+        if x.ndim != 1 or not all(isinstance(v, str) for v in x.tolist()):
+            raise CnnkitError(f"A {self.name} run predicts on an array of texts (strings), one dimension. "
+                              f"Received an array of shape {x.shape} and dtype {x.dtype}.")
+        return np.asarray(x.tolist(), dtype=object)
 
     @abc.abstractmethod
     def read_inputs(self, inputs: list[str], cfg) -> tuple[np.ndarray, list[str], list]:

@@ -232,6 +232,29 @@ class ImageClassification(Task):
         return super().inference_dataset(x, cfg, batch_size)
 
     # ------------------------------------------------------------ prediction inputs
+    def array_inputs(self, x: np.ndarray, cfg) -> np.ndarray:
+        """Images in memory -> uint8 (N, h, w, c) at the run's size and channels, as image files
+        are read: one image (h, w) or (h, w, 1-4 channels), or a batch (N, h, w[, c]); values
+        0-255, or floats 0-1 (scaled to 0-255, said in a line)."""
+        import tensorflow as tf
+
+        p = cfg.preprocess
+        if x.dtype.kind not in "uif" or x.ndim not in (2, 3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 2, 3, 4)):
+            raise CnnkitError(f"An image-cls run predicts on images: one (h, w) or (h, w, channels), or a batch "
+                              f"(N, h, w) or (N, h, w, channels), of numbers 0-255. Received an array of shape "
+                              f"{x.shape} and dtype {x.dtype}.")
+        if x.ndim == 2 or (x.ndim == 3 and x.shape[-1] in (1, 2, 3, 4)):
+            x = x[None]  # one image
+        if x.ndim == 3:
+            x = x[..., None]  # grey images without a channel axis
+        if x.dtype.kind == "f" and x.size and float(np.nanmax(x)) <= 1.0:
+            print("Images given as floats of at most 1: read as 0-1 values and scaled to 0-255, as the run was trained",
+                  file=sys.stderr)
+            x = x * 255.0
+        x = np.clip(np.round(np.nan_to_num(x.astype("float64"))), 0, 255).astype("uint8")
+        return np.stack([image_data.resize_uint8(image_data.to_channels(tf.constant(image), p.channels),
+                                                 tuple(p.image_size)).numpy() for image in x])
+
     def read_inputs(self, inputs: list[str], cfg):
         p = cfg.preprocess
         x, kept, skipped = image_data.read_image_files(inputs, p.channels, tuple(p.image_size))

@@ -167,6 +167,16 @@ class SpeechClassification(Task):
         return [spectrogram, norm]
 
     # ------------------------------------------------------------ prediction inputs
+    def array_inputs(self, x: np.ndarray, cfg) -> np.ndarray:
+        """Waveforms in memory at the run's sample rate -> float32 (N, clip samples): one (samples,)
+        or a batch (N, samples), each fitted to the clip length as files are (`fit_length`)."""
+        if x.dtype.kind not in "uif" or x.ndim not in (1, 2):
+            raise CnnkitError(f"A speech-cls run predicts on waveforms at its sample rate "
+                              f"({cfg.preprocess.sample_rate} Hz): one (samples,) or a batch (N, samples). Received an "
+                              f"array of shape {x.shape} and dtype {x.dtype}.")
+        waves = x[None] if x.ndim == 1 else x
+        return audio_data.fit_length([w.astype("float32") for w in waves], self.num_samples(cfg.preprocess))
+
     def read_inputs(self, inputs: list[str], cfg):
         """Whole files, decoded at the run's rate; the saved model fits each to the clip length."""
         p = cfg.preprocess

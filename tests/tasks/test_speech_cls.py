@@ -85,6 +85,11 @@ def test_predict_files_and_sliding_over_a_long_recording(tones, tmp_path, capsys
     assert "sentence.wav\tlow" in printed and "(quiet)" in printed
     clips = api.predict(str(result.run_dir), [str(tones / "low")], top_k=2)
     assert len(clips) == 24 and sum(c["predictions"][0]["label"] == "low" for c in clips) >= 20
+    # waveforms in memory at the run's rate: one, or a batch of clips of another length
+    wave = tone_clip(350, 8000, 0.5, rng)
+    assert api.predict(str(result.run_dir), wave, top_k=1)[0]["predictions"][0]["label"] == "low"
+    batch = api.predict(str(result.run_dir), np.stack([tone_clip(350, 8000, 0.7, rng), tone_clip(2000, 8000, 0.7, rng)]))
+    assert [b["predictions"][0]["label"] for b in batch] == ["low", "high"]
     # a fresh process loads it after a bare `import cnnkit` (every audio layer registered)
     import subprocess
     import sys

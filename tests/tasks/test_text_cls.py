@@ -57,6 +57,11 @@ def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path, capsys, monke
     assert [(o["input"], o["predictions"][0]["label"]) for o in lines] == [("the movie was superb", "pos"),
                                                                          ("really awful acting", "neg")]
 
+    # a NumPy array of texts (a pandas column's .to_numpy()): the texts themselves
+    arr = api.predict(str(result.run_dir), np.array(["the movie was superb", "really awful acting"], dtype=object))
+    assert [(o["input"], o["predictions"][0]["label"]) for o in arr] == [("array[0]", "pos"), ("array[1]", "neg")]
+    with pytest.raises(CnnkitError, match="array of texts"):
+        api.predict(str(result.run_dir), np.zeros((2, 3)))
     # an input that is no file, folder or glob is the text itself (as for `cnnkit explain`), in order
     mixed = api.predict(str(result.run_dir), ["really awful acting", str(tmp_path / "a.txt"), " "])
     assert [(o["input"], o["predictions"][0]["label"]) for o in mixed] == [("really awful acting", "neg"),
