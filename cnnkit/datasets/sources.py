@@ -35,6 +35,7 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
 RECORD_SUFFIXES = (".jsonl", ".parquet")  # one record per example: JSON lines, or Parquet (Hugging Face datasets)
 TABLE_SUFFIXES = (".csv", ".tsv") + RECORD_SUFFIXES
+SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # refused with how to save them as CSV
 FASTTEXT_LABEL = "__label__"  # fastText's format: `__label__pos __label__fun a fine film`, one example a line
 
 
@@ -184,6 +185,10 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
                           f"(`{FASTTEXT_LABEL}positive a fine film`), and its first line does not start with "
                           f"{FASTTEXT_LABEL}. For one text a file, put the files in a folder per class and give the "
                           f"folder; for a table of texts and labels, a .csv/.tsv.")
+    if name.endswith(SPREADSHEET_SUFFIXES):
+        raise CnnkitError(f"{path} is a spreadsheet workbook, which is not read: save its sheet as CSV (Excel: File > "
+                          f"Save As > CSV UTF-8; LibreOffice: Save As > Text CSV) and give the .csv, whose first row "
+                          f"names the columns (text,label).")
     raise CnnkitError(f"{path}: unsupported file type. Use a folder, .tar.gz/.zip, .csv/.tsv, .jsonl, .parquet, "
                       f".npz or a fastText .txt.")
 

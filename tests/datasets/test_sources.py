@@ -240,6 +240,9 @@ def test_fasttext_files(tmp_path):
     assert data.splits["train"].y.tolist() == [[0, 1], [1, 1], [0, 0]]
     with pytest.raises(CnnkitError, match="notes.txt: a .txt file is read as fastText's format.*folder per class"):
         load_source(str(tmp_path / "notes.txt"))
+    (tmp_path / "reviews.xlsx").write_bytes(b"PK")
+    with pytest.raises(CnnkitError, match="reviews.xlsx is a spreadsheet workbook.*Save As > CSV UTF-8"):
+        load_source(str(tmp_path / "reviews.xlsx"))
 
 
 def test_a_test_table_without_labels_is_left_out(tmp_path, capsys):
