@@ -15,9 +15,9 @@ import csv
 import dataclasses
 import hashlib
 import itertools
-import re
 import json
 import os
+import re
 import shutil
 import sys
 import tarfile
