@@ -114,6 +114,26 @@ def extend_vocabulary(base: list[str], new: list[str], max_tokens: int) -> list[
     return base + extra[: max(0, max_tokens - len(base))]
 
 
+UNSPACED_CHARS_PER_WORD = 12.0  # median characters between spaces from which texts count as written without them
+
+
+def auto_split(texts: list[str], sample: int = 2000) -> tuple[str, str]:
+    """("character" or "whitespace", why) for `preprocess.split=auto`: characters when the texts
+    are written without spaces between words (Chinese, Japanese, Thai), i.e. the median of
+    their characters per whitespace-separated token, over up to `sample` texts, is at least
+    UNSPACED_CHARS_PER_WORD (English sentences: about 5; a word-segmented Chinese corpus: about
+    2), else whitespace words. Splitting such texts at spaces makes each sentence one token of
+    its own, from which nothing generalises."""
+    step = max(1, len(texts) // sample)
+    ratios = [len(t) / max(1, len(t.split())) for t in texts[::step] if t.strip()]
+    median = float(np.median(ratios)) if ratios else 0.0
+    if median >= UNSPACED_CHARS_PER_WORD:
+        return "character", (f"the training texts have a median of {median:.0f} characters between spaces, as in "
+                             f"languages written without spaces between words; set preprocess.split=whitespace "
+                             f"for words")
+    return "whitespace", f"a median of {median:.1f} characters between spaces"
+
+
 def token_lengths(texts: list[str], split: str = "whitespace") -> np.ndarray:
     """Number of tokens of each text (whitespace words, or characters)."""
     if split == "character":

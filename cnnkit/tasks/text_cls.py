@@ -38,7 +38,9 @@ class TextPreprocessConfig:
     min_count: int = 1  # tokens seen fewer times in the training split map to [UNK] (which then trains)
     sequence_length: Optional[int] = None  # tokens per text; unset: the 95th percentile of the training texts
     standardize: str = "lower_and_strip_punctuation"  # | lower | strip_punctuation | none
-    split: str = "whitespace"  # whitespace (words) | character
+    # auto | whitespace (words) | character. auto: character for texts written without spaces
+    # between words (Chinese, Japanese, Thai: text_features.auto_split), else whitespace.
+    split: str = "auto"
     # A start and an end token around each text (features.text.Standardize): the network sees
     # where a text begins ("how" opening a question) and ends. On: the five-member recipes gained on
     # TREC at every seed (BENCHMARKS.md, text-cls, sixteenth session).
@@ -71,7 +73,7 @@ def default_subwords(p: TextPreprocessConfig) -> int:
     """The subword buckets of an unset `preprocess.subwords`: SUBWORD_BUCKETS for word tokens on
     a random embedding; 0 for character or word n-gram tokens (they have no words to cut) and
     with an `--embeddings` file (not measured with pretrained vectors)."""
-    words = p.split == "whitespace" and not p.ngrams
+    words = p.split in ("whitespace", "auto") and not p.ngrams  # prepare resolves auto before
     return SUBWORD_BUCKETS if words and not p.embeddings else 0
 
 
@@ -111,6 +113,10 @@ class TextClassification(Task):
                 raise CnnkitError(f"{data.origin}: every text of the {name} split is empty.")
             splits[name] = (np.asarray([texts[i] for i in keep], dtype=object), split.y[keep])
             ids[name] = [split.x[i] if data.kind == "files" else texts[i] for i in keep]
+        if p.split == "auto":  # the run's config.yaml records what it became
+            p.split, why = text_features.auto_split(list(splits["train"][0]))
+            if p.split == "character":
+                print(f"Tokens are characters (preprocess.split=character): {why}", file=sys.stderr)
         if p.sequence_length is None:
             p.sequence_length = text_features.auto_sequence_length(list(splits["train"][0]), p.split,
                                                                    boundaries=p.boundaries)

@@ -129,3 +129,17 @@ def test_word_vectors_from_text_gzip_zip_and_binary_word2vec_files_agree(tmp_pat
     (tmp_path / "junk.bin").write_bytes(bytes(range(256)) * 4)
     with pytest.raises(CnnkitError, match="neither a text vectors file nor a binary word2vec file"):
         text_features.read_word_vectors(tmp_path / "junk.bin", vocab)
+
+
+def test_auto_split_reads_unspaced_writing_as_characters():
+    """Texts without spaces between words (Chinese, Japanese, Thai; here also English with its
+    spaces removed) are split into characters; spaced texts, and Chinese already segmented
+    into words with spaces, into words."""
+    english = ["a stirring , funny and finally transporting re-imagining of beauty and the beast",
+               "apparently reassembled from the cutting-room floor of any given daytime soap ."]
+    assert text_features.auto_split(english)[0] == "whitespace"
+    assert text_features.auto_split([t.replace(" ", "") for t in english])[0] == "character"
+    assert text_features.auto_split(["这部电影的剧情非常精彩，演员的表演也很出色。", "故事拖沓，看得我昏昏欲睡。"])[0] == "character"
+    assert text_features.auto_split(["这部 电影 的 剧情 非常 精彩 ， 演员 的 表演 也 很 出色 。"])[0] == "whitespace"
+    split, why = text_features.auto_split(["この映画はとても面白かったです"] * 3)
+    assert split == "character" and "preprocess.split=whitespace" in why

@@ -131,6 +131,12 @@ def test_subwords_default_on_for_words_and_off_where_they_cannot_serve(reviews_c
     result = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "default"), **FAST)
     assert result.model.get_layer("subwords").buckets == 10_000 and result.config.preprocess.subwords == 10_000
     assert "subwords: 10000" in (result.run_dir / "config.yaml").read_text()
+    assert result.config.preprocess.split == "whitespace"  # auto, resolved and recorded
+    assert "split: whitespace" in (result.run_dir / "config.yaml").read_text()
+    unspaced = tmp_path / "unspaced.csv"  # as Chinese or Japanese are written: characters, no subwords
+    unspaced.write_text(reviews_csv.read_text().replace(" ", ""))
+    auto = api.train("text-cls", data=str(unspaced), out=str(tmp_path / "unspaced"), **FAST)
+    assert auto.config.preprocess.split == "character" and auto.config.preprocess.subwords == 0
     char = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "char"), sets=["preprocess.split=character"], **FAST)
     assert char.config.preprocess.subwords == 0
     assert not [layer for layer in char.model.layers if layer.name == "subwords"]
