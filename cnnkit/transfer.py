@@ -2,7 +2,8 @@
 
 `cnnkit train TASK --from RUN_DIR` (or `cnnkit finetune RUN_DIR --data NEW`) builds the task's
 model with the earlier run's preprocessing settings, copies every weight but the classifier
-head from RUN_DIR/model.keras, and trains:
+head's from RUN_DIR/model.keras (the input normalisation keeps the new data's statistics: the
+network gets inputs standardised as in its first training), and trains:
 
 1. the new head alone, everything before it frozen (batch norm in inference mode), for
    `train.freeze_epochs` epochs (default: a quarter of the epochs, or 100 steps if that is
@@ -92,7 +93,11 @@ def weighted_layers(model: keras.Model) -> list:
 
 def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
     """Copies every weight of `source` to `target` except the classifier's (the head, and the
-    n-gram branch of a text model).
+    n-gram branch of a text model) and the input normalisation's: a task's top-level Keras
+    `Normalization` holds statistics of the data it was adapted on, and the target's are the new
+    data's, so that the network gets inputs standardised as its source training's were (the
+    statistics of a normalisation inside a network are copied, with their effect:
+    `refresh_computed_state`).
 
     Both are end-to-end models of the same task built from the same config, so their weighted
     top-level layers (normalisation, embedding, backbone) pair up in order. An embedding of the
@@ -113,6 +118,8 @@ def copy_weights(source: keras.Model, target: keras.Model) -> list[str]:
                           f"({', '.join(l.name for l in dst)}): build it with the source run's backbone and settings.")
     copied = []
     for a, b in zip(src, dst):
+        if isinstance(b, keras.layers.Normalization) and isinstance(a, keras.layers.Normalization):
+            continue  # the new data's statistics (see above)
         if type(a).__name__ != type(b).__name__:
             raise CnnkitError(f"Layer {a.name} ({type(a).__name__}) of the source does not match {b.name} "
                               f"({type(b).__name__}) of the new model.")

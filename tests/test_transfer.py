@@ -59,18 +59,20 @@ def test_head_only_phase_keeps_the_source_backbone_exactly(image_source, tmp_pat
     assert all(layer.trainable for layer in loaded._flatten_layers(include_self=False, recursive=True))
 
 
-def test_the_network_that_trains_normalises_as_the_saved_one(image_source, tmp_path):
-    """The source run's normalisation statistics are copied with its weights; the network that
-    trains must use them too, not the new data's that its Normalization was adapted on (it
-    did: the saved model scored its validation split 0.27 where training had measured 0.47).
-    Inverted digits make the two sets of statistics far apart."""
+def test_the_input_normalisation_keeps_the_new_datas_statistics(image_source, tmp_path):
+    """The task's input Normalization is adapted on the new data and keeps its statistics (the
+    backbone gets inputs standardised as in its first training); the network that trains
+    normalises as the saved one does. Before, the source's statistics were assigned without
+    taking effect: the saved model scored its validation split 0.27 where training had measured
+    0.47. Inverted digits make the two sets of statistics far apart."""
     inverted = tmp_path / "inverted.npz"
     with np.load(digits_npz(tmp_path / "d59.npz", [5, 6, 7, 8, 9])) as d:
         np.savez(inverted, **{k: 255 - v if k.startswith("x") else v for k, v in d.items()})
+        new_mean = float(np.mean(255 - d["x_train"]))
     result = cnnkit.finetune(image_source.run_dir, str(inverted), out=str(tmp_path / "ft"), epochs=1,
                              freeze_epochs=1, **QUIET)
-    norm, source_norm = result.model.get_layer("normalize"), image_source.model.get_layer("normalize")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(norm.mean), keras.ops.convert_to_numpy(source_norm.mean))
+    mean = float(keras.ops.convert_to_numpy(result.model.get_layer("normalize").mean).ravel()[0])
+    assert abs(mean - new_mean) < 5.0  # adapted on (a sample of) the new training images
     with open(result.run_dir / "history.csv") as f:
         last = list(csv.DictReader(f))[-1]
     # one head-only epoch: the saved model is the network of that epoch, and scores as it did
