@@ -213,8 +213,9 @@ def note_imbalance(loaded: LoadedData, class_weight: str) -> None:
         return
     big, small = int(np.argmax(counts)), int(np.argmin(np.where(counts > 0, counts, counts.max() + 1)))
     log(f"Classes are imbalanced: {loaded.class_names[big]} has {counts[big]} training examples, "
-        f"{loaded.class_names[small]} {counts[small]}. Accuracy favours the large classes (macro-F1, reported too, "
-        f"weighs them alike); --set train.class_weight=balanced weighs every class alike in the loss.")
+        f"{loaded.class_names[small]} {counts[small]}. Accuracy favours the large classes; macro-F1, reported too, "
+        f"weighs them alike. If the small classes matter as much, compare with --set train.class_weight=balanced, "
+        f"which weighs every class alike in the loss.")
 
 
 def load_prepared(cfg, task):
