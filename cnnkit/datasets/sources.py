@@ -327,9 +327,10 @@ NAMED_CLASS_PATTERNS = (r"^(.+?)[ ._-]*\d+\.\w+$",  # the name before a final nu
 
 
 def named_class_hint(folder: Path, extensions) -> str:
-    """For a folder of files without class folders: `: the names seem to carry ...` suggesting
-    `data.label_pattern` values (NAMED_CLASS_PATTERNS) that give between 2 classes and half as
-    many classes as files, with the classes each gives; "" when none does."""
+    """For a folder of files without class folders: the end of its error, `. If the file names
+    carry the class, ...`, suggesting `data.label_pattern` values (NAMED_CLASS_PATTERNS) that
+    give from 2 classes to half as many classes as files, with the classes each gives; "" when
+    none does."""
     files = sorted(f for f in folder.iterdir() if f.is_file() and not is_system_entry(f.name)
                    and (not extensions or f.suffix.lower() in extensions))
     hints, seen = [], []
