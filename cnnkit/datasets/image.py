@@ -286,38 +286,43 @@ def arrays_to_images(x: np.ndarray, channels: int | None = None, size=None) -> n
     return x
 
 
-def sample_beta(alpha: float, seed=None) -> tf.Tensor:
-    """One draw from Beta(alpha, alpha), through two Gamma draws."""
-    a = tf.random.gamma([], alpha, seed=seed)
-    b = tf.random.gamma([], alpha, seed=seed)
+def sample_beta(alpha: float, seeds) -> tf.Tensor:
+    """One draw from Beta(alpha, alpha), through two Gamma draws; `seeds`: two stateless seeds
+    (each a shape-(2,) int tensor)."""
+    a = tf.random.stateless_gamma([], seed=seeds[0], alpha=alpha)
+    b = tf.random.stateless_gamma([], seed=seeds[1], alpha=alpha)
     return a / (a + b)
 
 
-def mix_batch(images: tf.Tensor, labels: tf.Tensor, mixup: float, cutmix: float, seed=None):
+def mix_batch(images: tf.Tensor, labels: tf.Tensor, mixup: float, cutmix: float, key=0):
     """MixUp (Zhang et al. 2018) or CutMix (Yun et al. 2019) of a batch with a shuffled copy.
 
     Args:
         images: (B, h, w, c) float. labels: (B, num_classes) one-hot or soft.
         mixup, cutmix: the Beta(alpha, alpha) parameters (0 disables one); with both set,
             each batch uses one of the two at random.
+        key: an integer (int64 scalar) from which every random draw of the batch derives
+            (stateless ops): the same key mixes the same way, whichever thread runs the call.
 
     Returns:
         (mixed images, mixed labels), the labels weighted by the share of each image.
     """
-    perm = tf.random.shuffle(tf.range(tf.shape(images)[0]), seed=seed)
+    key = tf.cast(key, tf.int64)
+    seed = lambda i: tf.stack([key, tf.constant(i, tf.int64)])  # noqa: E731
+    perm = tf.random.experimental.stateless_shuffle(tf.range(tf.shape(images)[0]), seed=seed(0))
     other_x, other_y = tf.gather(images, perm), tf.gather(labels, perm)
 
     def do_mixup():
-        lam = sample_beta(mixup, seed)
+        lam = sample_beta(mixup, (seed(1), seed(2)))
         return lam * images + (1.0 - lam) * other_x, lam * labels + (1.0 - lam) * other_y
 
     def do_cutmix():
-        lam = sample_beta(cutmix, seed)
+        lam = sample_beta(cutmix, (seed(1), seed(2)))
         h, w = tf.shape(images)[1], tf.shape(images)[2]
         cut = tf.sqrt(1.0 - lam)
         ch, cw = tf.cast(cut * tf.cast(h, tf.float32), tf.int32), tf.cast(cut * tf.cast(w, tf.float32), tf.int32)
-        cy = tf.random.uniform([], 0, h, dtype=tf.int32, seed=seed)
-        cx = tf.random.uniform([], 0, w, dtype=tf.int32, seed=seed)
+        cy = tf.random.stateless_uniform([], seed(3), 0, h, dtype=tf.int32)
+        cx = tf.random.stateless_uniform([], seed(4), 0, w, dtype=tf.int32)
         y0, y1 = tf.clip_by_value(cy - ch // 2, 0, h), tf.clip_by_value(cy + ch // 2, 0, h)
         x0, x1 = tf.clip_by_value(cx - cw // 2, 0, w), tf.clip_by_value(cx + cw // 2, 0, w)
         rows = tf.logical_and(tf.range(h) >= y0, tf.range(h) < y1)
@@ -327,7 +332,7 @@ def mix_batch(images: tf.Tensor, labels: tf.Tensor, mixup: float, cutmix: float,
         return images * (1.0 - box) + other_x * box, share * labels + (1.0 - share) * other_y
 
     if mixup and cutmix:
-        return tf.cond(tf.random.uniform([], seed=seed) < 0.5, do_mixup, do_cutmix)
+        return tf.cond(tf.random.stateless_uniform([], seed(5)) < 0.5, do_mixup, do_cutmix)
     return do_mixup() if mixup else do_cutmix()
 
 
@@ -349,5 +354,8 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, training: bool, 
     if num_classes:
         ds = ds.map(lambda a, b: (tf.cast(a, tf.float32), tf.one_hot(b, num_classes)), num_parallel_calls=AUTOTUNE)
         if training and (mixup or cutmix):
-            ds = ds.map(lambda a, b: mix_batch(a, b, mixup, cutmix), num_parallel_calls=AUTOTUNE)
+            # each batch mixed from its own number of a seeded stream: the same seed mixes alike
+            keys = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
+            ds = tf.data.Dataset.zip(ds, keys).map(lambda pair, key: mix_batch(*pair, mixup, cutmix, key),
+                                                   num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
