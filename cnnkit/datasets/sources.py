@@ -853,9 +853,15 @@ def labelled_tables(tables: dict, label_column: str, encoding: str) -> dict:
 
 
 def search_bases(folder: Path) -> list[Path]:
-    """Where a table in `folder` may keep its files: the folder and its subfolders (Kaggle's
-    train.csv beside train/), listed once per table (a flat folder can hold 100 000 images)."""
-    return [folder] + sorted(p for p in folder.iterdir() if p.is_dir() and not is_system_entry(p.name))
+    """Where a table in `folder` may keep its files, in this order: the folder and its subfolders
+    (Kaggle's train.csv beside train/), then the folder above and the folders beside `folder`
+    (ESC-50's meta/esc50.csv naming the files of audio/); listed once per table (a flat folder
+    can hold 100 000 images)."""
+    def subfolders(root: Path) -> list[Path]:
+        return sorted(p for p in root.iterdir() if p.is_dir() and not is_system_entry(p.name))
+
+    above = [folder.parent] + [p for p in subfolders(folder.parent) if p != folder] if folder.parent != folder else []
+    return [folder] + subfolders(folder) + above
 
 
 def locate(bases: list[Path], name: str, extensions) -> tuple[Path, str] | None:
@@ -917,8 +923,9 @@ def located_files(path: Path, column: str, names: list[str], extensions, strict:
     where = next((found for found in (locate(bases, n, extensions) for n in names[:50]) if found), None)
     if where is None:
         shown = ", ".join(repr(n) for n in names[:3])
-        raise CnnkitError(f"{path}: none of the files of column '{column}' ({shown}, ...) is in {path.parent} or a "
-                          f"folder in it, as a {'/'.join(extensions)} file: give names relative to {path.parent}.")
+        raise CnnkitError(f"{path}: none of the files of column '{column}' ({shown}, ...) is in {path.parent}, a "
+                          f"folder in it, the folder above or one beside it, as a {'/'.join(extensions)} file: give "
+                          f"names relative to {path.parent}.")
     base, suffix = where
     kept, skipped = [], []
     for i, name in enumerate(names):

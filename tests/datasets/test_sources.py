@@ -418,6 +418,23 @@ def test_a_table_of_image_files_for_image_tasks(tmp_path):
     assert load_source(str(tmp_path / "words.csv"), extensions=IMAGE_EXTENSIONS, text_column="caption").kind == "texts"
 
 
+def test_a_table_in_a_folder_beside_the_files(tmp_path):
+    """ESC-50's layout: meta/esc50.csv (filename, fold, category) naming the clips of audio/, a
+    folder beside meta/. Before: "none of the files of column 'filename' ... is in meta"."""
+    from cnnkit.datasets.audio import AUDIO_EXTENSIONS
+
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "meta").mkdir()
+    rows = ["filename,fold,target,category"]
+    for i in range(6):
+        (tmp_path / "audio" / f"1-{i}-A-0.wav").write_bytes(b"RIFF")
+        rows.append(f"1-{i}-A-0.wav,1,{i % 2},{'dog' if i % 2 else 'rain'}")
+    (tmp_path / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    data = load_source(str(tmp_path / "meta" / "esc50.csv"), extensions=AUDIO_EXTENSIONS, label_column="category")
+    assert data.kind == "files" and data.class_names == ["dog", "rain"]
+    assert data.splits["train"].x[0] == str(tmp_path / "audio" / "1-0-A-0.wav") and not data.skipped
+
+
 def test_speech_commands_layout_split_lists_and_background_noise(tmp_path, capsys):
     """Speech Commands' archive: word folders, `_background_noise_/` (long noise recordings, not a
     word) and validation_list.txt / testing_list.txt naming the files of those splits. Before, the
