@@ -852,16 +852,30 @@ def labelled_tables(tables: dict, label_column: str, encoding: str) -> dict:
     return kept
 
 
-def search_bases(folder: Path) -> list[Path]:
+FILE_COLUMN_WORDS = ("file", "path", "fname")  # a column whose name holds one of these names files
+
+
+def names_files(column: str) -> bool:
+    """Whether a table column's name says it holds file names (`filename`, `slice_file_name`,
+    `path`, `fname`, ...): such a column is looked up beside the table's folder too."""
+    return any(word in column.casefold() for word in FILE_COLUMN_WORDS)
+
+
+def search_bases(folder: Path, beside: bool = False) -> list[Path]:
     """Where a table in `folder` may keep its files, in this order: the folder and its subfolders
-    (Kaggle's train.csv beside train/), then the folder above and the folders beside `folder`
-    (ESC-50's meta/esc50.csv naming the files of audio/); listed once per table (a flat folder
-    can hold 100 000 images)."""
+    (Kaggle's train.csv beside train/); with `beside` (a column named for files, `names_files`),
+    then the folder above, the folders beside `folder` and their subfolders (ESC-50's
+    meta/esc50.csv naming the clips of audio/, UrbanSound8K's metadata/ those of audio/fold1 ...
+    audio/fold10). Only for such a column: words of a text column could match files of a
+    neighbouring folder. Listed once per table (a flat folder can hold 100 000 images)."""
     def subfolders(root: Path) -> list[Path]:
         return sorted(p for p in root.iterdir() if p.is_dir() and not is_system_entry(p.name))
 
-    above = [folder.parent] + [p for p in subfolders(folder.parent) if p != folder] if folder.parent != folder else []
-    return [folder] + subfolders(folder) + above
+    bases = [folder] + subfolders(folder)
+    if beside and folder.parent != folder:
+        others = [p for p in subfolders(folder.parent) if p != folder]
+        bases += [folder.parent] + others + [sub for p in others for sub in subfolders(p)]
+    return bases
 
 
 def locate(bases: list[Path], name: str, extensions) -> tuple[Path, str] | None:
@@ -887,8 +901,9 @@ def file_column(path: Path, extensions, text_column: str, label_column: str, enc
     label = find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)
     named = find_column(text_column, columns)
     candidates = ([named] if named else []) + [c for c in columns if c not in (named, label)]
-    bases = search_bases(path.parent)
-    return next((c for c in candidates if locate(bases, first.get(c, ""), extensions)), None)
+    near, far = search_bases(path.parent), search_bases(path.parent, beside=True)
+    return next((c for c in candidates if locate(far if names_files(c) else near, first.get(c, ""), extensions)),
+                None)
 
 
 def table_files(path: Path, extensions, column: str = "text", encoding: str = "utf-8") -> tuple[list[str], list]:
@@ -914,22 +929,27 @@ def table_files(path: Path, extensions, column: str = "text", encoding: str = "u
 def located_files(path: Path, column: str, names: list[str], extensions, strict: bool) -> tuple[np.ndarray, list]:
     """(positions of `names` whose file exists, skipped (file, reason)) for the file names of
     `column` in table `path`: paths under the base and with the suffix that the first locatable
-    name has (`locate`), so that a table's files are looked up once each.
+    name has (`locate`), so that most files are looked up once each; a name not there is looked
+    for in the other folders (`search_bases`; UrbanSound8K keeps its clips in ten folders).
 
     Raises:
         CnnkitError: when no name is found, or (with `strict`) for the first one that is not.
     """
-    bases = search_bases(path.parent)
+    bases = search_bases(path.parent, beside=names_files(column))
     where = next((found for found in (locate(bases, n, extensions) for n in names[:50]) if found), None)
     if where is None:
         shown = ", ".join(repr(n) for n in names[:3])
-        raise CnnkitError(f"{path}: none of the files of column '{column}' ({shown}, ...) is in {path.parent}, a "
-                          f"folder in it, the folder above or one beside it, as a {'/'.join(extensions)} file: give "
-                          f"names relative to {path.parent}.")
+        where = ("a folder in it, the folder above, one beside it or one in those" if names_files(column)
+                 else "or a folder in it")
+        raise CnnkitError(f"{path}: none of the files of column '{column}' ({shown}, ...) is in {path.parent}, {where}, "
+                          f"as a {'/'.join(extensions)} file: give names relative to {path.parent}.")
     base, suffix = where
     kept, skipped = [], []
     for i, name in enumerate(names):
         file = base / (name.strip() + suffix)
+        if not file.is_file():
+            elsewhere = locate(bases, name, extensions)
+            file = elsewhere[0] / (name.strip() + elsewhere[1]) if elsewhere else file
         if file.is_file() and file.suffix.lower() in extensions:
             names[i] = str(file)
             kept.append(i)

@@ -411,9 +411,11 @@ def test_a_table_of_image_files_for_image_tasks(tmp_path):
     absolute.write_text("path,label\n" + "".join(f"{tmp_path / 'train' / f'{i:03d}.png'},{i % 2}\n" for i in range(8)))
     data = load_source(str(absolute), extensions=IMAGE_EXTENSIONS, text_column="path")
     assert len(data.splits["train"].x) == 8 and data.class_names == ["0", "1"]
-    (tmp_path / "list.jsonl").write_text('{"image": "train/003.png", "label": "cat"}\n{"image": "train/004", "label": "dog"}\n')
-    data = load_source(str(tmp_path / "list.jsonl"), extensions=IMAGE_EXTENSIONS)
-    assert data.splits["train"].x == [str(tmp_path / "train" / "003.png")] and len(data.skipped) == 1
+    (tmp_path / "list.jsonl").write_text('{"image": "train/003.png", "label": "cat"}\n{"image": "train/004", "label": "dog"}\n'
+                                         '{"image": "train/404", "label": "dog"}\n')
+    data = load_source(str(tmp_path / "list.jsonl"), extensions=IMAGE_EXTENSIONS)  # a row without its extension too
+    assert data.splits["train"].x == [str(tmp_path / "train" / "003.png"), str(tmp_path / "train" / "004.png")]
+    assert data.skipped == [(str(tmp_path / "train" / "404"), "no such file (named in list.jsonl)")]
     (tmp_path / "words.csv").write_text("caption,label\na red square,red\nblue,blue\n")
     assert load_source(str(tmp_path / "words.csv"), extensions=IMAGE_EXTENSIONS, text_column="caption").kind == "texts"
 
@@ -433,6 +435,17 @@ def test_a_table_in_a_folder_beside_the_files(tmp_path):
     data = load_source(str(tmp_path / "meta" / "esc50.csv"), extensions=AUDIO_EXTENSIONS, label_column="category")
     assert data.kind == "files" and data.class_names == ["dog", "rain"]
     assert data.splits["train"].x[0] == str(tmp_path / "audio" / "1-0-A-0.wav") and not data.skipped
+    # UrbanSound8K's: metadata/UrbanSound8K.csv naming clips kept in audio/fold1 ... audio/fold10
+    for i in range(6):
+        (tmp_path / "audio" / f"fold{i % 3 + 1}").mkdir(exist_ok=True)
+        (tmp_path / "audio" / f"1-{i}-A-0.wav").rename(tmp_path / "audio" / f"fold{i % 3 + 1}" / f"1-{i}-A-0.wav")
+    data = load_source(str(tmp_path / "meta" / "esc50.csv"), extensions=AUDIO_EXTENSIONS, label_column="category")
+    assert [Path(x).parent.name for x in data.splits["train"].x] == ["fold1", "fold2", "fold3"] * 2 and not data.skipped
+    # only a column named for files is looked up beside the table: a text column's words that happen
+    # to be names of clips in a neighbouring folder stay texts
+    (tmp_path / "texts").mkdir()
+    (tmp_path / "texts" / "t.csv").write_text("text,label\n1-0-A-0.wav,x\n1-1-A-0.wav,y\n")
+    assert load_source(str(tmp_path / "texts" / "t.csv"), extensions=AUDIO_EXTENSIONS).kind == "texts"
 
 
 def test_speech_commands_layout_split_lists_and_background_noise(tmp_path, capsys):
