@@ -10,6 +10,7 @@ unknown encoding).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -239,8 +240,6 @@ def build_section(cls, values: dict, section: str):
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(values) - set(names))
     if unknown:
-        import difflib
-
         # the closest known name of each typo (epoch -> epochs; learning_rate -> lr has none close)
         close = [f"{section}.{match[0]}" for k in unknown for match in [difflib.get_close_matches(k, names, n=1)] if match]
         raise CnnkitError(
@@ -273,8 +272,6 @@ def resolve(
     known = set(SECTIONS) | {"preprocess"}
     unknown = sorted(set(merged) - known)
     if unknown:
-        import difflib
-
         # `--set epochs=5` for `--set train.epochs=5`, `trian` for `train`
         owners = {f.name: name for name, cls in {**SECTIONS, "preprocess": preprocess_cls}.items()
                   for f in dataclasses.fields(cls)}

@@ -564,21 +564,27 @@ def is_fasttext(path: Path, encoding: str = "utf-8") -> bool:
     return first.lstrip().startswith(FASTTEXT_LABEL)
 
 
+def fasttext_labels(line: str) -> tuple[list[str], str]:
+    """(labels, text) of a line of a fastText file: as fastText reads it, every word starting with
+    `__label__` is a label and the other words are the text."""
+    words = line.split()
+    return ([w[len(FASTTEXT_LABEL):] for w in words if w.startswith(FASTTEXT_LABEL)],
+            " ".join(w for w in words if not w.startswith(FASTTEXT_LABEL)))
+
+
 def fasttext_records(path: Path, encoding: str = "utf-8"):
-    """(`path:line`, {"text", "label"}) of each non-blank line of a fastText file. As fastText
-    does, every word starting with `__label__` is a label and the other words the text; the
-    label is a string, or a list of them in every record when some line has several (the file
-    is multi-label; a line without any is then an example of none of them)."""
-    examples = []
+    """(`path:line`, {"text", "label"}) of each non-blank line of a fastText file (`fasttext_labels`).
+    The label is a string, or a list of them in every record when some line has several (the
+    file is multi-label; a line without any is then an example of none of them): a first pass
+    looks for such a line, and both passes stream the file (a fastText set can hold millions of
+    lines)."""
+    with open(path, encoding=decoding(encoding)) as f:
+        multi = any(len(fasttext_labels(line)[0]) > 1 for line in f if line.count(FASTTEXT_LABEL) > 1)
     with open(path, encoding=decoding(encoding)) as f:
         for n, line in enumerate(f, start=1):
-            words = line.split()
-            if words:
-                labels = [w[len(FASTTEXT_LABEL):] for w in words if w.startswith(FASTTEXT_LABEL)]
-                examples.append((n, labels, " ".join(w for w in words if not w.startswith(FASTTEXT_LABEL))))
-    multi = any(len(labels) > 1 for _, labels, _ in examples)
-    for n, labels, text in examples:
-        yield f"{path}:{n}", {"text": text, "label": labels if multi else (labels[0] if labels else None)}
+            if line.strip():
+                labels, text = fasttext_labels(line)
+                yield f"{path}:{n}", {"text": text, "label": labels if multi else (labels[0] if labels else None)}
 
 
 def records(path: Path, encoding: str = "utf-8"):
@@ -901,7 +907,8 @@ def file_column(path: Path, extensions, text_column: str, label_column: str, enc
     label = find_column(label_column, columns) or find_column(MULTI_LABEL_COLUMN, columns)
     named = find_column(text_column, columns)
     candidates = ([named] if named else []) + [c for c in columns if c not in (named, label)]
-    near, far = search_bases(path.parent), search_bases(path.parent, beside=True)
+    near = search_bases(path.parent)
+    far = search_bases(path.parent, beside=True) if any(names_files(c) for c in candidates) else near
     return next((c for c in candidates if locate(far if names_files(c) else near, first.get(c, ""), extensions)),
                 None)
 

@@ -154,10 +154,11 @@ class Task(abc.ABC):
         Raises:
             CnnkitError: for an array the task cannot take, naming the shapes it takes.
         """
-        if x.ndim != 1 or not all(isinstance(v, str) for v in x.tolist()):
+        texts = x.tolist()
+        if x.ndim != 1 or not all(isinstance(v, str) for v in texts):
             raise CnnkitError(f"A {self.name} run predicts on an array of texts (strings), one dimension. "
                               f"Received an array of shape {x.shape} and dtype {x.dtype}.")
-        return np.asarray(x.tolist(), dtype=object)
+        return np.asarray(texts, dtype=object)
 
     @abc.abstractmethod
     def read_inputs(self, inputs: list[str], cfg) -> tuple[np.ndarray, list[str], list]:
