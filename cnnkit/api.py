@@ -19,8 +19,8 @@ import numpy as np
 from cnnkit import config as config_lib
 from cnnkit import evaluation, runs, tasks, training, transfer
 from cnnkit.datasets import ensure_splits, load_source
-from cnnkit.datasets.sources import (LoadedData, Split, decoding, is_folder_source, is_system_entry, is_table,
-                                     table_files, table_texts)
+from cnnkit.datasets.sources import (LoadedData, Split, decoding, group_folds, is_folder_source, is_system_entry,
+                                     is_table, table_files, table_texts, with_file_groups)
 from cnnkit.errors import CnnkitError
 
 RECIPES_DIR = Path(__file__).resolve().parent / "_recipes"
@@ -140,10 +140,23 @@ def config_from_run(cfg_dict: dict) -> config_lib.Config:
 
 # ------------------------------------------------------------------ data
 def load_data(cfg, task) -> LoadedData:
-    """Reads `cfg.data.source` and applies `data.limit` (a random subset of train)."""
+    """Reads `cfg.data.source` with the groups of `data.group_column` / `data.group_pattern` (said
+    in a line) and applies `data.limit` (a random subset of train)."""
+    pattern = cfg.data.group_pattern
+    column = cfg.data.group_column
+    if pattern and column not in (None, "auto", "none"):
+        raise CnnkitError(f"data.group_pattern and data.group_column={column} both name the groups: set one.")
     loaded = load_source(cfg.data.source, extensions=task.extensions, text_column=cfg.data.text_column,
                          label_column=cfg.data.label_column, strict=cfg.data.strict, multi_label=cfg.data.multi_label,
-                         encoding=cfg.data.encoding, label_pattern=cfg.data.label_pattern)
+                         encoding=cfg.data.encoding, label_pattern=cfg.data.label_pattern,
+                         group_column=None if pattern else column)
+    if pattern:
+        loaded = with_file_groups(loaded, pattern)
+    if loaded.groups_from:
+        count = len(np.unique(loaded.splits["train"].groups))
+        log(f"Groups: {count} in the training data ({loaded.groups_from}); the val/test splits held out of it"
+            + (" and the --cv folds" if cfg.data.cv else "") + " keep each group whole"
+            + (" (--set data.group_column=none mixes them)" if not pattern else ""))
     cfg.data.multi_label = loaded.multi_label
     if cfg.data.limit and len(loaded.splits["train"]) > cfg.data.limit:
         rng = np.random.default_rng(cfg.train.seed)
@@ -724,11 +737,17 @@ def write_report_safely(run_dir: Path, model) -> None:
 
 
 def merge_splits(loaded: LoadedData) -> Split:
-    """Every split of `loaded` as one."""
-    parts = list(loaded.splits.values())
-    xs = [s.x for s in parts]
+    """Every split of `loaded` as one; with groups when a split has them (an example of a split
+    without them is a group of its own)."""
+    parts = list(loaded.splits.items())
+    xs = [s.x for _, s in parts]
     x = np.concatenate(xs) if isinstance(xs[0], np.ndarray) else sum((list(v) for v in xs), [])
-    return Split(x, np.concatenate([s.y for s in parts]))
+    groups = None
+    if any(s.groups is not None for _, s in parts):
+        groups = np.concatenate([s.groups if s.groups is not None else
+                                 np.asarray([f"{name} example {i + 1}" for i in range(len(s))], dtype=str)
+                                 for name, s in parts])
+    return Split(x, np.concatenate([s.y for _, s in parts]), groups)
 
 
 def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: float | None = None,
@@ -748,18 +767,24 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: floa
     if k < 2:
         raise CnnkitError(f"data.cv must be 0 (off) or at least 2. Received: {k}")
     everything = merge_splits(loaded)
-    # Label sets (multi-label) cannot be stratified by one class: plain shuffled folds then.
-    folds = (KFold if loaded.multi_label else StratifiedKFold)(n_splits=k, shuffle=True, random_state=cfg.train.seed)
+    if everything.groups is not None:  # whole groups in a fold (a predefined fold each, with as many)
+        folds = group_folds(everything.groups, everything.y, k, cfg.train.seed, loaded.groups_from)
+    else:
+        # Label sets (multi-label) cannot be stratified by one class: plain shuffled folds then.
+        splitter = (KFold if loaded.multi_label else StratifiedKFold)(n_splits=k, shuffle=True,
+                                                                      random_state=cfg.train.seed)
+        folds = [(train, test, None) for train, test in splitter.split(np.zeros(len(everything)), everything.y)]
     runs.write_yaml(run_dir / "config.yaml", cfg.to_dict())
     runs.write_json(run_dir / "labels.json", loaded.class_names)
     results, last = [], None
-    for i, (train_idx, test_idx) in enumerate(folds.split(np.zeros(len(everything)), everything.y), start=1):
-        log(f"Fold {i}/{k}")
+    for i, (train_idx, test_idx, held) in enumerate(folds, start=1):
+        log(f"Fold {i}/{k}" + (f": tests on group {', '.join(held[:5])}{' ...' if len(held) > 5 else ''}"
+                              if held else ""))
         fold_cfg = copy.deepcopy(cfg)
         fold_cfg.data.cv = 0
         fold = LoadedData(loaded.kind, {"train": everything.take(train_idx), "test": everything.take(test_idx)},
                           loaded.class_names, loaded.skipped, f"{loaded.origin} fold {i}/{k}",
-                          multi_label=loaded.multi_label)
+                          multi_label=loaded.multi_label, groups_from=loaded.groups_from)
         fold_dir = runs.new_run_dir(cfg.task, str(run_dir / f"fold-{i:02d}"), resume=resumed)
         deadline = (start or time.time()) + cfg.train.time_budget * i / k if cfg.train.time_budget else None
         last = fit_and_save(fold_cfg, task_obj, prepare(fold_cfg, task_obj, fold), fold_dir, deadline)
@@ -773,7 +798,10 @@ def cross_validate(cfg, task_obj, loaded: LoadedData, run_dir: Path, start: floa
                "train_seconds_total": round(sum(m["train_seconds_total"] for m in results), 2),
                "max_fold_train_seconds": max(m["train_seconds"] for m in results),
                "folds": [{"fold": i + 1, "test_accuracy": m["test_accuracy"], "macro_f1": m["macro_f1"],
-                          "train_seconds": m["train_seconds"]} for i, m in enumerate(results)]}
+                          "train_seconds": m["train_seconds"]} | ({"test_groups": held} if held else {})
+                         for i, (m, (_, _, held)) in enumerate(zip(results, folds))]}
+    if loaded.groups_from:
+        metrics["cv_groups"] = loaded.groups_from
     runs.write_json(run_dir / "metrics.json", metrics)
     write_report_safely(run_dir, None)
     log(f"Cross-validation: accuracy {metrics['cv_accuracy_mean']:.4f} +- {metrics['cv_accuracy_std']:.4f} over {k} folds")

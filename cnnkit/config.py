@@ -34,6 +34,13 @@ class DataConfig:
     # A folder of files named by class (cat.12.jpg) instead of class folders: a regular expression
     # searched in each file name, its first group (or whole match) the label, e.g. ^(.+?)[ ._-]*\d+\.\w+$
     label_pattern: Optional[str] = None
+    # Examples that belong together (a speaker's recordings, a recording's slices, a predefined
+    # fold) are held out whole: in the val/test splits taken from train and in --cv folds.
+    # group_column: a table's column naming each row's group; auto: a column named `fold`
+    # (ESC-50, UrbanSound8K), none: no groups. group_pattern: a regular expression searched in
+    # each file's name, its first group (or whole match) the group, e.g. ^\d+_([a-z]+)_ (speakers).
+    group_column: Optional[str] = "auto"
+    group_pattern: Optional[str] = None
     strict: bool = False  # fail on an unreadable file instead of skipping it
     limit: int = 0  # use at most this many training examples (0: all); for quick trials
     cv: int = 0  # K > 1: stratified K-fold cross-validation over all examples instead of one run

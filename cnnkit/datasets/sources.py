@@ -11,6 +11,7 @@ class indices into `class_names`. Turning files into tensors is the task's busin
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -19,6 +20,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tarfile
 import tempfile
@@ -43,10 +45,13 @@ FASTTEXT_LABEL = "__label__"  # fastText's format: `__label__pos __label__fun a 
 
 @dataclasses.dataclass
 class Split:
-    """One split: `x` (paths, texts or an array, length N) and `y` (N,) int class indices."""
+    """One split: `x` (paths, texts or an array, length N), `y` (N,) int class indices (or
+    (N, classes) multi-hot) and `groups`: None, or (N,) strings naming each example's group
+    (speaker, recording, fold): held-out splits and cross-validation folds keep a group whole."""
 
     x: object
     y: np.ndarray
+    groups: np.ndarray | None = None
 
     def __len__(self):
         return len(self.y)
@@ -54,7 +59,7 @@ class Split:
     def take(self, index: np.ndarray) -> "Split":
         """The examples at positions `index`."""
         x = self.x[index] if isinstance(self.x, np.ndarray) else [self.x[i] for i in index]
-        return Split(x, self.y[index])
+        return Split(x, self.y[index], None if self.groups is None else self.groups[index])
 
 
 @dataclasses.dataclass
@@ -77,6 +82,7 @@ class LoadedData:
     origin: str = ""
     sample_rate: int | None = None
     multi_label: bool = False  # y is (N, num_classes) multi-hot instead of (N,) class indices
+    groups_from: str = ""  # where the splits' groups come from ("column 'fold'"), for messages; "": no groups
 
 
 # ------------------------------------------------------------------ builtin registry
@@ -139,7 +145,8 @@ def is_folder_source(src: str) -> bool:
 
 
 def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text", label_column="label",
-                strict=False, multi_label=None, encoding="utf-8", label_pattern: str | None = None) -> LoadedData:
+                strict=False, multi_label=None, encoding="utf-8", label_pattern: str | None = None,
+                group_column: str | None = None) -> LoadedData:
     """Reads data source `src` into a `LoadedData`.
 
     Args:
@@ -152,6 +159,8 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
         label_pattern: folders only: a regular expression searched in each file's name, its
             first group (or else the whole match) the file's label (`named_labels`), for
             folders of files named by class (`cat.12.jpg`) instead of class folders.
+        group_column: tables only: the column naming each example's group (`group_column_of`:
+            None/"none", "auto" or a name), into each Split's `groups`.
     """
     if label_pattern and not is_folder_source(src):
         raise CnnkitError(f"data.label_pattern reads labels from the file names of a folder (or archive) of files; "
@@ -173,15 +182,16 @@ def load_source(src: str, *, extensions: tuple[str, ...] = (), text_column="text
     name = path.name.lower()
     if path.is_dir():
         return load_folder(path, extensions, text_column, label_column, strict, multi_label=multi_label,
-                           encoding=encoding, label_pattern=label_pattern)
+                           encoding=encoding, label_pattern=label_pattern, group_column=group_column)
     if name.endswith(ARCHIVE_SUFFIXES):
         return load_folder(extract_archive(path), extensions, text_column, label_column, strict, origin=str(path),
-                           multi_label=multi_label, encoding=encoding, label_pattern=label_pattern)
+                           multi_label=multi_label, encoding=encoding, label_pattern=label_pattern,
+                           group_column=group_column)
     if name.endswith(".npz"):
         return load_npz(path)
     if name.endswith(TABLE_SUFFIXES) or is_fasttext(path, encoding):
         return read_tables({"train": path}, extensions, text_column, label_column, strict, multi_label, encoding,
-                           str(path))
+                           str(path), group_column)
     if name.endswith(".txt"):
         raise CnnkitError(f"{path}: a .txt file is read as fastText's format, one example a line "
                           f"(`{FASTTEXT_LABEL}positive a fine film`), and its first line does not start with "
@@ -207,7 +217,8 @@ def is_system_entry(name: str) -> bool:
 
 
 def load_folder(root: Path, extensions, text_column="text", label_column="label", strict=False,
-                origin: str | None = None, multi_label=None, encoding="utf-8", label_pattern=None) -> LoadedData:
+                origin: str | None = None, multi_label=None, encoding="utf-8", label_pattern=None,
+                group_column=None) -> LoadedData:
     """A folder of class folders, or of split folders (train/, val/, test/) of class folders,
     or of split tables (train.csv, dev.csv, test.csv); with `label_pattern`, of files (or split
     folders of files) named by class (`named_labels`)."""
@@ -217,7 +228,8 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
               if p.is_file() and p.stem.lower() in SPLIT_ALIASES
               and (p.suffix.lower() in TABLE_SUFFIXES or is_fasttext(p, encoding))}
     if "train" in tables:
-        return read_tables(tables, extensions, text_column, label_column, strict, multi_label, encoding, origin)
+        return read_tables(tables, extensions, text_column, label_column, strict, multi_label, encoding, origin,
+                           group_column)
     split_dirs = {SPLIT_ALIASES[p.name.lower()]: p for p in sorted(root.iterdir())
                   if p.is_dir() and p.name.lower() in SPLIT_ALIASES}
     if not split_dirs:
@@ -667,9 +679,9 @@ def csv_records(path: Path, column: str, encoding: str = "utf-8"):
 
 
 def read_records(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
-                 encoding="utf-8"):
-    """`read_table` for JSON-lines and Parquet files: (texts, labels, skipped). A label that is a
-    list makes the file multi-label too; other values are read as strings."""
+                 encoding="utf-8", group_column=None):
+    """`read_table` for JSON-lines and Parquet files: (texts, labels, skipped, groups). A label that
+    is a list makes the file multi-label too; other values are read as strings."""
     rows = records(path, encoding)
     first = next(rows, None)
     if first is None:
@@ -685,13 +697,43 @@ def read_records(path: Path, text_column="text", label_column="label", strict=Fa
         sample=lambda: [row for _, row in itertools.islice(records(path, encoding), SAMPLE_ROWS)])
     multi = (label_column.casefold() == MULTI_LABEL_COLUMN or isinstance(first[1].get(label_column), list)
              if multi_label is None else bool(multi_label))
-    texts, labels, skipped = [], [], []
+    group = group_column
+    texts, labels, skipped, groups = [], [], [], []
     for where, row in itertools.chain([first], rows):
         text, label = row.get(text_column), row.get(label_column)
         add_example(where, None if text is None else str(text),
                     label if label is None or isinstance(label, list) else str(label),
                     multi, strict, texts, labels, skipped)
-    return texts, labels, skipped
+        if group and len(groups) < len(texts):  # the row was kept
+            groups.append(group_value(row.get(group)))
+    return texts, labels, skipped, groups if group else None
+
+
+GROUP_COLUMN_AUTO = "fold"  # data.group_column auto: ESC-50's and UrbanSound8K's predefined folds
+
+
+def group_column_of(path: Path, setting: str | None, label_column: str, encoding: str,
+                    required: bool) -> str | None:
+    """The column of table `path` that names each row's group, for `data.group_column` `setting`:
+    None or "none": no column; "auto": a column named `fold` (ESC-50's and UrbanSound8K's
+    predefined folds) when there is one; else the column of that name: when the table lacks it,
+    an error if `required` (the training table), else None."""
+    if not setting or setting.casefold() == "none":
+        return None
+    columns = table_head(path, label_column, encoding)[0]
+    if setting.casefold() == "auto":
+        found = find_column(GROUP_COLUMN_AUTO, columns)
+        return found if found and found != find_column(label_column, columns) else None
+    found = find_column(setting, columns)
+    if found is None and required:
+        raise CnnkitError(f"{path} has no column '{setting}' to read groups from (data.group_column; its columns: "
+                          f"{', '.join(columns)}): name one of them, or set data.group_column=none.")
+    return found
+
+
+def group_value(value) -> str:
+    """A table cell naming a group, as a string ("" when empty: a group of its own)."""
+    return "" if value is None else str(value).strip()
 
 
 def table_columns(columns: list[str], text_column: str, label_column: str, missing, sample=None,
@@ -771,10 +813,11 @@ def add_example(where: str, text: str | None, label, multi: bool, strict: bool, 
 
 
 def read_table(path: Path, text_column="text", label_column="label", strict=False, multi_label=None,
-               encoding="utf-8"):
-    """(texts, labels, skipped rows) of a CSV/TSV file (JSON lines and Parquet: `read_records`); a
-    row with an empty text or label is skipped (or an error with `strict`; `add_example`). Labels
-    stay strings here.
+               encoding="utf-8", group_column=None):
+    """(texts, labels, skipped rows, groups) of a CSV/TSV file (JSON lines and Parquet:
+    `read_records`); a row with an empty text or label is skipped (or an error with `strict`;
+    `add_example`). Labels stay strings here. `groups`: None, or with `group_column` (a column
+    of the table) each kept row's value there.
 
     Multi-label tables: when the file has no `label_column` but a `labels` column, that column
     is read; a `labels` column (or `multi_label=True`) holds `|`-separated labels, returned as
@@ -782,7 +825,7 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
     """
     try:
         if read_as_records(path):
-            return read_records(path, text_column, label_column, strict, multi_label, encoding)
+            return read_records(path, text_column, label_column, strict, multi_label, encoding, group_column)
         with open(path, newline="", encoding=decoding(encoding)) as f:
             delimiter = table_delimiter(f.readline(), path, (text_column, label_column))
             f.seek(0)
@@ -794,7 +837,8 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 where=str(path), sample=lambda: [row for _, row in itertools.islice(
                     csv_records(path, label_column, encoding), SAMPLE_ROWS)])
             multi = label_column.casefold() == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
-            texts, labels, skipped = [], [], []
+            group = group_column
+            texts, labels, skipped, groups = [], [], [], []
             end = reader.line_num  # the header's last line
             for row in reader:
                 # a quoted cell may span lines: name a row by its first line in the file
@@ -809,9 +853,11 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 # named here by its line; the task would name it only by its place in a split
                 add_example(f"{path}:{line}", row.get(text_column), row.get(label_column), multi, strict,
                             texts, labels, skipped)
+                if group and len(groups) < len(texts):  # the row was kept
+                    groups.append(group_value(row.get(group)))
     except UnicodeDecodeError as e:
         raise not_text(path, encoding, e) from None
-    return texts, labels, skipped
+    return texts, labels, skipped, groups if group else None
 
 
 def not_text(path: Path, encoding: str, e: UnicodeDecodeError) -> CnnkitError:
@@ -823,22 +869,27 @@ def not_text(path: Path, encoding: str, e: UnicodeDecodeError) -> CnnkitError:
 
 
 def read_tables(tables: dict, extensions, text_column, label_column, strict, multi_label, encoding,
-                origin: str) -> LoadedData:
+                origin: str, group_column: str | None = None) -> LoadedData:
     """`{split: CSV/TSV path}` -> LoadedData: the texts of `text_column` for a text task (`extensions`
     empty or holding .txt); for a task of files (images, audio), the files that a column names
-    (`file_column`, `located_files`), as a folder of class folders gives them (kind "files")."""
+    (`file_column`, `located_files`), as a folder of class folders gives them (kind "files").
+    `group_column`: see `load_source`."""
     tables = labelled_tables(tables, label_column, encoding)
+    groups = {s: group_column_of(p, group_column, label_column, encoding, required=s == "train")
+              for s, p in tables.items()}
     files = bool(extensions) and ".txt" not in extensions
     columns = {s: file_column(p, extensions, text_column, label_column, encoding) if files else None
                for s, p in tables.items()}
-    if None in columns.values():  # a table of texts (for a task of files, the task names the task for it)
-        return table_splits({s: read_table(p, text_column, label_column, strict, multi_label, encoding)
-                             for s, p in tables.items()}, origin)
-    data = table_splits({s: read_table(p, columns[s], label_column, strict, multi_label, encoding)
-                         for s, p in tables.items()}, origin)
+    texts = None in columns.values()  # a table of texts (for a task of files, the task names the task for it)
+    data = table_splits({s: read_table(p, text_column if texts else columns[s], label_column, strict, multi_label,
+                                       encoding, groups[s]) for s, p in tables.items()}, origin)
+    if groups["train"]:
+        data.groups_from = f"column '{groups['train']}' of {tables['train'].name}"
+    if texts:
+        return data
     for split, path in tables.items():
         kept, skipped = located_files(path, columns[split], data.splits[split].x, extensions, strict)
-        data.splits[split] = Split([data.splits[split].x[i] for i in kept], data.splits[split].y[kept])
+        data.splits[split] = data.splits[split].take(kept)
         data.skipped += skipped
     data.kind = "files"
     return data
@@ -969,12 +1020,13 @@ def located_files(path: Path, column: str, names: list[str], extensions, strict:
 
 
 def table_splits(tables: dict, origin: str) -> LoadedData:
-    """`{split: (texts, labels, skipped)}` -> LoadedData with labels indexed by the train classes.
+    """`{split: (texts, labels, skipped, groups)}` (`read_table`) -> LoadedData with labels
+    indexed by the train classes.
 
     Single-label: y is (N,) int64. Multi-label (labels are tuples): y is (N, num_classes)
-    float32 multi-hot and `multi_label` is set.
+    float32 multi-hot and `multi_label` is set. Groups (a list or None) become each Split's.
     """
-    multi = any(isinstance(l, tuple) for _, labels, _ in tables.values() for l in labels)
+    multi = any(isinstance(l, tuple) for _, labels, _, _ in tables.values() for l in labels)
     train_labels = tables["train"][1]
     class_names = sorted({l for ls in train_labels for l in ls} if multi else set(train_labels))
     if multi and not any(len(ls) > 1 for ls in train_labels):
@@ -991,7 +1043,7 @@ def table_splits(tables: dict, origin: str) -> LoadedData:
                           f"at least two.")
     index = {c: i for i, c in enumerate(class_names)}
     splits, skipped = {}, []
-    for split, (texts, labels, skip) in tables.items():
+    for split, (texts, labels, skip, groups) in tables.items():
         seen = {l for ls in labels for l in ls} if multi else set(labels)
         unknown = sorted(seen - set(index))
         if unknown:
@@ -1002,7 +1054,7 @@ def table_splits(tables: dict, origin: str) -> LoadedData:
                 y[row, [index[l] for l in ls]] = 1.0
         else:
             y = np.asarray([index[l] for l in labels], dtype="int64")
-        splits[split] = Split(list(texts), y)
+        splits[split] = Split(list(texts), y, None if groups is None else np.asarray(groups, dtype=str))
         skipped += skip
     return LoadedData("texts", splits, class_names, skipped, origin, multi_label=multi)
 
@@ -1084,15 +1136,58 @@ def supervised_pair(features, supervised_keys) -> tuple[str, str] | None:
     return (inputs[0], labels[0]) if len(inputs) == 1 and len(labels) == 1 else None
 
 
+NETWORK_PROBE = ("storage.googleapis.com", 443)  # where TFDS keeps its prepared data sets
+PROXY_VARIABLES = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
+
+
+def network_reachable(timeout: float = 5.0) -> bool:
+    """Whether a connection to NETWORK_PROBE opens within `timeout` seconds. True without trying
+    when a proxy is configured: downloads go through it, a direct connection may not."""
+    if any(os.environ.get(v) for v in PROXY_VARIABLES):
+        return True
+    try:
+        with socket.create_connection(NETWORK_PROBE, timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def without_download_retries(offline: bool):
+    """With `offline`: TFDS's downloads tried once instead of with its ten retries (about 3.5
+    minutes of back-off before the error on a machine without a network). A TFDS version
+    without the `MAX_RETRIES` setting is left as it is."""
+    from tensorflow_datasets.core.download import downloader
+
+    before = getattr(downloader, "MAX_RETRIES", None)
+    if offline and before is not None:
+        downloader.MAX_RETRIES = 0
+    try:
+        yield
+    finally:
+        if before is not None:
+            downloader.MAX_RETRIES = before
+
+
+def offline_tfds(name: str, data_dir: str | None, reason: str) -> CnnkitError:
+    """The error for a TFDS data set that would need a download on a machine without a network."""
+    where = data_dir or "~/tensorflow_datasets"
+    return CnnkitError(f"{reason} TFDS downloads a data set the first time it is used, and there is no network here: "
+                       f"on a machine with one, run `python -c \"import tensorflow_datasets as tfds; "
+                       f"tfds.load('{name}')\"` and copy ~/tensorflow_datasets/{name.split('/')[0]} into {where} here.")
+
+
 def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
     """A TFDS data set of (input, label) examples (`supervised_pair`), read into memory.
 
-    Needs a network the first time (or an already prepared TFDS data dir).
+    Needs a network the first time (or an already prepared TFDS data dir). Without either, an
+    error within seconds (`without_download_retries`).
     """
     import tensorflow_datasets as tfds
 
     try:
         builder = tfds.builder(name, data_dir=data_dir)
+        offline = not builder.is_prepared() and not network_reachable()
         info = builder.info
         keys = supervised_pair(info.features, info.supervised_keys)
         if keys is None:
@@ -1103,17 +1198,14 @@ def load_tfds(name: str, data_dir: str | None = None) -> LoadedData:
                 f"want to a CSV (text,label) or class folders and give that as --data.")
         # A prepared data set lists its splits; fall back to the usual names otherwise.
         split_names = [s for s in info.splits.keys() if s in SPLIT_ALIASES] or ["train", "test"]
-        loaded = tfds.load(name, split=split_names, data_dir=data_dir)
+        with without_download_retries(offline):
+            loaded = tfds.load(name, split=split_names, data_dir=data_dir)
     except CnnkitError:
         raise
     except Exception as e:  # DatasetNotFoundError, network errors, ...
         reason = f"tfds:{name} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0]})."
         if any("Connection" in cls.__name__ for cls in type(e).__mro__):
-            where = data_dir or "~/tensorflow_datasets"
-            raise CnnkitError(f"{reason} TFDS downloads a data set the first time it is used, and there is no "
-                              f"network here: on a machine with one, run `python -c \"import tensorflow_datasets as "
-                              f"tfds; tfds.load('{name}')\"` and copy ~/tensorflow_datasets/{name.split('/')[0]} "
-                              f"into {where} here.") from None
+            raise offline_tfds(name, data_dir, reason) from None
         raise CnnkitError(f"{reason} Check the name and that it is downloaded or downloadable.") from None
     splits_ds = dict(zip(split_names, loaded))
     input_key, label_key = keys
@@ -1146,11 +1238,14 @@ def _stack_or_list(arrays):
 
 
 # ------------------------------------------------------------------ splitting
-def stratified_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+def stratified_split(split: Split, fraction: float, seed: int, whole_groups: bool = True) -> tuple[Split, Split]:
     """(rest, held out) with `fraction` of `split` held out, stratified by label when every
-    class has at least two examples (single-label data)."""
+    class has at least two examples (single-label data); whole groups when `split` has groups
+    and `whole_groups` (`grouped_split`)."""
     from sklearn.model_selection import train_test_split
 
+    if split.groups is not None and whole_groups:
+        return grouped_split(split, fraction, seed)
     n = len(split)
     idx = np.arange(n)
     stratify = None
@@ -1163,11 +1258,102 @@ def stratified_split(split: Split, fraction: float, seed: int) -> tuple[Split, S
     return split.take(np.sort(keep)), split.take(np.sort(held))
 
 
+def grouped_split(split: Split, fraction: float, seed: int) -> tuple[Split, Split]:
+    """(rest, held out) of a `split` with groups: whole groups held out, about `fraction` of the
+    examples: the first of round(1 / fraction) folds of scikit-learn's StratifiedGroupKFold
+    (class proportions kept as far as whole groups allow; GroupKFold for multi-hot labels), so
+    with UrbanSound8K's ten folds and a fraction of 0.1, one fold.
+
+    Raises:
+        CnnkitError: when all of `split` is one group.
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    distinct = np.unique(split.groups)
+    if len(distinct) < 2:
+        raise CnnkitError(f"Every training example is in one group ({distinct[0]!r}), so no group can be held out "
+                          f"for validation or testing: give those splits, or set data.group_column=none.")
+    k = min(max(2, round(1 / fraction)), len(distinct))
+    folds = (StratifiedGroupKFold(k, shuffle=True, random_state=seed) if split.y.ndim == 1
+             else GroupKFold(k, shuffle=True, random_state=seed))
+    keep, held = next(folds.split(np.zeros(len(split)), split.y if split.y.ndim == 1 else None, split.groups))
+    return split.take(np.sort(keep)), split.take(np.sort(held))
+
+
+def group_folds(groups: np.ndarray, y: np.ndarray, k: int, seed: int, where: str) -> list[tuple]:
+    """K cross-validation folds that keep each group whole: [(train indices, test indices,
+    the test part's groups)]. With exactly K groups (UrbanSound8K's `fold` column with --cv
+    10) fold i tests on the i-th group in natural order (numbers as numbers); with more,
+    StratifiedGroupKFold (GroupKFold for multi-hot `y`) spreads them over K folds.
+
+    Raises:
+        CnnkitError: when there are fewer groups than K, naming `where` (the groups' origin).
+    """
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    distinct = sorted(np.unique(groups), key=lambda g: (0, float(g), g) if _is_number(g) else (1, 0.0, g))
+    if len(distinct) < k:
+        raise CnnkitError(f"--cv {k}: the examples fall in {len(distinct)} groups ({where}) and a fold holds whole "
+                          f"groups: use --cv {len(distinct)} or fewer" + (", or set data.group_column=none to mix them"
+                                                                          if "column" in where else "") + ".")
+    if len(distinct) == k:
+        return [(np.flatnonzero(groups != g), np.flatnonzero(groups == g), [g]) for g in distinct]
+    folds = (StratifiedGroupKFold(k, shuffle=True, random_state=seed) if y.ndim == 1
+             else GroupKFold(k, shuffle=True, random_state=seed))
+    return [(train, test, sorted(set(groups[test].tolist())))
+            for train, test in folds.split(np.zeros(len(y)), y if y.ndim == 1 else None, groups)]
+
+
+def with_file_groups(data: LoadedData, pattern: str) -> LoadedData:
+    """`data` (files) with each split's groups read from its file names by regular expression
+    `pattern` (`data.group_pattern`): the first group of its first match in the name (or the
+    whole match), e.g. `^\\d+_([a-z]+)_` gives the speaker of the Free Spoken Digit Dataset's
+    `3_jackson_12.wav` and `^([0-9a-f]+)_nohash_` that of Speech Commands' `0a7c2a8d_nohash_0.wav`.
+
+    Raises:
+        CnnkitError: for a source of texts or arrays, a pattern that is not a regular
+            expression, or a file name it does not match.
+    """
+    if data.kind != "files":
+        raise CnnkitError(f"data.group_pattern reads groups from file names, and {data.origin} holds {data.kind}, not "
+                          f"files: for a table, name the column of groups with data.group_column.")
+    try:
+        regex = re.compile(pattern)
+    except re.error as e:
+        raise CnnkitError(f"data.group_pattern {pattern!r} is not a regular expression ({e}).") from None
+    splits = {}
+    for name, split in data.splits.items():
+        groups = []
+        for path in split.x:
+            found = regex.search(Path(path).name)
+            if found is None:
+                raise CnnkitError(f"data.group_pattern {pattern!r} does not match the file name {Path(path).name} "
+                                  f"({path}): every file needs a group; fix the pattern (it is searched in the file "
+                                  f"name, e.g. '^\\d+_([a-z]+)_' for 3_jackson_12.wav).")
+            groups.append(found.group(1) if regex.groups else found.group(0))
+        splits[name] = dataclasses.replace(split, groups=np.asarray(groups, dtype=str))
+    return dataclasses.replace(data, splits=splits, groups_from=f"data.group_pattern {pattern} on the file names")
+
+
 def ensure_splits(data: LoadedData, val_split: float, test_split: float, seed: int) -> LoadedData:
-    """Holds out a stratified test and validation split from train where the source has none."""
+    """Holds out a stratified test and validation split from train where the source has none.
+
+    With groups, the test split holds whole groups. So does the validation split when the
+    training groups are at least 1 / val_split (one group is then at most about the fraction
+    asked); with fewer (five speakers, 10 %), a whole group would take a larger share of the
+    training data (20 %), so validation examples are drawn from every group instead (said on
+    standard error): early stopping then watches known groups, and the test split stays unseen.
+    """
     splits = dict(data.splits)
     if "test" not in splits and test_split > 0:
         splits["train"], splits["test"] = stratified_split(splits["train"], test_split, seed)
     if "val" not in splits and val_split > 0:
-        splits["train"], splits["val"] = stratified_split(splits["train"], val_split, seed + 1)
+        groups = splits["train"].groups
+        whole = groups is None or len(np.unique(groups)) >= round(1 / val_split)
+        if not whole:
+            print(f"The validation split is drawn from every group's examples: {len(np.unique(groups))} training "
+                  f"groups are too few to hold out whole ones for data.val_split {val_split:g} (one is about "
+                  f"{1 / len(np.unique(groups)):.0%} of them); the test split and --cv folds keep groups whole.",
+                  file=sys.stderr)
+        splits["train"], splits["val"] = stratified_split(splits["train"], val_split, seed + 1, whole_groups=whole)
     return dataclasses.replace(data, splits=splits)

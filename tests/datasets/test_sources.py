@@ -530,7 +530,10 @@ class CnnkitToyOffline(CnnkitToySentences):
     def _split_generators(self, dl_manager):
         import requests
 
-        raise requests.exceptions.ConnectionError("Failed to resolve 'example.org'")
+        from tensorflow_datasets.core.download import downloader
+
+        # what a download would be retried with: the test reads it from the message
+        raise requests.exceptions.ConnectionError(f"Failed to resolve 'example.org' ({downloader.MAX_RETRIES} retries)")
 """
 
 
@@ -561,10 +564,38 @@ def test_tfds_builds_a_data_set_through_its_builder(tmp_path, monkeypatch):
     assert ("a fine film 1", 1) in set(zip(data.splits["train"].x, data.splits["train"].y.tolist()))
     with pytest.raises(CnnkitError, match=r"no one input and class label.*premise \(Text\), hypothesis \(Text\)"):
         load_tfds("cnnkit_toy_two_texts", data_dir=str(tmp_path / "tfds"))
-    # no network: the error says how to bring the data set here
-    with pytest.raises(CnnkitError, match=r"Failed to resolve.*no network here.*tfds.load\('cnnkit_toy_offline'\)"
-                                          r".*copy ~/tensorflow_datasets/cnnkit_toy_offline into"):
+    # no network: the error says how to bring the data set here, and comes at once: downloads are
+    # not retried (TFDS retries ten times with back-off: 3 min 30 s before the error, measured)
+    from tensorflow_datasets.core.download import downloader
+
+    from cnnkit.datasets import sources
+
+    retries = downloader.MAX_RETRIES
+    monkeypatch.setattr(sources, "network_reachable", lambda: False)
+    with pytest.raises(CnnkitError, match=r"Failed to resolve.*\(0 retries\).*no network here.*tfds.load\("
+                                          r"'cnnkit_toy_offline'\).*copy ~/tensorflow_datasets/cnnkit_toy_offline into"):
         load_tfds("cnnkit_toy_offline", data_dir=str(tmp_path / "tfds"))
+    assert downloader.MAX_RETRIES == retries > 0
+    monkeypatch.setattr(sources, "network_reachable", lambda: True)  # a network that fails: TFDS's retries kept
+    with pytest.raises(CnnkitError, match=rf"\({retries} retries\)"):
+        load_tfds("cnnkit_toy_offline", data_dir=str(tmp_path / "tfds"))
+
+
+def test_network_probe_trusts_a_proxy(monkeypatch):
+    """Behind a proxy a direct connection may fail though downloads work: not probed then."""
+    import socket
+
+    from cnnkit.datasets.sources import network_reachable
+
+    def refused(*args, **kwargs):
+        raise OSError("refused")
+
+    monkeypatch.setattr(socket, "create_connection", refused)
+    for variable in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    assert not network_reachable()
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    assert network_reachable()
 
 
 def test_stratified_val_and_test_split(image_folder):
@@ -585,6 +616,84 @@ def test_small_hold_out_is_stratified_when_it_can_be():
     for seed in range(5):
         _, held = stratified_split(Split(list(range(12)), np.array([0] * 6 + [1] * 6)), 0.1, seed)
         assert sorted(held.y.tolist()) == [0, 1]
+
+
+def test_groups_from_a_fold_column_are_held_out_whole(tmp_path):
+    """UrbanSound8K's metadata: a `fold` column (auto) names each clip's predefined fold, and the
+    clips of one recording share it. Before, the column was ignored and held-out splits and --cv
+    folds mixed slices of one recording into training and testing."""
+    from cnnkit.datasets.audio import AUDIO_EXTENSIONS
+    from cnnkit.datasets.sources import group_folds
+
+    (tmp_path / "audio").mkdir()
+    (tmp_path / "metadata").mkdir()
+    rows = ["slice_file_name,fsID,fold,class"]
+    for i in range(40):
+        fold = i % 10 + 1
+        (tmp_path / "audio" / f"{i}.wav").write_bytes(b"RIFF")  # listed, not decoded here
+        rows.append(f"{i}.wav,{i // 4},{fold},{'dog' if i % 3 else 'siren'}")
+    table = tmp_path / "metadata" / "UrbanSound8K.csv"
+    table.write_text("\n".join(rows) + "\n")
+    data = load_source(str(table), extensions=AUDIO_EXTENSIONS, label_column="class", group_column="auto")
+    train = data.splits["train"]
+    assert data.groups_from == "column 'fold' of UrbanSound8K.csv"
+    assert train.groups.tolist() == [str(i % 10 + 1) for i in range(40)]
+    split = ensure_splits(data, val_split=0.1, test_split=0.0, seed=3)
+    rest, held = split.splits["train"], split.splits["val"]
+    assert len(set(held.groups)) == 1 and not set(held.groups) & set(rest.groups)  # one whole fold
+    assert len(held) == 4 and sorted(held.x + rest.x) == sorted(train.x)
+    # --cv with as many folds as groups: fold i tests on group i, in natural order (10 after 9)
+    folds = group_folds(train.groups, train.y, 10, 0, data.groups_from)
+    assert [held for _, _, held in folds] == [[str(g)] for g in range(1, 11)]
+    assert all(set(train.groups[test]) == set(g) and not set(train.groups[fit]) & set(g) for fit, test, g in folds)
+    # fewer folds than groups: whole groups in each
+    folds = group_folds(train.groups, train.y, 3, 0, data.groups_from)
+    assert sorted(g for _, _, held in folds for g in held) == sorted(str(g) for g in range(1, 11))
+    assert all(not set(train.groups[fit]) & set(train.groups[test]) for fit, test, _ in folds)
+    with pytest.raises(CnnkitError, match=r"--cv 12: the examples fall in 10 groups .*use --cv 10 or fewer"):
+        group_folds(train.groups, train.y, 12, 0, data.groups_from)
+    # another column by name (a recording's id); none; a column the table lacks
+    by_id = load_source(str(table), extensions=AUDIO_EXTENSIONS, label_column="class", group_column="fsID")
+    assert by_id.splits["train"].groups.tolist()[:5] == ["0", "0", "0", "0", "1"]
+    assert load_source(str(table), extensions=AUDIO_EXTENSIONS, label_column="class",
+                       group_column="none").splits["train"].groups is None
+    with pytest.raises(CnnkitError, match="has no column 'speaker' to read groups from .*slice_file_name, fsID"):
+        load_source(str(table), extensions=AUDIO_EXTENSIONS, label_column="class", group_column="speaker")
+    # a text table too; without a fold column, no groups
+    (tmp_path / "t.csv").write_text("text,label,fold\na,x,1\nb,y,2\n,y,2\nc,x,2\n")
+    assert load_source(str(tmp_path / "t.csv"), group_column="auto").splits["train"].groups.tolist() == ["1", "2", "2"]
+    (tmp_path / "u.csv").write_text("text,label\na,x\nb,y\n")
+    assert load_source(str(tmp_path / "u.csv"), group_column="auto").groups_from == ""
+
+
+def test_groups_from_file_names(tmp_path, capsys):
+    """The Free Spoken Digit Dataset names each clip DIGIT_SPEAKER_N.wav: `data.group_pattern`
+    makes the speaker a group, so a speaker's clips are not both trained on and tested."""
+    from cnnkit.datasets.audio import AUDIO_EXTENSIONS
+    from cnnkit.datasets.sources import with_file_groups
+
+    for digit in ("0", "1"):
+        (tmp_path / digit).mkdir()
+        for speaker in ("george", "jackson", "theo"):
+            for n in range(3):
+                (tmp_path / digit / f"{digit}_{speaker}_{n}.wav").write_bytes(b"RIFF")
+    data = with_file_groups(load_source(str(tmp_path), extensions=AUDIO_EXTENSIONS), r"^\d+_([a-z]+)_")
+    assert sorted(set(data.splits["train"].groups)) == ["george", "jackson", "theo"]
+    held = ensure_splits(data, val_split=0.3, test_split=0.0, seed=0).splits["val"]
+    assert len(set(held.groups)) == 1 and len(held) == 6  # one speaker's six clips
+    # a validation split of 10 % from three speakers: a whole one would be a third of the clips, so
+    # validation is drawn from every speaker (said); a held-out test split stays whole speakers
+    split = ensure_splits(data, val_split=0.1, test_split=0.3, seed=0)
+    assert len(set(split.splits["test"].groups)) == 1 and len(split.splits["test"]) == 6
+    assert len(split.splits["val"]) == 2 and not set(split.splits["val"].groups) & set(split.splits["test"].groups)
+    assert "The validation split is drawn from every group's examples: 2 training groups" in capsys.readouterr().err
+    with pytest.raises(CnnkitError, match=r"does not match the file name 0_george_0.wav"):
+        with_file_groups(load_source(str(tmp_path), extensions=AUDIO_EXTENSIONS), r"^\d+-")
+    with pytest.raises(CnnkitError, match="is not a regular expression"):
+        with_file_groups(load_source(str(tmp_path), extensions=AUDIO_EXTENSIONS), "(")
+    (tmp_path / "t.csv").write_text("text,label\na,x\nb,y\n")
+    with pytest.raises(CnnkitError, match="holds texts, not files"):
+        with_file_groups(load_source(str(tmp_path / "t.csv")), "x")
 
 
 def test_labels_column_is_multi_label(tmp_path):

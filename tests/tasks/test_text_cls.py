@@ -383,6 +383,25 @@ def test_cross_validation(reviews_csv, tmp_path):
         assert fold["num_train"] + 0 < 120 and (tmp_path / "cv" / f"fold-0{i}" / "model.keras").exists()
 
 
+def test_cross_validation_on_predefined_folds(reviews_csv, tmp_path, capsys):
+    """A table with a `fold` column: `--cv 3` tests fold i on the rows of fold i, and the
+    validation split of each fold is a whole fold too; metrics name the folds' groups."""
+    lines = reviews_csv.read_text().splitlines()
+    folded = tmp_path / "folded.csv"
+    folded.write_text("\n".join([lines[0] + ",fold"] + [f"{line},{i % 3 + 1}" for i, line in enumerate(lines[1:])]) + "\n")
+    result = api.train("text-cls", str(folded), out=str(tmp_path / "cv"), cv=3, val_split=0.5, **FAST)
+    assert [f["test_groups"] for f in result.metrics["folds"]] == [["1"], ["2"], ["3"]]
+    assert result.metrics["cv_groups"] == "column 'fold' of folded.csv"
+    err = capsys.readouterr().err
+    assert "Groups: 3 in the training data (column 'fold' of folded.csv)" in err
+    assert err.count("2 classes; train 40, test 40, val 40") == 3  # whole folds (val_split 0.5 of two)
+    with pytest.raises(CnnkitError, match="--cv 4: the examples fall in 3 groups"):
+        api.train("text-cls", str(folded), out=str(tmp_path / "cv4"), cv=4, **FAST)
+    mixed = api.train("text-cls", str(folded), out=str(tmp_path / "mixed"), cv=4, sets=["data.group_column=none"],
+                      **FAST)
+    assert len(mixed.metrics["folds"]) == 4 and "cv_groups" not in mixed.metrics
+
+
 def test_resnet1d_backbone_and_char_tokens(reviews_csv, tmp_path):
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), backbone="resnet1d",
                        sets=["preprocess.split=character", "model.backbone_args={stages: [1, 1], widths: [16, 32]}"], **FAST)
