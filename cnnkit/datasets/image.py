@@ -26,7 +26,8 @@ import tensorflow as tf
 from cnnkit import native_logs
 from cnnkit.errors import CnnkitError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what tf.io.decode_image reads
+TIFF_EXTENSIONS = (".tif", ".tiff")  # decoded by Pillow (`tiff_to_array`): tf.io.decode_image has no TIFF decoder
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp") + TIFF_EXTENSIONS
 AUTOTUNE = tf.data.AUTOTUNE
 CACHE_MODES = ("memory", "disk", "none")
 SHUFFLE_BUFFER_BYTES = 256 << 20  # decoded images held for shuffling a disk-cached split
@@ -63,6 +64,60 @@ def decode_image_bytes(data: tf.Tensor, channels: int, size) -> tf.Tensor:
     return resize_uint8(to_channels(image, channels), size)
 
 
+def tiff_to_array(path) -> np.ndarray:
+    """A TIFF file (its path, str or bytes) -> uint8 (h, w, 1, 3 or 4): its first page, through
+    Pillow. 16- and 32-bit integer grey (microscopy, scanners) is scaled from 0-65535 (divided by 257, as
+    16-bit PNGs are), 32-bit float grey from 0-1; CMYK and palette images become RGB(A).
+
+    Raises:
+        ValueError: for a file Pillow cannot read, or float values outside 0-1 (no scale to
+            assume); the file is then reported as not decodable, by name.
+    """
+    import os
+
+    from PIL import Image
+
+    # The path, not the file's bytes, crosses from TensorFlow: numpy's bytes type would drop the
+    # file's trailing NUL bytes. (Pillow's warnings are not silenced: warnings.catch_warnings is
+    # not thread-safe, and tf.data decodes in several threads.)
+    with Image.open(os.fsdecode(np.asarray(path).item())) as image:
+        mode = image.mode
+        if mode.startswith("I"):  # I;16, I;16B, I (32-bit): integer grey
+            array = np.clip(np.asarray(image, dtype="float64") / 257.0, 0, 255)
+            return np.round(array).astype("uint8")[..., None]
+        if mode == "F":
+            array = np.asarray(image, dtype="float64")
+            if array.size and (np.nanmin(array) < 0 or np.nanmax(array) > 1):
+                raise ValueError(f"float TIFF with values {np.nanmin(array):g} to {np.nanmax(array):g}: only 0-1 is "
+                                 f"read; save it as 8- or 16-bit")
+            return np.round(np.nan_to_num(array) * 255).astype("uint8")[..., None]
+        target = {"1": "L", "L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}.get(mode)
+        if target is None:  # P, CMYK, YCbCr, LAB, ...
+            target = "RGBA" if mode in ("P", "PA") and "transparency" in image.info else "RGB"
+        array = np.asarray(image.convert(target), dtype="uint8")
+    return array[..., None] if array.ndim == 2 else array
+
+
+def decode_image_file(path: tf.Tensor, channels: int = 0, size=None) -> tf.Tensor:
+    """An image file's path (scalar string) -> uint8 (h, w, c): JPEG/PNG/BMP/GIF/WebP by
+    TensorFlow, TIFF (by its suffix) by Pillow (`tiff_to_array`). With `channels` and `size`:
+    (size[0], size[1], channels), as `decode_image_bytes`."""
+    tiff = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.tiff?")
+
+    def by_pillow():
+        image = tf.numpy_function(tiff_to_array, [path], tf.uint8, stateful=False)
+        image.set_shape([None, None, None])
+        return image
+
+    def by_tensorflow():
+        image = tf.io.decode_image(tf.io.read_file(path), channels=0, dtype=tf.uint8, expand_animations=False)
+        image.set_shape([None, None, None])
+        return image
+
+    image = tf.cond(tiff, by_pillow, by_tensorflow)
+    return image if size is None else resize_uint8(to_channels(image, channels), size)
+
+
 def quiet_decoder():
     """A block whose stderr drops libjpeg's nameless line for a file it cannot decode (the caller
     reports such files by name) and passes everything else on (`native_logs`)."""
@@ -80,8 +135,8 @@ def probe_images(paths: list[str], sample: int = 64, seed: int = 0):
     with quiet_decoder():  # one capture for the whole sample
         for i in pick:
             try:
-                image = tf.io.decode_image(tf.io.read_file(paths[i]), channels=0, expand_animations=False)
-            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+                image = decode_image_file(tf.constant(paths[i]))
+            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError):
                 continue
             h, w, c = image.shape
             heights.append(h)
@@ -99,8 +154,7 @@ def decode_files_dataset(paths: list[str], channels: int, size) -> tf.data.Datas
     """Image files -> a dataset of (index in `paths`, uint8 (size[0], size[1], channels)), in
     file order, decoded in parallel; files that fail to decode are dropped."""
     ds = tf.data.Dataset.from_tensor_slices((np.arange(len(paths)), np.asarray(paths, dtype=object).astype(str)))
-    ds = ds.map(lambda i, p: (i, decode_image_bytes(tf.io.read_file(p), channels, size)),
-                num_parallel_calls=AUTOTUNE, deterministic=True)
+    ds = ds.map(lambda i, p: (i, decode_image_file(p, channels, size)), num_parallel_calls=AUTOTUNE, deterministic=True)
     return ds.ignore_errors()
 
 
@@ -195,8 +249,8 @@ class ImageFiles:
             # epoch afresh instead of running into the end of the data.
             return ds.map(lambda i, image: image).apply(tf.data.experimental.assert_cardinality(len(self)))
         ds = tf.data.Dataset.from_tensor_slices(np.asarray(self.paths, dtype=object).astype(str))
-        return ds.map(lambda p: decode_image_bytes(tf.io.read_file(p), self.channels, self.size),
-                      num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds.map(lambda p: decode_image_file(p, self.channels, self.size), num_parallel_calls=AUTOTUNE,
+                      deterministic=True)
 
     def with_labels(self, y: np.ndarray, shuffle: bool = False, seed: int = 0) -> tf.data.Dataset:
         """A dataset of (uint8 image, label), the label of image i being y[i]; with `shuffle`, a
@@ -207,7 +261,7 @@ class ImageFiles:
             ds = tf.data.Dataset.from_tensor_slices((np.asarray(self.paths, dtype=object).astype(str), y))
             if shuffle:
                 ds = ds.shuffle(len(self), seed=seed, reshuffle_each_iteration=True)
-            return ds.map(lambda p, label: (decode_image_bytes(tf.io.read_file(p), self.channels, self.size), label),
+            return ds.map(lambda p, label: (decode_image_file(p, self.channels, self.size), label),
                           num_parallel_calls=AUTOTUNE, deterministic=not shuffle)
         ds = tf.data.Dataset.zip((self.images(), tf.data.Dataset.from_tensor_slices(y)))
         if shuffle:

@@ -38,7 +38,7 @@ ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
 RECORD_SUFFIXES = (".jsonl", ".parquet")  # one record per example: JSON lines, or Parquet (Hugging Face datasets)
 TABLE_SUFFIXES = (".csv", ".tsv") + RECORD_SUFFIXES
 # Image formats that tf.io.decode_image does not read: a folder of them is refused with how to convert them.
-UNDECODED_IMAGE_SUFFIXES = (".tif", ".tiff", ".heic", ".heif", ".jp2", ".dcm", ".svg", ".cr2", ".nef", ".dng")
+UNDECODED_IMAGE_SUFFIXES = (".heic", ".heif", ".jp2", ".dcm", ".svg", ".cr2", ".nef", ".dng")
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # refused with how to save them as CSV
 FASTTEXT_LABEL = "__label__"  # fastText's format: `__label__pos __label__fun a fine film`, one example a line
 

@@ -27,6 +27,11 @@ def zoo(tmp_path):
 
     Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
     files["palette.png"] = tmp_path / "palette.png"
+    # TIFF, decoded by Pillow: LZW-compressed RGB, 16-bit grey (microscopy), CMYK (print)
+    Image.fromarray(rgb).save(tmp_path / "rgb.tif", compression="tiff_lzw")
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "grey16.tiff")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.tif")
+    files.update({name: tmp_path / name for name in ("rgb.tif", "grey16.tiff", "cmyk.tif")})
     return files
 
 
@@ -53,6 +58,34 @@ def test_webp_files_are_read_from_class_folders_with_their_pixels(tmp_path):
     assert data.skipped == [] and [Path(p).suffix for p in data.splits["train"].x] == [".webp", ".webp"]
     x, kept, skipped = image.read_image_files(list(data.splits["train"].x), 3, (12, 10))
     assert skipped == [] and np.array_equal(x[0], rgb)
+
+
+def test_tiff_files_decode_to_their_pixels(tmp_path, zoo):
+    """TIFF (microscopy, scanners, remote sensing) is read through Pillow: 8-bit RGB exactly,
+    16-bit grey scaled to 8 bits as a 16-bit PNG is, float grey from 0-1, the first page of a
+    multi-page file. Before, a folder of TIFF files was refused ("not decoded": convert them)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    grey = rng.integers(0, 255, (20, 30), dtype=np.uint8)
+    Image.fromarray(grey.astype(np.float32) / 255).save(tmp_path / "float.tif")
+    pages = [Image.fromarray(rgb), Image.fromarray(255 - rgb)]
+    pages[0].save(tmp_path / "pages.tif", save_all=True, append_images=pages[1:])
+    Image.fromarray(grey.astype(np.float32) * 4).save(tmp_path / "float-big.tif")
+    (tmp_path / "broken.tif").write_bytes(b"II*\x00garbage")
+    names = ["rgb.tif", "rgb.jpg", "grey16.tiff", "grey16.png", "float.tif", "pages.tif", "float-big.tif", "broken.tif"]
+    paths = [str(zoo.get(n, tmp_path / n)) for n in names]
+    x, kept, skipped = image.read_image_files(paths, 3, (20, 30))
+    assert kept.tolist() == list(range(6))
+    assert [(Path(p).name, why) for p, why in skipped] == [("float-big.tif", "cannot be decoded as an image"),
+                                                           ("broken.tif", "cannot be decoded as an image")]
+    assert np.array_equal(x[0], rgb) and np.array_equal(x[5], rgb)  # the first page
+    assert np.array_equal(x[2], x[3]) and np.array_equal(x[2][..., 0], grey)  # as the 16-bit PNG
+    assert np.abs(x[4][..., 0].astype(int) - grey).max() <= 1
+    grey_x, _, _ = image.read_image_files([paths[2]], 1, (20, 30))
+    assert np.array_equal(grey_x[0, ..., 0], grey)
+    assert image.probe_images(paths[:3]) == (20, 30, 3) and image.probe_images([paths[2]]) == (20, 30, 1)
 
 
 def test_broken_files_are_skipped_or_fail_with_strict(tmp_path, zoo):

@@ -13,11 +13,11 @@ from cnnkit.errors import CnnkitError
 from tests.conftest import SHARED_DATA
 
 
-def test_a_folder_of_tiff_images_says_how_to_convert_them(tmp_path):
+def test_a_folder_of_heic_images_says_how_to_convert_them(tmp_path):
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
-        (tmp_path / c / "0.tif").write_bytes(b"II*")
-    with pytest.raises(CnnkitError, match=r"holds \.tif images, a format that is not decoded.*mogrify -format png"):
+        (tmp_path / c / "0.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    with pytest.raises(CnnkitError, match=r"holds \.heic images, a format that is not decoded.*mogrify -format png"):
         load_source(str(tmp_path), extensions=IMAGE_EXTENSIONS)
 
 
