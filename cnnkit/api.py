@@ -1005,16 +1005,18 @@ def predict(run_dir: str, inputs: "list[str] | np.ndarray", top_k: int = 5, batc
     elif cfg.task == "text-cls":
         x, names, skipped = files_or_texts(inputs, task_obj, cfg, run_dir, text_column)
     else:
-        files, listed_skipped = [], []
+        files, listed_skipped, shown = [], [], []
         for item in inputs:
-            if is_table(item):  # a table naming the files
-                listed, missing = table_files(Path(item), task_obj.extensions, text_column or cfg.data.text_column,
-                                              cfg.data.encoding)
-                files, listed_skipped = files + listed, listed_skipped + missing
+            if is_table(item):  # a table naming the files: each named by its cell (Kaggle's id)
+                listed, missing, cells = table_files(Path(item), task_obj.extensions,
+                                                     text_column or cfg.data.text_column, cfg.data.encoding)
+                files, listed_skipped, shown = files + listed, listed_skipped + missing, shown + cells
             else:
-                files += expand_inputs([item], task_obj.extensions)
+                expanded = expand_inputs([item], task_obj.extensions)
+                files, shown = files + expanded, shown + expanded
         check_modality(files, task_obj, run_dir)
         x, names, skipped = task_obj.read_inputs(files, cfg)
+        names = shown_names(files, shown, names)
         skipped = listed_skipped + skipped
     for path, why in skipped:
         log(f"Skipped {path}: {why}")
@@ -1031,6 +1033,19 @@ def predict(run_dir: str, inputs: "list[str] | np.ndarray", top_k: int = 5, batc
         return [{"input": name, "labels": [c for c, q in zip(class_names, p) if q >= 0.5],
                  "predictions": top_k_labels(p, class_names, k)} for name, p in zip(names, probs)]
     return [{"input": name, "predictions": top_k_labels(p, class_names, k)} for name, p in zip(names, probs)]
+
+
+def shown_names(files: list[str], shown: list[str], read: list[str]) -> list[str]:
+    """What each read input is called in predictions: `read` (the files that decoded, in order,
+    a subsequence of `files`) mapped to `shown` (parallel to `files`: a table's cell for a file
+    it names, else the path)."""
+    out, j = [], 0
+    for name in read:
+        while files[j] != name:
+            j += 1
+        out.append(shown[j])
+        j += 1
+    return out
 
 
 def sliding_predict(model, task_obj, path: str, cfg, class_names, k: int, hop, batch_size: int) -> dict:

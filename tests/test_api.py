@@ -92,9 +92,12 @@ def test_predict_files_folders_and_globs(digits_run, tmp_path):
         api.predict(str(digits_run.run_dir), [str(tmp_path / "nothing-*.png")])
     # a table of file names without labels (Kaggle's test.csv of ids beside in/): a prediction a
     # file it names, a missing one skipped; before, the CSV itself was "an image" that could not be decoded
-    (tmp_path / "test.csv").write_text("id\n2\n0\n9\n")
-    out = api.predict(str(digits_run.run_dir), [str(tmp_path / "test.csv")])
-    assert [r["input"] for r in out] == [str(tmp_path / "in" / "2.png"), str(tmp_path / "in" / "0.png")]
+    # Each is named by its cell, the id a submission needs (before: by its path); a file given
+    # beside the table (a path the table names too) by its path, a broken file named by the table skipped.
+    (tmp_path / "test.csv").write_text("id\n2\n0\n9\nbroken\n1\n")
+    out = api.predict(str(digits_run.run_dir), [str(tmp_path / "test.csv"), str(tmp_path / "in" / "1.png")])
+    assert [r["input"] for r in out] == ["2", "0", "1", str(tmp_path / "in" / "1.png")]
+    assert out[2]["predictions"] == out[3]["predictions"]
     (tmp_path / "notes.csv").write_text("note\nhello\n")
     with pytest.raises(CnnkitError, match="notes.csv: no column names .*png.* files"):
         api.predict(str(digits_run.run_dir), [str(tmp_path / "notes.csv")])

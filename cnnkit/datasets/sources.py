@@ -964,9 +964,11 @@ def file_column(path: Path, extensions, text_column: str, label_column: str, enc
                 None)
 
 
-def table_files(path: Path, extensions, column: str = "text", encoding: str = "utf-8") -> tuple[list[str], list]:
-    """(files, skipped) named by a table without labels, e.g. Kaggle's test.csv of ids: the column
-    `file_column` finds (`column` first), resolved as `located_files` resolves them.
+def table_files(path: Path, extensions, column: str = "text",
+                encoding: str = "utf-8") -> tuple[list[str], list, list[str]]:
+    """(files, skipped, names) of a table without labels, e.g. Kaggle's test.csv of ids: the files
+    of the column `file_column` finds (`column` first), resolved as `located_files` resolves them,
+    and for each file the table's cell as written (the id a submission names).
 
     Raises:
         CnnkitError: when no column names a file of `extensions`.
@@ -980,8 +982,9 @@ def table_files(path: Path, extensions, column: str = "text", encoding: str = "u
         names = ["" if row.get(found) is None else str(row.get(found)) for _, row in rows]
     except UnicodeDecodeError as e:
         raise not_text(path, encoding, e) from None
+    cells = list(names)  # located_files writes each found file's path into `names`
     kept, skipped = located_files(path, found, names, extensions, strict=False)
-    return [names[i] for i in kept], skipped
+    return [names[i] for i in kept], skipped, [cells[i].strip() for i in kept]
 
 
 def located_files(path: Path, column: str, names: list[str], extensions, strict: bool) -> tuple[np.ndarray, list]:
