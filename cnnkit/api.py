@@ -178,6 +178,7 @@ def prepare(cfg, task, loaded: LoadedData):
     start = time.perf_counter()
     prepared = task.prepare(cfg, loaded)
     prepared.val_from_train = val_from_train
+    prepared.grouped = loaded.splits["train"].groups is not None
     prepared.prepare_seconds = time.perf_counter() - start
     sample = " (the task's embedded sample, used when --data is not given)" if cfg.data.source == task.default_source else ""
     log(f"Data {prepared.origin}{sample}: {len(prepared.class_names)} classes; {prepared.counts()} "
@@ -567,6 +568,10 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     networks, history = [], {}
     said_left = False  # the time the members left take, said once (after the first one trained)
     rotate = cfg.model.members_val == "rotate" and prepared.val_from_train and "val" in prepared.splits
+    if rotate and prepared.grouped:
+        rotate = False  # the slices are cut from the prepared texts, which no longer carry their groups
+        log("The members share one validation split (as model.members_val=same): the training data has groups, "
+            "and the rotated slices would cut through them")
     member_data, slices = (member_splits(prepared, n, cfg.data.val_split, cfg.train.seed + 1) if rotate
                            else ([prepared] * n, None))
     for i in range(n):

@@ -31,6 +31,7 @@ class Prepared:
     prepare_seconds: float = 0.0  # decoding/featurising time, for throughput reports
     multi_label: bool = False
     val_from_train: bool = False  # the val split was held out of the source's train (no val of its own)
+    grouped: bool = False  # the source's examples have groups (held out whole: datasets.ensure_splits)
     # The texts the preprocessing adapts on (vocabulary), when not the train split: the members of
     # an ensemble with rotated validation slices share one vocabulary of train and val together.
     adapt_on: object = None

@@ -599,6 +599,19 @@ def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "bad"), sets=["model.members_val=spin"], **FAST)
 
 
+def test_members_of_grouped_data_share_a_validation_split_of_whole_groups(reviews_csv, tmp_path, capsys):
+    """With groups (a `fold` column), rotated slices would cut through them: the members share
+    the one held-out split of whole groups, and the run says so."""
+    lines = reviews_csv.read_text().splitlines()
+    folded = tmp_path / "folded.csv"
+    folded.write_text("\n".join([lines[0] + ",fold"] + [f"{line},{i % 5}" for i, line in enumerate(lines[1:])]) + "\n")
+    result = api.train("text-cls", str(folded), out=str(tmp_path / "run"), epochs=1, verbose=0, val_split=0.2,
+                       sets=["model.members=2"])
+    assert "val_scored_by" not in result.metrics
+    err = capsys.readouterr().err
+    assert "The members share one validation split" in err and "train 96, val 24" in err  # one fold of five
+
+
 def test_members_backbone_args_give_each_member_its_own_network(reviews_csv, tmp_path):
     """model.members_backbone_args: member i's backbone_args updated with entry i (cycled); a
     resumed run builds each finished member as it was trained; one network takes entry 1 into
