@@ -102,9 +102,14 @@ def write_report(run_dir: str | Path, model=None) -> Path:
     parts.append("<h2>Summary</h2>" + table(summary, ["metric", "value"]))
 
     if "folds" in metrics:
-        rows = [[f["fold"], f["test_accuracy"], f["macro_f1"], f["train_seconds"]] for f in metrics["folds"]]
-        parts.append("<h2>Cross-validation folds</h2>" + table(rows, ["fold", "test accuracy", "macro-F1", "train s"])
-                     + "<p>Each fold is a run directory with its own report.html.</p>")
+        grouped = any("test_groups" in f for f in metrics["folds"])  # folds of whole groups (data.group_column)
+        rows = [[f["fold"]] + ([", ".join(f.get("test_groups", []))] if grouped else [])
+                + [f["test_accuracy"], f["macro_f1"], f["train_seconds"]] for f in metrics["folds"]]
+        header = ["fold"] + (["test groups"] if grouped else []) + ["test accuracy", "macro-F1", "train s"]
+        groups = (f" Each fold tests on whole groups ({html.escape(metrics['cv_groups'])})."
+                  if metrics.get("cv_groups") else "")
+        parts.append("<h2>Cross-validation folds</h2>" + table(rows, header)
+                     + f"<p>Each fold is a run directory with its own report.html.{groups}</p>")
 
     tuning = metrics.get("fine_tuning")
     if tuning:

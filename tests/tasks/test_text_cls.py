@@ -392,6 +392,8 @@ def test_cross_validation_on_predefined_folds(reviews_csv, tmp_path, capsys):
     result = api.train("text-cls", str(folded), out=str(tmp_path / "cv"), cv=3, val_split=0.5, **FAST)
     assert [f["test_groups"] for f in result.metrics["folds"]] == [["1"], ["2"], ["3"]]
     assert result.metrics["cv_groups"] == "column 'fold' of folded.csv"
+    page = (result.run_dir / "report.html").read_text()
+    assert "<th>test groups</th>" in page and "whole groups (column &#x27;fold&#x27; of folded.csv)" in page
     err = capsys.readouterr().err
     assert "Groups: 3 in the training data (column 'fold' of folded.csv)" in err
     assert err.count("2 classes; train 40, test 40, val 40") == 3  # whole folds (val_split 0.5 of two)
