@@ -66,8 +66,8 @@ def decode_image_bytes(data: tf.Tensor, channels: int, size) -> tf.Tensor:
 
 def tiff_to_array(path) -> np.ndarray:
     """A TIFF file (its path, str or bytes) -> uint8 (h, w, 1, 3 or 4): its first page, through
-    Pillow. 16- and 32-bit integer grey (microscopy, scanners) is scaled from 0-65535 (divided by 257, as
-    16-bit PNGs are), 32-bit float grey from 0-1; CMYK and palette images become RGB(A).
+    Pillow. 16- and 32-bit integer grey (microscopy, scanners) is scaled from 0-65535 (divided
+    by 257, as 16-bit PNGs are), 32-bit float grey from 0-1; CMYK and palette images become RGB(A).
 
     Raises:
         ValueError: for a file Pillow cannot read, or float values outside 0-1 (no scale to
@@ -136,7 +136,7 @@ def probe_images(paths: list[str], sample: int = 64, seed: int = 0):
         for i in pick:
             try:
                 image = decode_image_file(tf.constant(paths[i]))
-            except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError):
+            except (tf.errors.OpError, OSError, ValueError):  # eagerly, Pillow's errors come as they are
                 continue
             h, w, c = image.shape
             heights.append(h)

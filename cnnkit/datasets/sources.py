@@ -697,16 +697,15 @@ def read_records(path: Path, text_column="text", label_column="label", strict=Fa
         sample=lambda: [row for _, row in itertools.islice(records(path, encoding), SAMPLE_ROWS)])
     multi = (label_column.casefold() == MULTI_LABEL_COLUMN or isinstance(first[1].get(label_column), list)
              if multi_label is None else bool(multi_label))
-    group = group_column
     texts, labels, skipped, groups = [], [], [], []
     for where, row in itertools.chain([first], rows):
         text, label = row.get(text_column), row.get(label_column)
         add_example(where, None if text is None else str(text),
                     label if label is None or isinstance(label, list) else str(label),
                     multi, strict, texts, labels, skipped)
-        if group and len(groups) < len(texts):  # the row was kept
-            groups.append(group_value(row.get(group)))
-    return texts, labels, skipped, groups if group else None
+        if group_column and len(groups) < len(texts):  # the row was kept
+            groups.append(group_value(row.get(group_column)))
+    return texts, labels, skipped, groups if group_column else None
 
 
 GROUP_COLUMN_AUTO = "fold"  # data.group_column auto: ESC-50's and UrbanSound8K's predefined folds
@@ -837,7 +836,6 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 where=str(path), sample=lambda: [row for _, row in itertools.islice(
                     csv_records(path, label_column, encoding), SAMPLE_ROWS)])
             multi = label_column.casefold() == MULTI_LABEL_COLUMN if multi_label is None else bool(multi_label)
-            group = group_column
             texts, labels, skipped, groups = [], [], [], []
             end = reader.line_num  # the header's last line
             for row in reader:
@@ -853,11 +851,11 @@ def read_table(path: Path, text_column="text", label_column="label", strict=Fals
                 # named here by its line; the task would name it only by its place in a split
                 add_example(f"{path}:{line}", row.get(text_column), row.get(label_column), multi, strict,
                             texts, labels, skipped)
-                if group and len(groups) < len(texts):  # the row was kept
-                    groups.append(group_value(row.get(group)))
+                if group_column and len(groups) < len(texts):  # the row was kept
+                    groups.append(group_value(row.get(group_column)))
     except UnicodeDecodeError as e:
         raise not_text(path, encoding, e) from None
-    return texts, labels, skipped, groups if group else None
+    return texts, labels, skipped, groups if group_column else None
 
 
 def not_text(path: Path, encoding: str, e: UnicodeDecodeError) -> CnnkitError:

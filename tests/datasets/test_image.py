@@ -86,6 +86,7 @@ def test_tiff_files_decode_to_their_pixels(tmp_path, zoo):
     grey_x, _, _ = image.read_image_files([paths[2]], 1, (20, 30))
     assert np.array_equal(grey_x[0, ..., 0], grey)
     assert image.probe_images(paths[:3]) == (20, 30, 3) and image.probe_images([paths[2]]) == (20, 30, 1)
+    assert image.probe_images([paths[7], paths[6], paths[2]]) == (20, 30, 1)  # the broken ones passed over
 
 
 def test_broken_files_are_skipped_or_fail_with_strict(tmp_path, zoo):
