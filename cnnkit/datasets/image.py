@@ -15,6 +15,8 @@ With disk and none the decoded images are an `ImageFiles`, which stands in for t
 """
 from __future__ import annotations
 
+import importlib.util
+import re
 import shutil
 import sys
 import uuid
@@ -26,8 +28,11 @@ import tensorflow as tf
 from cnnkit import native_logs
 from cnnkit.errors import CnnkitError
 
-TIFF_EXTENSIONS = (".tif", ".tiff")  # decoded by Pillow (`tiff_to_array`): tf.io.decode_image has no TIFF decoder
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp") + TIFF_EXTENSIONS
+# Decoded by Pillow (`pillow_to_array`), which tf.io.decode_image cannot: TIFF, and HEIC/HEIF
+# (iPhone photos) when the optional pillow-heif is installed (`pip install "cnnkit[heic]"`).
+HEIF_EXTENSIONS = (".heic", ".heif")
+PILLOW_EXTENSIONS = (".tif", ".tiff") + (HEIF_EXTENSIONS if importlib.util.find_spec("pillow_heif") else ())
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp") + PILLOW_EXTENSIONS
 AUTOTUNE = tf.data.AUTOTUNE
 CACHE_MODES = ("memory", "disk", "none")
 SHUFFLE_BUFFER_BYTES = 256 << 20  # decoded images held for shuffling a disk-cached split
@@ -64,10 +69,11 @@ def decode_image_bytes(data: tf.Tensor, channels: int, size) -> tf.Tensor:
     return resize_uint8(to_channels(image, channels), size)
 
 
-def tiff_to_array(path) -> np.ndarray:
-    """A TIFF file (its path, str or bytes) -> uint8 (h, w, 1, 3 or 4): its first page, through
-    Pillow. 16- and 32-bit integer grey (microscopy, scanners) is scaled from 0-65535 (divided
-    by 257, as 16-bit PNGs are), 32-bit float grey from 0-1; CMYK and palette images become RGB(A).
+def pillow_to_array(path) -> np.ndarray:
+    """A TIFF or HEIC file (its path, str or bytes) -> uint8 (h, w, 1, 3 or 4): its first page,
+    through Pillow. 16- and 32-bit integer grey (microscopy, scanners) is scaled from 0-65535
+    (divided by 257, as 16-bit PNGs are), 32-bit float grey from 0-1; CMYK and palette images
+    become RGB(A).
 
     Raises:
         ValueError: for a file Pillow cannot read, or float values outside 0-1 (no scale to
@@ -80,7 +86,12 @@ def tiff_to_array(path) -> np.ndarray:
     # The path, not the file's bytes, crosses from TensorFlow: numpy's bytes type would drop the
     # file's trailing NUL bytes. (Pillow's warnings are not silenced: warnings.catch_warnings is
     # not thread-safe, and tf.data decodes in several threads.)
-    with Image.open(os.fsdecode(np.asarray(path).item())) as image:
+    path = os.fsdecode(np.asarray(path).item())
+    if path.lower().endswith(HEIF_EXTENSIONS):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()  # once is enough; again is harmless
+    with Image.open(path) as image:
         mode = image.mode
         if mode.startswith("I"):  # I;16, I;16B, I (32-bit): integer grey
             array = np.clip(np.asarray(image, dtype="float64") / 257.0, 0, 255)
@@ -100,12 +111,13 @@ def tiff_to_array(path) -> np.ndarray:
 
 def decode_image_file(path: tf.Tensor, channels: int = 0, size=None) -> tf.Tensor:
     """An image file's path (scalar string) -> uint8 (h, w, c): JPEG/PNG/BMP/GIF/WebP by
-    TensorFlow, TIFF (by its suffix) by Pillow (`tiff_to_array`). With `channels` and `size`:
-    (size[0], size[1], channels), as `decode_image_bytes`."""
-    tiff = tf.strings.regex_full_match(tf.strings.lower(path), r".*\.tiff?")
+    TensorFlow, the PILLOW_EXTENSIONS (by suffix) by Pillow (`pillow_to_array`). With
+    `channels` and `size`: (size[0], size[1], channels), as `decode_image_bytes`."""
+    pattern = ".*(" + "|".join(re.escape(suffix) for suffix in PILLOW_EXTENSIONS) + ")"
+    pillow = tf.strings.regex_full_match(tf.strings.lower(path), pattern)
 
     def by_pillow():
-        image = tf.numpy_function(tiff_to_array, [path], tf.uint8, stateful=False)
+        image = tf.numpy_function(pillow_to_array, [path], tf.uint8, stateful=False)
         image.set_shape([None, None, None])
         return image
 
@@ -114,7 +126,7 @@ def decode_image_file(path: tf.Tensor, channels: int = 0, size=None) -> tf.Tenso
         image.set_shape([None, None, None])
         return image
 
-    image = tf.cond(tiff, by_pillow, by_tensorflow)
+    image = tf.cond(pillow, by_pillow, by_tensorflow)
     return image if size is None else resize_uint8(to_channels(image, channels), size)
 
 

@@ -37,7 +37,8 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar", ".zip", ".tar.bz2", ".tar.xz")
 RECORD_SUFFIXES = (".jsonl", ".parquet")  # one record per example: JSON lines, or Parquet (Hugging Face datasets)
 TABLE_SUFFIXES = (".csv", ".tsv") + RECORD_SUFFIXES
-# Image formats that tf.io.decode_image does not read: a folder of them is refused with how to convert them.
+# Image formats that are not decoded (HEIC/HEIF: unless pillow-heif is installed, which makes them
+# image extensions): a folder of them is refused with how to convert them.
 UNDECODED_IMAGE_SUFFIXES = (".heic", ".heif", ".jp2", ".dcm", ".svg", ".cr2", ".nef", ".dng")
 SPREADSHEET_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".ods", ".numbers")  # refused with how to save them as CSV
 FASTTEXT_LABEL = "__label__"  # fastText's format: `__label__pos __label__fun a fine film`, one example a line
@@ -264,9 +265,11 @@ def load_folder(root: Path, extensions, text_column="text", label_column="label"
                 hint = (f" It holds {', '.join(others[:4])} files: is this data for another task?" if others else "")
                 unread = [x for x in others if x in UNDECODED_IMAGE_SUFFIXES]
                 if unread:
-                    hint = (f" It holds {', '.join(unread)} images, a format that is not decoded (JPEG, PNG, BMP, GIF "
-                            f"and WebP are): convert them to PNG, e.g. `mogrify -format png *{unread[0]}` "
-                            f"(ImageMagick) in each folder.")
+                    heif = (" HEIC/HEIF photos are read once pillow-heif is installed: `pip install \"cnnkit[heic]\"`."
+                            if set(unread) & {".heic", ".heif"} else "")
+                    hint = (f" It holds {', '.join(unread)} images, a format that is not decoded (JPEG, PNG, BMP, GIF, "
+                            f"WebP and TIFF are): convert them to PNG, e.g. `mogrify -format png *{unread[0]}` "
+                            f"(ImageMagick) in each folder.{heif}")
                 raise CnnkitError(f"Class folder {class_dir} has no {'/'.join(extensions) or ''} files: add some or remove "
                                   f"the folder.{hint}")
             paths += [str(f) for f in kept]

@@ -89,6 +89,23 @@ def test_tiff_files_decode_to_their_pixels(tmp_path, zoo):
     assert image.probe_images([paths[7], paths[6], paths[2]]) == (20, 30, 1)  # the broken ones passed over
 
 
+def test_heic_photos_decode_with_pillow_heif(tmp_path):
+    """HEIC (iPhones' photo format) is an image extension when pillow-heif is installed (the
+    `heic` extra; the dev install has it) and decodes through Pillow like TIFF."""
+    pytest.importorskip("pillow_heif", reason="the heic extra is not installed")
+    import pillow_heif
+    from PIL import Image
+
+    pillow_heif.register_heif_opener()
+    assert ".heic" in image.IMAGE_EXTENSIONS and ".heif" in image.IMAGE_EXTENSIONS
+    ramp = np.broadcast_to(np.linspace(0, 250, 30, dtype=np.uint8)[None, :, None], (20, 30, 3)).copy()
+    Image.fromarray(ramp).save(tmp_path / "photo.heic", quality=95)
+    (tmp_path / "broken.HEIC").write_bytes(b"\x00\x00\x00\x18ftypheic")
+    x, kept, skipped = image.read_image_files([str(tmp_path / "photo.heic"), str(tmp_path / "broken.HEIC")], 3, (20, 30))
+    assert kept.tolist() == [0] and [Path(p).name for p, _ in skipped] == ["broken.HEIC"]
+    assert np.abs(x[0].astype(int) - ramp).mean() < 3  # lossy, close
+
+
 def test_broken_files_are_skipped_or_fail_with_strict(tmp_path, zoo):
     (tmp_path / "empty.png").write_bytes(b"")
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0garbage")

@@ -13,12 +13,17 @@ from cnnkit.errors import CnnkitError
 from tests.conftest import SHARED_DATA
 
 
-def test_a_folder_of_heic_images_says_how_to_convert_them(tmp_path):
+def test_a_folder_of_undecoded_images_says_how_to_convert_them(tmp_path):
     for c in ("a", "b"):
         (tmp_path / c).mkdir()
-        (tmp_path / c / "0.heic").write_bytes(b"\x00\x00\x00\x18ftypheic")
-    with pytest.raises(CnnkitError, match=r"holds \.heic images, a format that is not decoded.*mogrify -format png"):
+        (tmp_path / c / "0.jp2").write_bytes(b"\x00\x00\x00\x0cjP  ")
+    with pytest.raises(CnnkitError, match=r"holds \.jp2 images, a format that is not decoded.*mogrify -format png"):
         load_source(str(tmp_path), extensions=IMAGE_EXTENSIONS)
+    # HEIC without pillow-heif installed: the error names the extra that reads them
+    for c in ("a", "b"):
+        (tmp_path / c / "0.jp2").rename(tmp_path / c / "0.heic")
+    with pytest.raises(CnnkitError, match=r"holds \.heic images.*pip install \"cnnkit\[heic\]\""):
+        load_source(str(tmp_path), extensions=tuple(e for e in IMAGE_EXTENSIONS if e not in (".heic", ".heif")))
 
 
 def test_class_folders(image_folder):
