@@ -19,7 +19,9 @@ values of each map); sub (fastText-style subwords: the mean of hashed character 
 each word added to its word vector, `sub` hash buckets; needs the default standardization); crop (a training text is replaced, with probability `cropp`
 (default 0.5), by a random run of its words at least `crop` of its length: a stand-in for training
 on phrases); subv (the `sub` subwords of the vocabulary's words only, through a fixed word -> n-gram
-ids table: no string work per step, but a word unseen in training gets no subwords).
+ids table: no string work per step, but a word unseen in training gets no subwords); glu (gated
+linear units in the convolutions instead of relu); highway (a highway layer on the pooled features,
+its gate's bias -2).
 """
 import sys, time, json, re, os
 import numpy as np, pandas as pd, tensorflow as tf, keras
@@ -203,7 +205,11 @@ def run(name, v, seed=0, fold=0):
             emb = layers.Multiply()([emb, m])
         br = []
         for w in v.get("widths", (3, 4, 5)):
-            c = layers.Conv1D(v.get("filters", 100), w, padding="same", activation="relu")(emb)
+            if v.get("glu"):  # gated linear units (Dauphin et al. 2017): a * sigmoid(b) instead of relu
+                ab = layers.Conv1D(2 * v.get("filters", 100), w, padding="same")(emb)
+                c = layers.Lambda(lambda z: z[..., : z.shape[-1] // 2] * tf.sigmoid(z[..., z.shape[-1] // 2:]))(ab)
+            else:
+                c = layers.Conv1D(v.get("filters", 100), w, padding="same", activation="relu")(emb)
             if v.get("mask"):
                 c = layers.Multiply()([c, m])
             if v.get("pool") == "maxmean":
@@ -213,6 +219,11 @@ def run(name, v, seed=0, fold=0):
             else:
                 br.append(layers.GlobalMaxPooling1D()(c))
         h = layers.Concatenate()(br)
+        if v.get("highway"):  # a highway layer on the pooled features (Srivastava et al. 2015; Kim et al. 2016)
+            n = h.shape[-1]
+            gate = layers.Dense(n, activation="sigmoid", bias_initializer=keras.initializers.Constant(-2.0))(h)
+            fresh = layers.Dense(n, activation="relu")(h)
+            h = layers.Lambda(lambda a: a[0] * a[1] + (1.0 - a[0]) * a[2])([gate, fresh, h])
         if v.get("fastcat"):
             # a fastText-style bag (mean of unigram + hashed bigram vectors) beside the CNN features
             D, B = v["fastcat"], v.get("buckets", 100000)
