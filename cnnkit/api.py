@@ -157,12 +157,30 @@ def load_data(cfg, task) -> LoadedData:
         log(f"Groups: {count} in the training data ({loaded.groups_from}); the val/test splits held out of it"
             + (" and the --cv folds" if cfg.data.cv else "") + " keep each group whole"
             + (" (--set data.group_column=none mixes them)" if not pattern else ""))
+        if not cfg.data.cv:
+            warn_shared_groups(loaded)
     cfg.data.multi_label = loaded.multi_label
     if cfg.data.limit and len(loaded.splits["train"]) > cfg.data.limit:
         rng = np.random.default_rng(cfg.train.seed)
         keep = np.sort(rng.choice(len(loaded.splits["train"]), cfg.data.limit, replace=False))
         loaded.splits["train"] = loaded.splits["train"].take(keep)
     return loaded
+
+
+def warn_shared_groups(loaded: LoadedData) -> None:
+    """Warns when the source's own val or test split holds groups that training holds too (FSDD's
+    given test split has clips of its six training speakers): its figures are then not those of
+    unseen groups, which --cv with the groups measures."""
+    train = set(loaded.splits["train"].groups.tolist())
+    for name in ("val", "test"):
+        split = loaded.splits.get(name)
+        if split is None or split.groups is None:
+            continue
+        shared = sorted(set(split.groups.tolist()) & train)
+        if shared:
+            log(f"Warning: the {name} split has {len(shared)} of its {len(set(split.groups.tolist()))} groups in "
+                f"training too (e.g. {', '.join(shared[:3])}): its figures are not those of unseen groups; `--cv K` "
+                f"with these groups tests on groups training never saw.")
 
 
 def prepare(cfg, task, loaded: LoadedData):

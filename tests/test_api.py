@@ -222,6 +222,23 @@ def test_auto_precision_is_resolved_and_recorded(tmp_path):
     assert keras.mixed_precision.dtype_policy().name == "float32"
 
 
+def test_a_given_test_split_sharing_groups_with_training_is_warned_about(capsys):
+    """FSDD's given test split holds clips of the training speakers: with the speakers as groups,
+    the run says its test figure is not one of unseen speakers (and how to get one)."""
+    from cnnkit.datasets import LoadedData, Split
+
+    def split(speakers):
+        return Split([f"{s}.wav" for s in speakers], np.zeros(len(speakers), dtype="int64"), np.asarray(speakers))
+
+    shared = LoadedData("files", {"train": split(["ann", "bob", "cy"]), "test": split(["bob", "cy", "dan"])}, ["a"])
+    api.warn_shared_groups(shared)
+    assert ("the test split has 2 of its 3 groups in training too (e.g. bob, cy): its figures are not those of unseen "
+            "groups; `--cv K`") in capsys.readouterr().err
+    apart = LoadedData("files", {"train": split(["ann", "bob"]), "test": split(["cy"]), "val": split(["dan"])}, ["a"])
+    api.warn_shared_groups(apart)
+    assert "Warning" not in capsys.readouterr().err
+
+
 def test_a_class_left_without_training_examples_is_named(tmp_path, capsys):
     """Three texts of three classes: the held-out validation text takes one class wholly out of
     training, and the run says which; with every class in training nothing is said."""
