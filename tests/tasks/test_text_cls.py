@@ -383,12 +383,17 @@ def test_cross_validation(reviews_csv, tmp_path):
         assert fold["num_train"] + 0 < 120 and (tmp_path / "cv" / f"fold-0{i}" / "model.keras").exists()
 
 
+def with_folds(table, out, fold):
+    """`table` (text,label) with a `fold` column, row i (from 0) in fold `fold(i)`, written to `out`."""
+    lines = table.read_text().splitlines()
+    out.write_text("\n".join([lines[0] + ",fold"] + [f"{line},{fold(i)}" for i, line in enumerate(lines[1:])]) + "\n")
+    return out
+
+
 def test_cross_validation_on_predefined_folds(reviews_csv, tmp_path, capsys):
     """A table with a `fold` column: `--cv 3` tests fold i on the rows of fold i, and the
     validation split of each fold is a whole fold too; metrics name the folds' groups."""
-    lines = reviews_csv.read_text().splitlines()
-    folded = tmp_path / "folded.csv"
-    folded.write_text("\n".join([lines[0] + ",fold"] + [f"{line},{i % 3 + 1}" for i, line in enumerate(lines[1:])]) + "\n")
+    folded = with_folds(reviews_csv, tmp_path / "folded.csv", lambda i: i % 3 + 1)
     result = api.train("text-cls", str(folded), out=str(tmp_path / "cv"), cv=3, val_split=0.5, **FAST)
     assert [f["test_groups"] for f in result.metrics["folds"]] == [["1"], ["2"], ["3"]]
     assert result.metrics["cv_groups"] == "column 'fold' of folded.csv"
@@ -604,9 +609,7 @@ def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews
 def test_members_of_grouped_data_share_a_validation_split_of_whole_groups(reviews_csv, tmp_path, capsys):
     """With groups (a `fold` column), rotated slices would cut through them: the members share
     the one held-out split of whole groups, and the run says so."""
-    lines = reviews_csv.read_text().splitlines()
-    folded = tmp_path / "folded.csv"
-    folded.write_text("\n".join([lines[0] + ",fold"] + [f"{line},{i % 5}" for i, line in enumerate(lines[1:])]) + "\n")
+    folded = with_folds(reviews_csv, tmp_path / "folded.csv", lambda i: i % 5)
     result = api.train("text-cls", str(folded), out=str(tmp_path / "run"), epochs=1, verbose=0, val_split=0.2,
                        sets=["model.members=2"])
     assert "val_scored_by" not in result.metrics
