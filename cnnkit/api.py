@@ -176,9 +176,10 @@ def warn_shared_groups(loaded: LoadedData) -> None:
         split = loaded.splits.get(name)
         if split is None or split.groups is None:
             continue
-        shared = sorted(set(split.groups.tolist()) & train)
+        own = set(split.groups.tolist())
+        shared = sorted(own & train)
         if shared:
-            log(f"Warning: the {name} split has {len(shared)} of its {len(set(split.groups.tolist()))} groups in "
+            log(f"Warning: the {name} split has {len(shared)} of its {len(own)} groups in "
                 f"training too (e.g. {', '.join(shared[:3])}): its figures are not those of unseen groups; `--cv K` "
                 f"with these groups tests on groups training never saw.")
 

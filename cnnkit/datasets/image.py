@@ -15,6 +15,7 @@ With disk and none the decoded images are an `ImageFiles`, which stands in for t
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import shutil
@@ -69,6 +70,14 @@ def decode_image_bytes(data: tf.Tensor, channels: int, size) -> tf.Tensor:
     return resize_uint8(to_channels(image, channels), size)
 
 
+@functools.cache
+def register_heif_opener() -> None:
+    """Teaches Pillow HEIC/HEIF (pillow-heif), once per process rather than once per file."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def pillow_to_array(path) -> np.ndarray:
     """A TIFF or HEIC file (its path, str or bytes) -> uint8 (h, w, 1, 3 or 4): its first page,
     through Pillow. 16- and 32-bit integer grey (microscopy, scanners) is scaled from 0-65535
@@ -88,9 +97,7 @@ def pillow_to_array(path) -> np.ndarray:
     # not thread-safe, and tf.data decodes in several threads.)
     path = os.fsdecode(np.asarray(path).item())
     if path.lower().endswith(HEIF_EXTENSIONS):
-        import pillow_heif
-
-        pillow_heif.register_heif_opener()  # once is enough; again is harmless
+        register_heif_opener()
     with Image.open(path) as image:
         mode = image.mode
         if mode.startswith("I"):  # I;16, I;16B, I (32-bit): integer grey

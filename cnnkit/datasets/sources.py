@@ -1271,17 +1271,24 @@ def grouped_split(split: Split, fraction: float, seed: int) -> tuple[Split, Spli
     Raises:
         CnnkitError: when all of `split` is one group.
     """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-
     distinct = np.unique(split.groups)
     if len(distinct) < 2:
         raise CnnkitError(f"Every training example is in one group ({distinct[0]!r}), so no group can be held out "
                           f"for validation or testing: give those splits, or set data.group_column=none.")
     k = min(max(2, round(1 / fraction)), len(distinct))
-    folds = (StratifiedGroupKFold(k, shuffle=True, random_state=seed) if split.y.ndim == 1
-             else GroupKFold(k, shuffle=True, random_state=seed))
-    keep, held = next(folds.split(np.zeros(len(split)), split.y if split.y.ndim == 1 else None, split.groups))
+    keep, held = next(group_kfold(split.groups, split.y, k, seed))
     return split.take(np.sort(keep)), split.take(np.sort(held))
+
+
+def group_kfold(groups: np.ndarray, y: np.ndarray, k: int, seed: int):
+    """scikit-learn's K folds of whole groups, shuffled with `seed`: StratifiedGroupKFold
+    (class proportions kept as far as whole groups allow) for class indices `y` (N,),
+    GroupKFold for multi-hot `y` (N, classes). Yields (train indices, test indices)."""
+    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
+
+    single = y.ndim == 1
+    folds = (StratifiedGroupKFold if single else GroupKFold)(k, shuffle=True, random_state=seed)
+    return folds.split(np.zeros(len(y)), y if single else None, groups)
 
 
 def group_folds(groups: np.ndarray, y: np.ndarray, k: int, seed: int, where: str) -> list[tuple]:
@@ -1293,8 +1300,6 @@ def group_folds(groups: np.ndarray, y: np.ndarray, k: int, seed: int, where: str
     Raises:
         CnnkitError: when there are fewer groups than K, naming `where` (the groups' origin).
     """
-    from sklearn.model_selection import GroupKFold, StratifiedGroupKFold
-
     distinct = sorted(np.unique(groups), key=lambda g: (0, float(g), g) if _is_number(g) else (1, 0.0, g))
     if len(distinct) < k:
         raise CnnkitError(f"--cv {k}: the examples fall in {len(distinct)} groups ({where}) and a fold holds whole "
@@ -1302,10 +1307,7 @@ def group_folds(groups: np.ndarray, y: np.ndarray, k: int, seed: int, where: str
                                                                           if "column" in where else "") + ".")
     if len(distinct) == k:
         return [(np.flatnonzero(groups != g), np.flatnonzero(groups == g), [g]) for g in distinct]
-    folds = (StratifiedGroupKFold(k, shuffle=True, random_state=seed) if y.ndim == 1
-             else GroupKFold(k, shuffle=True, random_state=seed))
-    return [(train, test, sorted(set(groups[test].tolist())))
-            for train, test in folds.split(np.zeros(len(y)), y if y.ndim == 1 else None, groups)]
+    return [(train, test, sorted(set(groups[test].tolist()))) for train, test in group_kfold(groups, y, k, seed)]
 
 
 def with_file_groups(data: LoadedData, pattern: str) -> LoadedData:
@@ -1353,11 +1355,11 @@ def ensure_splits(data: LoadedData, val_split: float, test_split: float, seed: i
         splits["train"], splits["test"] = stratified_split(splits["train"], test_split, seed)
     if "val" not in splits and val_split > 0:
         groups = splits["train"].groups
-        whole = groups is None or len(np.unique(groups)) >= round(1 / val_split)
+        count = 0 if groups is None else len(np.unique(groups))
+        whole = groups is None or count >= round(1 / val_split)
         if not whole:
-            print(f"The validation split is drawn from every group's examples: {len(np.unique(groups))} training "
-                  f"groups are too few to hold out whole ones for data.val_split {val_split:g} (one is about "
-                  f"{1 / len(np.unique(groups)):.0%} of them); the test split and --cv folds keep groups whole.",
-                  file=sys.stderr)
+            print(f"The validation split is drawn from every group's examples: {count} training groups are too few "
+                  f"to hold out whole ones for data.val_split {val_split:g} (one is about {1 / count:.0%} of them); "
+                  f"the test split and --cv folds keep groups whole.", file=sys.stderr)
         splits["train"], splits["val"] = stratified_split(splits["train"], val_split, seed + 1, whole_groups=whole)
     return dataclasses.replace(data, splits=splits)
