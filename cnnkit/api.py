@@ -169,19 +169,22 @@ def load_data(cfg, task) -> LoadedData:
 
 def warn_shared_groups(loaded: LoadedData) -> None:
     """Warns when the source's own val or test split holds groups that training holds too (FSDD's
-    given test split has clips of its six training speakers): its figures are then not those of
-    unseen groups, which --cv with the groups measures."""
-    train = set(loaded.splits["train"].groups.tolist())
-    for name in ("val", "test"):
-        split = loaded.splits.get(name)
-        if split is None or split.groups is None:
+    given test split has clips of its six training speakers), or val groups of the test split: its
+    figures are then not those of unseen groups, which --cv with the groups measures; a val split
+    sharing the test's groups chooses the epoch on the groups the test then scores."""
+    groups = {name: set(split.groups.tolist()) for name, split in loaded.splits.items() if split.groups is not None}
+    for name, other in (("val", "train"), ("test", "train"), ("val", "test")):
+        if name not in groups or other not in groups:
             continue
-        own = set(split.groups.tolist())
-        shared = sorted(own & train)
-        if shared:
-            log(f"Warning: the {name} split has {len(shared)} of its {len(own)} groups in "
-                f"training too (e.g. {', '.join(shared[:3])}): its figures are not those of unseen groups; `--cv K` "
-                f"with these groups tests on groups training never saw.")
+        shared = sorted(groups[name] & groups[other])
+        if not shared:
+            continue
+        consequence = ("its figures are not those of unseen groups; `--cv K` with these groups tests on groups "
+                       "training never saw." if other == "train" else
+                       "the epoch is chosen on groups the test then scores, so the test figure is not that of "
+                       "unseen groups.")
+        log(f"Warning: the {name} split has {len(shared)} of its {len(groups[name])} groups in "
+            f"{'training' if other == 'train' else 'the test split'} too (e.g. {', '.join(shared[:3])}): {consequence}")
 
 
 def prepare(cfg, task, loaded: LoadedData):

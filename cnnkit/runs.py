@@ -108,8 +108,10 @@ def save_weights(model, path: Path, optimizer: bool = True) -> None:
 
 # Settings whose default changed after runs were written without them, with the value those older
 # runs were trained with: `read_run` fills them in, so that --resume, --from, export and evaluate
-# rebuild the network that was trained, not one of today's defaults. (task, section, key): value.
+# rebuild the network that was trained, not one of today's defaults. (task, section, key): value;
+# task "*" for every task.
 SETTINGS_OF_OLDER_RUNS = {
+    ("*", "data", "group_column"): "none",  # now auto: a table's `fold` column would group a resumed run's splits
     ("text-cls", "preprocess", "subwords"): 0,  # unset now means 10 000 buckets for word tokens
     ("text-cls", "model", "members_val"): "same",  # now rotate: a resumed ensemble keeps its members' data
     ("text-cls", "train", "monitor"): "accuracy",  # now loss: a resumed run goes on choosing by accuracy
@@ -127,7 +129,7 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict, list[str]]:
         raise CnnkitError(f"{run_dir} is not a cnnkit run directory (no config.yaml). Give the folder that `cnnkit train` wrote.")
     cfg = yaml.safe_load(cfg_path.read_text()) or {}
     for (task, section, key), value in SETTINGS_OF_OLDER_RUNS.items():
-        if cfg.get("task") == task and isinstance(cfg.get(section), dict):
+        if task in ("*", cfg.get("task")) and isinstance(cfg.get(section), dict):
             cfg[section].setdefault(key, value)
     labels_path = run_dir / "labels.json"
     labels = json.loads(labels_path.read_text()) if labels_path.exists() else None

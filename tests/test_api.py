@@ -222,9 +222,10 @@ def test_auto_precision_is_resolved_and_recorded(tmp_path):
     assert keras.mixed_precision.dtype_policy().name == "float32"
 
 
-def test_a_given_test_split_sharing_groups_with_training_is_warned_about(capsys):
+def test_a_given_split_sharing_groups_with_training_or_test_is_warned_about(capsys):
     """FSDD's given test split holds clips of the training speakers: with the speakers as groups,
-    the run says its test figure is not one of unseen speakers (and how to get one)."""
+    the run says its test figure is not one of unseen speakers (and how to get one); a given val
+    split holding test groups is named too (its epoch choice sees the test's groups)."""
     from cnnkit.datasets import LoadedData, Split
 
     def split(speakers):
@@ -237,6 +238,12 @@ def test_a_given_test_split_sharing_groups_with_training_is_warned_about(capsys)
     apart = LoadedData("files", {"train": split(["ann", "bob"]), "test": split(["cy"]), "val": split(["dan"])}, ["a"])
     api.warn_shared_groups(apart)
     assert "Warning" not in capsys.readouterr().err
+    val_on_test = LoadedData("files", {"train": split(["ann"]), "test": split(["cy", "dan"]), "val": split(["dan"])},
+                             ["a"])
+    api.warn_shared_groups(val_on_test)
+    err = capsys.readouterr().err
+    assert "the val split has 1 of its 1 groups in the test split too (e.g. dan): the epoch is chosen on" in err
+    assert "in training" not in err
 
 
 def test_a_class_left_without_training_examples_is_named(tmp_path, capsys):

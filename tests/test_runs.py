@@ -3,6 +3,7 @@ import os
 import re
 
 import pytest
+import yaml
 
 from cnnkit import runs
 from cnnkit.errors import CnnkitError
@@ -174,3 +175,17 @@ def test_a_folder_without_a_model_says_why(tmp_path):
         runs.load_model(tmp_path / "cv-unfinished")
     with pytest.raises(CnnkitError, match="has no model.keras: its training did not finish. Resume it"):
         runs.load_model(tmp_path / "run")
+
+
+def test_a_run_without_the_group_column_setting_reads_as_ungrouped(tmp_path):
+    """Runs of any task written before data.group_column existed mixed a table's `fold` column
+    into their splits: a config.yaml without the key reads back as none (a resume holds out what
+    the run held out), one with the key as written, and a new run gets auto."""
+    from cnnkit import api
+
+    for task in ("image-cls", "speech-cls", "text-cls"):
+        (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": task, "data": {"val_split": 0.1}}))
+        assert api.config_from_run(runs.read_run(tmp_path)[1]).data.group_column in (None, "none")  # none: no groups
+        assert api.resolve_config(task, None, None, None).data.group_column == "auto"
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "speech-cls", "data": {"group_column": "fold"}}))
+    assert runs.read_run(tmp_path)[1]["data"]["group_column"] == "fold"
