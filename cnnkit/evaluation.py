@@ -14,8 +14,10 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: l
         y_true: (N,) int class indices. probs: (N, num_classes) probabilities.
 
     Returns:
-        {"accuracy", "macro_f1", "top_k_accuracy", "k", "report" (sklearn dict),
-         "confusion" (num_classes x num_classes list, rows = true class)}.
+        {"accuracy", "macro_f1", "top_k_accuracy", "k", "report" (sklearn dict, every class),
+         "confusion" (num_classes x num_classes list, rows = true class)}. The macro-F1 averages
+        the classes that are in `y_true` or predicted: a class absent from both (a small
+        validation split) has no F1 to count, rather than a 0 that would halve a perfect score.
     """
     from sklearn.metrics import (accuracy_score, classification_report, confusion_matrix, f1_score,
                                  top_k_accuracy_score)
@@ -27,7 +29,8 @@ def classification_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: l
     k = min(top_k, len(class_names) - 1) if len(class_names) > 2 else 1
     out = {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=np.union1d(y_true, y_pred), average="macro",
+                                   zero_division=0)),
         "k": k,
         "top_k_accuracy": float(top_k_accuracy_score(y_true, probs, k=k, labels=labels)) if k > 1
         else float(accuracy_score(y_true, y_pred)),
@@ -46,14 +49,17 @@ def multilabel_metrics(y_true: np.ndarray, probs: np.ndarray, class_names: list[
 
     Returns:
         {"accuracy" (exact match of the label set), "macro_f1", "micro_f1", "hamming_loss",
-         "report" (sklearn dict, one row per label)}.
+         "report" (sklearn dict, one row per label)}. The macro-F1 averages the labels that are
+        true or predicted somewhere (all labels when none is).
     """
     from sklearn.metrics import accuracy_score, classification_report, f1_score, hamming_loss
 
     truth, pred = np.asarray(y_true) >= 0.5, np.asarray(probs) >= threshold
+    seen = np.flatnonzero(truth.any(axis=0) | pred.any(axis=0))
     return {
         "accuracy": float(accuracy_score(truth, pred)),
-        "macro_f1": float(f1_score(truth, pred, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(truth, pred, labels=seen if seen.size else None, average="macro",
+                                   zero_division=0)),
         "micro_f1": float(f1_score(truth, pred, average="micro", zero_division=0)),
         "hamming_loss": float(hamming_loss(truth, pred)),
         "report": classification_report(truth, pred, target_names=class_names, output_dict=True, zero_division=0),
