@@ -455,6 +455,7 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
             metrics[f"{split}_micro_f1"] = round(m["micro_f1"], 6)
         if split == "test" or "test" not in prepared.splits:
             metrics["macro_f1"] = round(m["macro_f1"], 6)
+            metrics["evaluated_on"] = split  # the split of `macro_f1` and of evaluation/
             write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, ids)
             if split == "val" and held_out is not None:
                 metrics["member_val_accuracy"] = held_out["member_accuracy"]
@@ -466,9 +467,17 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
     runs.save_model(infer_model, run_dir / "model.keras")
     runs.write_json(run_dir / "metrics.json", metrics)
     log("Metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if k.endswith(("accuracy", "f1", "seconds"))))
+    if metrics.get("evaluated_on") == "val":
+        log(VAL_ONLY_NOTE.format(accuracy=metrics["val_accuracy"]))
     log(f"Saved {run_dir / 'model.keras'}")
     write_report_safely(run_dir, infer_model)
     return RunResult(run_dir, infer_model, history, metrics, cfg)
+
+
+# Said after a run whose data had no test split: its figure is on the split that chose the epoch.
+VAL_ONLY_NOTE = ("No test split: val_accuracy {accuracy} is on the validation split that chose the kept epoch, so "
+                 "it is optimistic for new data. For a figure of unseen data give a test split (a test/ folder, a "
+                 "test.csv beside train.csv), hold one out with --set data.test_split=0.1, or use --cv 5.")
 
 
 def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadline: float | None = None,

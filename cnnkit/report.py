@@ -125,7 +125,12 @@ def write_report(run_dir: str | Path, model=None) -> Path:
         per_class = ev.get("per_class", {})
         rows = [[name, per_class[name]["precision"], per_class[name]["recall"], per_class[name]["f1-score"],
                  int(per_class[name]["support"])] for name in (class_names or []) if name in per_class]
-        parts.append("<h2>Test set, per class</h2>" + table(rows, ["class", "precision", "recall", "F1", "support"]))
+        if metrics.get("evaluated_on") == "val":  # the data had no test split
+            heading = ("<h2>Validation set, per class</h2><p>The data had no test split: these figures are on the "
+                       "validation split that chose the kept epoch, so they are optimistic for new data.</p>")
+        else:
+            heading = "<h2>Test set, per class</h2>"
+        parts.append(heading + table(rows, ["class", "precision", "recall", "F1", "support"]))
         if (evaluation / "confusion.png").exists():
             parts.append('<h2>Confusion matrix</h2><img src="evaluation/confusion.png" alt="confusion matrix">'
                          '<p>CSV: <a href="evaluation/confusion.csv">evaluation/confusion.csv</a>; misclassified inputs: '

@@ -557,12 +557,14 @@ class BestWeights(keras.callbacks.Callback):
         super().__init__()
         self.path, self.monitor, self.best = Path(path), monitor, best
         self._weights = None  # the best weights not yet written
+        self.last_improved = None  # the epoch (from 0) that last set `best` in this fit
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
         if value is not None and improves(float(value), self.best, self.monitor):
             self.best = float(value)
             self._weights = self.model.get_weights()
+            self.last_improved = epoch
 
     def flush(self) -> None:
         """Writes the best weights kept since the last flush, if any (the model's own are kept)."""
@@ -848,6 +850,10 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
             f"The loss became NaN at epoch {epoch}, batch {batch}: lower the learning rate (--lr, now {cfg.lr}) "
             f"or check the data for broken values. The run directory {run_dir} keeps what was written."
         )
+    kept = next(c for c in callbacks if isinstance(c, BestWeights))
+    if (val_ds is not None and budget is None and cfg.schedule == "constant" and cfg.epochs > 1
+            and kept.last_improved == epochs - 1 and backup == "backup"):
+        print(still_improving(monitor, epochs, cfg.epochs), file=sys.stderr)
     best = run_dir / "checkpoints" / "best.weights.h5"
     if val_ds is not None and best.exists():
         with warnings.catch_warnings():
@@ -856,6 +862,16 @@ def fit(model: keras.Model, train_ds: tf.data.Dataset, val_ds, cfg: TrainConfig,
             warnings.filterwarnings("ignore", message=OPTIMIZER_SKIPPED)
             model.load_weights(str(best))
     return history.history
+
+
+def still_improving(monitor: str, last_epoch: int, epochs: int) -> str:
+    """The line said when the last epoch (`last_epoch`, from 1) of a run at a constant learning
+    rate was its best on `monitor` (val_loss, ...): training stopped while the network was still
+    getting better, which `epochs` more epochs may take further (early stopping ends them once
+    it stops)."""
+    what = monitor.removeprefix("val_")
+    return (f"The validation {what} still improved at the last epoch ({last_epoch}): more epochs may give a better "
+            f"network (--epochs {2 * epochs}, train.epochs; early stopping ends training once it stops improving).")
 
 
 def spoken_duration(seconds: float) -> str:

@@ -35,3 +35,19 @@ def test_report_of_an_unfinished_run_says_how_to_finish_it(tmp_path):
         from cnnkit import report
 
         report.write_report(tmp_path)
+
+
+def test_a_run_without_a_test_split_says_its_figures_are_on_validation(tmp_path, capsys):
+    """A CSV of one split: the run's figures are on the validation split that chose the epoch;
+    metrics.json, the run's last lines and the report say so instead of calling them a test."""
+    rows = ["text,label"] + [f"{'a fine warm film' if i % 2 else 'a dull cold film'} {i},{'pos' if i % 2 else 'neg'}"
+                             for i in range(60)]
+    (tmp_path / "one.csv").write_text("\n".join(rows) + "\n")
+    result = cnnkit.train("text-cls", str(tmp_path / "one.csv"), out=str(tmp_path / "run"), epochs=1, verbose=0)
+    assert result.metrics["evaluated_on"] == "val" and "test_accuracy" not in result.metrics
+    assert "No test split: val_accuracy" in capsys.readouterr().err
+    page = (result.run_dir / "report.html").read_text()
+    assert "<h2>Validation set, per class</h2>" in page and "Test set, per class" not in page
+    held = cnnkit.train("text-cls", str(tmp_path / "one.csv"), out=str(tmp_path / "held"), epochs=1, verbose=0,
+                        sets=["data.test_split=0.2"])
+    assert held.metrics["evaluated_on"] == "test" and "No test split" not in capsys.readouterr().err

@@ -831,3 +831,28 @@ def test_remaining_time_is_said_at_the_second_epochs_pace_when_long(monkeypatch)
     assert run(30, [59, 31], stop_after=2) == ""  # no third epoch: nothing left to announce
     assert run(10, [3.2, 1.9, 1.8]) == ""  # 8 x 1.9 s: too short to announce
     assert training.spoken_duration(45) == "45 s" and training.spoken_duration(7500) == "2 h 05 min"
+
+
+def test_a_run_still_improving_at_its_last_epoch_says_more_epochs_may_help(tmp_path, capsys):
+    """Separable data at a small constant rate: the validation loss falls at every one of 3
+    epochs, and the run says so with the --epochs to try; trained to a plateau, or with a
+    schedule that anneals to the end (where the last epoch is best by design), it says nothing."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, 96)
+    x = (5.0 * np.eye(4)[y] + rng.normal(scale=0.1, size=(96, 4))).astype("float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
+    for schedule, said in (("constant", True), ("cosine", False)):
+        cfg = TrainConfig(epochs=3, verbose=0, lr=1e-3, schedule=schedule, monitor="loss")
+        model = _tiny_model()
+        training.compile_model(model, cfg, 3, 3)
+        history = training.fit(model, ds, ds, cfg, tmp_path / schedule)
+        assert np.all(np.diff(history["val_loss"]) < 0)
+        err = capsys.readouterr().err
+        assert ("The validation loss still improved at the last epoch (3): more epochs may give a better network "
+                "(--epochs 6" in err) is said
+    cfg = TrainConfig(epochs=12, verbose=0, lr=0.5, schedule="constant", monitor="accuracy")
+    model = _tiny_model()
+    training.compile_model(model, cfg, 3, 3)
+    history = training.fit(model, ds, ds, cfg, tmp_path / "plateau")
+    assert max(history["val_accuracy"]) > history["val_accuracy"][-1] or history["val_accuracy"].count(1.0) > 1
+    assert "still improved" not in capsys.readouterr().err
