@@ -148,6 +148,20 @@ def auto_sequence_length(texts: list[str], split: str = "whitespace", percentile
     return int(np.clip(np.percentile(lengths, percentile) if len(lengths) else low, low, high))
 
 
+def cut_note(texts: list[str], split: str, sequence_length: int, boundaries: bool = False) -> str | None:
+    """A line for a run whose automatic `sequence_length` (`auto_sequence_length`, capped at 512
+    tokens) cuts the end off more than the 5 % of training texts its percentile leaves out (long
+    documents), saying how many and how to read more; None otherwise."""
+    words = token_lengths(texts, split)
+    cut = float(np.mean(words + (2 if boundaries else 0) > sequence_length)) if len(words) else 0.0
+    if cut <= 0.05:
+        return None
+    unit = "characters" if split == "character" else "words"
+    return (f"Texts are read up to {sequence_length} tokens (preprocess.sequence_length, the most it is set to by "
+            f"itself): {cut:.0%} of the training texts are longer (the longest {int(words.max())} {unit}) and lose "
+            f"their end. --set preprocess.sequence_length=N reads more, in time growing with N.")
+
+
 FASTTEXT_MODEL_MAGIC = 793712314  # the first int32 of a fastText model .bin (not a vectors file)
 
 

@@ -122,8 +122,11 @@ class TextClassification(Task):
             if p.split == "character":
                 print(f"Tokens are characters (preprocess.split=character): {why}", file=sys.stderr)
         if p.sequence_length is None:
-            p.sequence_length = text_features.auto_sequence_length(list(splits["train"][0]), p.split,
-                                                                   boundaries=p.boundaries)
+            train_texts = list(splits["train"][0])
+            p.sequence_length = text_features.auto_sequence_length(train_texts, p.split, boundaries=p.boundaries)
+            note = text_features.cut_note(train_texts, p.split, p.sequence_length, p.boundaries)
+            if note:
+                print(note, file=sys.stderr)
         if p.subwords is None:
             p.subwords = default_subwords(p)
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)

@@ -143,3 +143,17 @@ def test_auto_split_reads_unspaced_writing_as_characters():
     assert text_features.auto_split(["这部 电影 的 剧情 非常 精彩 ， 演员 的 表演 也 很 出色 。"])[0] == "whitespace"
     split, why = text_features.auto_split(["この映画はとても面白かったです"] * 3)
     assert split == "character" and "preprocess.split=whitespace" in why
+
+
+def test_long_documents_cut_at_the_automatic_cap_are_said():
+    """Sentences: the 95th percentile leaves 5 % out, nothing said. Documents of 300-1 092 words:
+    the automatic length stops at 512 and 73 % of them lose their end, which the line says."""
+    short = [" ".join(["word"] * 10)] * 95 + [" ".join(["word"] * 30)] * 5
+    length = text_features.auto_sequence_length(short)
+    assert length == 10 and text_features.cut_note(short, "whitespace", length) is None
+    docs = [" ".join(["word"] * n) for n in range(300, 1100, 8)]  # 100 texts
+    length = text_features.auto_sequence_length(docs, boundaries=True)
+    assert length == 512
+    note = text_features.cut_note(docs, "whitespace", length, boundaries=True)
+    assert note.startswith("Texts are read up to 512 tokens") and "73% of the training texts are longer" in note
+    assert "the longest 1092 words" in note and "preprocess.sequence_length=N" in note
