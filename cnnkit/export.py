@@ -265,7 +265,7 @@ def export(run_dir: str, fmt: str = "savedmodel", quantize: str | None = None, o
         shutil.copyfile(run_path / "model.keras", target)
         import keras
 
-        probs = api.predict_probs(keras.models.load_model(target, safe_mode=True), task_obj, x, cfg)
+        probs = api.predict_probs(runs.load_keras_file(target, compile=True), task_obj, x, cfg)
     elif fmt == "savedmodel":
         target = out_dir / "savedmodel"
         if target.exists():

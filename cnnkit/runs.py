@@ -138,8 +138,6 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict, list[str]]:
 
 def load_model(run_dir: Path):
     """The end-to-end model of a run, loaded with `safe_mode=True` (no code from the file)."""
-    import keras
-
     import cnnkit.blocks  # noqa: F401  (registers the serializable layers)
     import cnnkit.backbones  # noqa: F401
     import cnnkit.training  # noqa: F401
@@ -147,7 +145,53 @@ def load_model(run_dir: Path):
     path = Path(run_dir) / "model.keras"
     if not path.exists():
         raise CnnkitError(no_model_reason(Path(run_dir)))
-    return keras.models.load_model(path, safe_mode=True, compile=False)
+    return load_keras_file(path)
+
+
+def load_keras_file(path: Path, compile: bool = False):
+    """`keras.models.load_model(path, safe_mode=True)`. A text model saved before
+    `features.text.reads_back` left out tokens that Keras cannot read back (MR's "\\x85") fails
+    there ("repeated term", "reserved mask token"), and is read again with its vocabulary read as
+    it was written; when that fails too, the first error is raised."""
+    import keras
+
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
+    except ValueError as err:
+        first = err
+    try:
+        with vocabulary_read_as_written():
+            return keras.models.load_model(path, safe_mode=True, compile=compile)
+    except ValueError:
+        raise first from None
+
+
+@contextlib.contextmanager
+def vocabulary_read_as_written():
+    """Within it, Keras' string lookups (TextVectorization's vocabulary) read their saved
+    vocabulary.txt split at "\\n" only, as `save_assets` joined it, instead of `str.splitlines`,
+    which also breaks at \\x85, \\u2028 and other characters a token may hold."""
+    from keras.src.layers.preprocessing.index_lookup import IndexLookup
+
+    original = IndexLookup.load_assets
+
+    def load_assets(self, dir_path):
+        if self.input_vocabulary is not None:  # the vocabulary is in the config (Keras' own branch)
+            return original(self, dir_path)
+        with open(os.path.join(dir_path, "vocabulary.txt"), encoding="utf-8", newline="") as f:
+            values = f.read().split("\n")
+        while values and values[-1] == "":
+            values.pop()
+        if self.output_mode == "tf_idf":
+            self.set_vocabulary(values, idf_weights=self.idf_weights_const.numpy())
+        else:
+            self.set_vocabulary(values)
+
+    IndexLookup.load_assets = load_assets
+    try:
+        yield
+    finally:
+        IndexLookup.load_assets = original
 
 
 def no_model_reason(run_dir: Path) -> str:

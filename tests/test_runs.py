@@ -189,3 +189,23 @@ def test_a_run_without_the_group_column_setting_reads_as_ungrouped(tmp_path):
         assert api.resolve_config(task, None, None, None).data.group_column == "auto"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "speech-cls", "data": {"group_column": "fold"}}))
     assert runs.read_run(tmp_path)[1]["data"]["group_column"] == "fold"
+
+
+def test_a_text_model_saved_with_a_token_keras_cannot_read_back_still_loads(tmp_path):
+    """Runs saved before `features.text.reads_back` may hold a token with "\\x85" (MR's texts):
+    Keras alone fails on it ("repeated term"); a run's model is read with its vocabulary as it was
+    written, ids unchanged."""
+    import keras
+    import tensorflow as tf
+
+    vocab = ["", "[UNK]", "fine", "film\x85", "dull\u2028plot", "a"]
+    vec = keras.layers.TextVectorization(output_mode="int", output_sequence_length=4, name="vectorize")
+    vec.set_vocabulary(vocab)
+    inputs = keras.Input((), dtype="string")
+    keras.Model(inputs, vec(inputs)).save(tmp_path / "model.keras")
+    model = runs.load_model(tmp_path)
+    assert model.get_layer("vectorize").get_vocabulary() == vocab
+    assert model(tf.constant(["a fine film\x85"])).numpy().tolist() == [[5, 2, 3, 0]]
+    from keras.src.layers.preprocessing.index_lookup import IndexLookup
+
+    assert IndexLookup.load_assets.__module__.startswith("keras")  # Keras' own method is back

@@ -88,11 +88,23 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
                                    name="vectorize", **options)
     strings = np.asarray(texts, dtype=object).astype(str)
     vec.adapt(strings, batch_size=1024)
+    vocab = vec.get_vocabulary()
+    keep = [t for t in vocab[2:] if reads_back(t)]
     if min_count > 1:
-        vocab = vec.get_vocabulary()
-        counts = token_counts(strings, vocab, **options)
-        vec.set_vocabulary(vocab[:2] + [t for t, c in zip(vocab[2:], counts[2:]) if c >= min_count])
+        counts = dict(zip(vocab, token_counts(strings, vocab, **options)))
+        keep = [t for t in keep if counts[t] >= min_count]
+    if len(keep) < len(vocab) - 2:
+        vec.set_vocabulary(vocab[:2] + keep)
     return vec
+
+
+def reads_back(token: str) -> bool:
+    """Whether a vocabulary `token` survives Keras' saving: the vocabulary is written one token a
+    line and read back with `str.splitlines`, which also breaks at \\r, \\x0b, \\x0c, \\x1c-\\x1e,
+    \\x85 and \\u2028-\\u2029; a token holding one of those (MR's "\\x85", a Windows ellipsis
+    read as Latin-1) came back as two and the saved model failed to load ("repeated term"). Such
+    tokens are left out of the vocabulary: they read as [UNK]."""
+    return token.splitlines() == [token]
 
 
 def token_counts(texts: np.ndarray, vocabulary: list[str], **options) -> np.ndarray:

@@ -157,3 +157,24 @@ def test_long_documents_cut_at_the_automatic_cap_are_said():
     note = text_features.cut_note(docs, "whitespace", length, boundaries=True)
     assert note.startswith("Texts are read up to 512 tokens") and "73% of the training texts are longer" in note
     assert "the longest 1092 words" in note and "preprocess.sequence_length=N" in note
+
+
+def test_tokens_keras_cannot_read_back_are_left_out_and_the_model_reloads(tmp_path):
+    """MR's texts hold "\\x85" (a Windows ellipsis read as Latin-1); Keras writes the vocabulary a
+    token a line and reads it back with str.splitlines, which breaks there: the saved model did not
+    load ("repeated term"). Such tokens now read as [UNK] and the model reloads."""
+    import keras
+    import tensorflow as tf
+
+    texts = ["a fine film\x85 truly", "dull\u2028plot here", "page\x0cbreak and\x1erecord", "a fine film"] * 3
+    vec = text_features.make_vectorizer(texts, max_tokens=100, sequence_length=6, boundaries=True)
+    vocab = vec.get_vocabulary()
+    assert all(text_features.reads_back(t) for t in vocab[2:]) and "truly" in vocab and "fine" in vocab
+    assert not text_features.reads_back("film\x85") and text_features.reads_back("film")
+    inputs = keras.Input((), dtype="string")
+    model = keras.Model(inputs, vec(inputs))
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    x = tf.constant(["a fine film\x85 truly", "dull\u2028plot here"])
+    np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
+    assert again.get_layer(vec.name).get_vocabulary() == vocab
