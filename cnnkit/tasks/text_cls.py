@@ -30,6 +30,11 @@ LOW_VECTOR_SHARE = 0.1  # under this share of the vocabulary found in --embeddin
 # 50 000 (+0.53 against +0.44 points on average) in less training time (55 / 97 / 108 s against
 # 76-86 / 108-112 / 126-127 s with lazy Adam; BENCHMARKS.md, text-cls, eleventh session).
 SUBWORD_BUCKETS = 10_000
+# Training texts of a median of at least this many words (two sentences or more) are long: an unset
+# preprocess.ngram_branch is then on (default_ngram_branch). Sentences have medians of 10-20 words
+# (TREC, SST, MR), where the branch gained on two sets and lost on two; texts of 41-210 words gained
+# 3-8 points (BENCHMARKS.md, text-cls, twenty-fourth session).
+LONG_TEXT_WORDS = 40
 
 
 @dataclasses.dataclass
@@ -51,8 +56,9 @@ class TextPreprocessConfig:
     embeddings_mode: str = "non-static"  # static (frozen) | non-static (fine-tuned) | multichannel (both)
     # A linear model on the tf-idf bag of the token ids' unigrams and hashed bigrams beside the CNN,
     # its logits added to the head's (wide and deep; cnnkit.blocks.NgramLogits). 0 buckets: unigrams only.
-    # Off by default: it helped MR and SST-2 but cost SST-5 and a 2 700-sentence sample (BENCHMARKS.md).
-    ngram_branch: bool = False
+    # Unset: on for long texts, off for sentences (default_ngram_branch): on sentences it helped MR and
+    # SST-2 but cost SST-5 and a 2 700-sentence sample; on texts of 41-210 words it gained 3-8 points.
+    ngram_branch: Optional[bool] = None
     ngram_buckets: int = 100_000
     ngram_normalize: bool = False  # divide the branch's logits by the text's tf-idf L2 norm
     # Hash buckets of character 3-5-gram vectors added to each word's vector (fastText's subwords,
@@ -75,6 +81,18 @@ def default_subwords(p: TextPreprocessConfig) -> int:
     with an `--embeddings` file (not measured with pretrained vectors)."""
     words = p.split in ("whitespace", "auto") and not p.ngrams  # prepare resolves auto before
     return SUBWORD_BUCKETS if words and not p.embeddings else 0
+
+
+def median_words(texts: list[str]) -> float:
+    """The median number of whitespace words of `texts` (0 for none)."""
+    return float(np.median(text_features.token_lengths(texts, "whitespace"))) if len(texts) else 0.0
+
+
+def default_ngram_branch(texts: list[str], p: TextPreprocessConfig) -> bool:
+    """The value of an unset `preprocess.ngram_branch`: on when the training `texts` are long
+    (a median of at least LONG_TEXT_WORDS words) and read as word tokens; off for sentences and
+    for character or n-gram tokens."""
+    return p.split == "whitespace" and not p.ngrams and median_words(texts) >= LONG_TEXT_WORDS
 
 
 @TASKS.register("text-cls")
@@ -129,6 +147,12 @@ class TextClassification(Task):
                 print(note, file=sys.stderr)
         if p.subwords is None:
             p.subwords = default_subwords(p)
+        if p.ngram_branch is None:  # the run's config.yaml records what it became
+            p.ngram_branch = default_ngram_branch(list(splits["train"][0]), p)
+            if p.ngram_branch:
+                print(f"The texts are long (a median of {median_words(list(splits['train'][0])):.0f} words, at least "
+                      f"{LONG_TEXT_WORDS}): a linear n-gram branch joins the CNN (preprocess.ngram_branch; false "
+                      f"turns it off)", file=sys.stderr)
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
 
     def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):

@@ -286,6 +286,33 @@ def test_ngram_branch_is_an_option(reviews_csv, tmp_path):
                   **FAST)
 
 
+def test_long_texts_get_the_ngram_branch_by_default_and_sentences_do_not(tmp_path, capsys):
+    """An unset preprocess.ngram_branch: on for texts of a median of LONG_TEXT_WORDS words or more
+    (said, and recorded in config.yaml), off for sentences and for character tokens."""
+    import yaml
+
+    from cnnkit.tasks.text_cls import LONG_TEXT_WORDS, TextPreprocessConfig, default_ngram_branch
+
+    words = TextPreprocessConfig(split="whitespace")
+    sentences = ["a short sentence of a few words"] * 9
+    documents = [" ".join(["word"] * LONG_TEXT_WORDS)] * 5 + ["short one"] * 4
+    assert not default_ngram_branch(sentences, words) and default_ngram_branch(documents, words)
+    assert not default_ngram_branch(documents, TextPreprocessConfig(split="character"))
+    assert not default_ngram_branch(documents, TextPreprocessConfig(split="whitespace", ngrams=2))
+    rng = np.random.default_rng(0)
+    filler = ["the", "film", "was", "and", "plot", "acting", "story", "scene", "it", "very"]
+    rows = ["text,label"]
+    for i in range(40):
+        label = "pos" if i % 2 else "neg"
+        cue = ["great", "lovely"] if label == "pos" else ["awful", "dull"]
+        rows.append(" ".join(rng.choice(filler + cue, LONG_TEXT_WORDS + 20)) + f",{label}")
+    (tmp_path / "docs.csv").write_text("\n".join(rows) + "\n")
+    result = api.train("text-cls", data=str(tmp_path / "docs.csv"), out=str(tmp_path / "docs"), **FAST)
+    assert "ngram_logits" in [layer.name for layer in result.model.layers]
+    assert "The texts are long (a median of 60 words, at least 40)" in capsys.readouterr().err
+    assert yaml.safe_load((result.run_dir / "config.yaml").read_text())["preprocess"]["ngram_branch"] is True
+
+
 def test_vocabulary_from_train_only_and_auto_length(tmp_path):
     (tmp_path / "train.csv").write_text("text,label\n" + "\n".join(
         f"{'alpha ' * (i % 10 + 1)}x,{'a' if i % 2 else 'b'}" for i in range(40)) + "\n")
