@@ -135,12 +135,12 @@ class TextClassification(Task):
                 raise CnnkitError(f"{data.origin}: every text of the {name} split is empty.")
             splits[name] = (np.asarray([texts[i] for i in keep], dtype=object), split.y[keep])
             ids[name] = [split.x[i] if data.kind == "files" else texts[i] for i in keep]
+        train_texts = list(splits["train"][0])
         if p.split == "auto":  # the run's config.yaml records what it became
-            p.split, why = text_features.auto_split(list(splits["train"][0]))
+            p.split, why = text_features.auto_split(train_texts)
             if p.split == "character":
                 print(f"Tokens are characters (preprocess.split=character): {why}", file=sys.stderr)
         if p.sequence_length is None:
-            train_texts = list(splits["train"][0])
             p.sequence_length = text_features.auto_sequence_length(train_texts, p.split, boundaries=p.boundaries)
             note = text_features.cut_note(train_texts, p.split, p.sequence_length, p.boundaries)
             if note:
@@ -148,9 +148,9 @@ class TextClassification(Task):
         if p.subwords is None:
             p.subwords = default_subwords(p)
         if p.ngram_branch is None:  # the run's config.yaml records what it became
-            p.ngram_branch = default_ngram_branch(list(splits["train"][0]), p)
+            p.ngram_branch = default_ngram_branch(train_texts, p)
             if p.ngram_branch:
-                print(f"The texts are long (a median of {median_words(list(splits['train'][0])):.0f} words, at least "
+                print(f"The texts are long (a median of {median_words(train_texts):.0f} words, at least "
                       f"{LONG_TEXT_WORDS}): a linear n-gram branch joins the CNN (preprocess.ngram_branch; false "
                       f"turns it off)", file=sys.stderr)
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
