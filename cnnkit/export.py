@@ -263,8 +263,6 @@ def export(run_dir: str, fmt: str = "savedmodel", quantize: str | None = None, o
     if fmt == "keras":
         target = out_dir / "model.keras"
         shutil.copyfile(run_path / "model.keras", target)
-        import keras
-
         probs = api.predict_probs(runs.load_keras_file(target, compile=True), task_obj, x, cfg)
     elif fmt == "savedmodel":
         target = out_dir / "savedmodel"

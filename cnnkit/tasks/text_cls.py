@@ -33,7 +33,7 @@ SUBWORD_BUCKETS = 10_000
 # Training texts of a median of at least this many words (two sentences or more) are long: an unset
 # preprocess.ngram_branch is then on (default_ngram_branch). Sentences have medians of 10-20 words
 # (TREC, SST, MR), where the branch gained on two sets and lost on two; texts of 41-210 words gained
-# 3-8 points (BENCHMARKS.md, text-cls, twenty-fourth session).
+# 2-8 points (BENCHMARKS.md, text-cls, twenty-fourth session).
 LONG_TEXT_WORDS = 40
 
 
@@ -57,7 +57,7 @@ class TextPreprocessConfig:
     # A linear model on the tf-idf bag of the token ids' unigrams and hashed bigrams beside the CNN,
     # its logits added to the head's (wide and deep; cnnkit.blocks.NgramLogits). 0 buckets: unigrams only.
     # Unset: on for long texts, off for sentences (default_ngram_branch): on sentences it helped MR and
-    # SST-2 but cost SST-5 and a 2 700-sentence sample; on texts of 41-210 words it gained 3-8 points.
+    # SST-2 but cost SST-5 and a 2 700-sentence sample; on texts of 41-210 words it gained 2-8 points.
     ngram_branch: Optional[bool] = None
     ngram_buckets: int = 100_000
     ngram_normalize: bool = False  # divide the branch's logits by the text's tf-idf L2 norm
