@@ -153,24 +153,26 @@ def token_lengths(texts: list[str], split: str = "whitespace") -> np.ndarray:
     return np.fromiter((len(t.split()) for t in texts), dtype="int64", count=len(texts))
 
 
-def auto_sequence_length(texts: list[str], split: str = "whitespace", percentile: float = 95.0,
-                         low: int = 8, high: int = 512, boundaries: bool = False) -> int:
-    """The `percentile` of the token counts (START and END included with `boundaries`), clipped to [low, high]."""
-    lengths = token_lengths(texts, split) + (2 if boundaries else 0)
+def auto_sequence_length(lengths: np.ndarray, percentile: float = 95.0, low: int = 8, high: int = 512,
+                         boundaries: bool = False) -> int:
+    """The `percentile` of the training texts' token counts `lengths` (`token_lengths`; START and
+    END added with `boundaries`), clipped to [low, high]."""
+    lengths = np.asarray(lengths) + (2 if boundaries else 0)
     return int(np.clip(np.percentile(lengths, percentile) if len(lengths) else low, low, high))
 
 
-def cut_note(texts: list[str], split: str, sequence_length: int, boundaries: bool = False) -> str | None:
+def cut_note(lengths: np.ndarray, split: str, sequence_length: int, boundaries: bool = False) -> str | None:
     """A line for a run whose automatic `sequence_length` (`auto_sequence_length`, capped at 512
     tokens) cuts the end off more than the 5 % of training texts its percentile leaves out (long
-    documents), saying how many and how to read more; None otherwise."""
-    words = token_lengths(texts, split)
-    cut = float(np.mean(words + (2 if boundaries else 0) > sequence_length)) if len(words) else 0.0
+    documents), saying how many and how to read more; None otherwise. `lengths`: the training
+    texts' token counts (`token_lengths` with `split`)."""
+    lengths = np.asarray(lengths)
+    cut = float(np.mean(lengths + (2 if boundaries else 0) > sequence_length)) if len(lengths) else 0.0
     if cut <= 0.05:
         return None
     unit = "characters" if split == "character" else "words"
     return (f"Texts are read up to {sequence_length} tokens (preprocess.sequence_length, the most it is set to by "
-            f"itself): {cut:.0%} of the training texts are longer (the longest {int(words.max())} {unit}) and lose "
+            f"itself): {cut:.0%} of the training texts are longer (the longest {int(lengths.max())} {unit}) and lose "
             f"their end. --set preprocess.sequence_length=N reads more, in time growing with N.")
 
 

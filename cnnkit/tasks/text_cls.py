@@ -83,16 +83,12 @@ def default_subwords(p: TextPreprocessConfig) -> int:
     return SUBWORD_BUCKETS if words and not p.embeddings else 0
 
 
-def median_words(texts: list[str]) -> float:
-    """The median number of whitespace words of `texts` (0 for none)."""
-    return float(np.median(text_features.token_lengths(texts, "whitespace"))) if len(texts) else 0.0
-
-
-def default_ngram_branch(texts: list[str], p: TextPreprocessConfig) -> bool:
-    """The value of an unset `preprocess.ngram_branch`: on when the training `texts` are long
-    (a median of at least LONG_TEXT_WORDS words) and read as word tokens; off for sentences and
-    for character or n-gram tokens."""
-    return p.split == "whitespace" and not p.ngrams and median_words(texts) >= LONG_TEXT_WORDS
+def default_ngram_branch(lengths: np.ndarray, p: TextPreprocessConfig) -> bool:
+    """The value of an unset `preprocess.ngram_branch`: on when the training texts, of
+    `lengths` whitespace words each, are long (a median of at least LONG_TEXT_WORDS words) and
+    read as word tokens; off for sentences and for character or n-gram tokens."""
+    return (p.split == "whitespace" and not p.ngrams and len(lengths) > 0
+            and float(np.median(lengths)) >= LONG_TEXT_WORDS)
 
 
 @TASKS.register("text-cls")
@@ -140,17 +136,18 @@ class TextClassification(Task):
             p.split, why = text_features.auto_split(train_texts)
             if p.split == "character":
                 print(f"Tokens are characters (preprocess.split=character): {why}", file=sys.stderr)
+        lengths = text_features.token_lengths(train_texts, p.split)  # words, or characters
         if p.sequence_length is None:
-            p.sequence_length = text_features.auto_sequence_length(train_texts, p.split, boundaries=p.boundaries)
-            note = text_features.cut_note(train_texts, p.split, p.sequence_length, p.boundaries)
+            p.sequence_length = text_features.auto_sequence_length(lengths, boundaries=p.boundaries)
+            note = text_features.cut_note(lengths, p.split, p.sequence_length, p.boundaries)
             if note:
                 print(note, file=sys.stderr)
         if p.subwords is None:
             p.subwords = default_subwords(p)
         if p.ngram_branch is None:  # the run's config.yaml records what it became
-            p.ngram_branch = default_ngram_branch(train_texts, p)
+            p.ngram_branch = default_ngram_branch(lengths, p)
             if p.ngram_branch:
-                print(f"The texts are long (a median of {median_words(train_texts):.0f} words, at least "
+                print(f"The texts are long (a median of {np.median(lengths):.0f} words, at least "
                       f"{LONG_TEXT_WORDS}): a linear n-gram branch joins the CNN (preprocess.ngram_branch; false "
                       f"turns it off)", file=sys.stderr)
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)

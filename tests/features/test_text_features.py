@@ -50,8 +50,9 @@ def test_boundaries_put_a_start_and_an_end_token_around_each_text(split):
     inside = vec(np.asarray(["HOW\x02far\x03" if split == "whitespace" else "HOW \x02far\x03"])).numpy()[0]
     np.testing.assert_array_equal(inside[:len(expected)], expected)
     assert not inside[len(expected):].any()
-    assert text_features.auto_sequence_length(["a b c"] * 20, split, low=1, boundaries=True) == (
-        text_features.auto_sequence_length(["a b c"] * 20, split, low=1) + 2)
+    three = text_features.token_lengths(["a b c"] * 20, split)
+    assert text_features.auto_sequence_length(three, low=1, boundaries=True) == (
+        text_features.auto_sequence_length(three, low=1) + 2)
 
 
 def test_a_model_with_boundaries_reloads_in_safe_mode(tmp_path):
@@ -149,12 +150,12 @@ def test_long_documents_cut_at_the_automatic_cap_are_said():
     """Sentences: the 95th percentile leaves 5 % out, nothing said. Documents of 300-1 092 words:
     the automatic length stops at 512 and 73 % of them lose their end, which the line says."""
     short = [" ".join(["word"] * 10)] * 95 + [" ".join(["word"] * 30)] * 5
-    length = text_features.auto_sequence_length(short)
-    assert length == 10 and text_features.cut_note(short, "whitespace", length) is None
+    length = text_features.auto_sequence_length(text_features.token_lengths(short))
+    assert length == 10 and text_features.cut_note(text_features.token_lengths(short), "whitespace", length) is None
     docs = [" ".join(["word"] * n) for n in range(300, 1100, 8)]  # 100 texts
-    length = text_features.auto_sequence_length(docs, boundaries=True)
+    length = text_features.auto_sequence_length(text_features.token_lengths(docs), boundaries=True)
     assert length == 512
-    note = text_features.cut_note(docs, "whitespace", length, boundaries=True)
+    note = text_features.cut_note(text_features.token_lengths(docs), "whitespace", length, boundaries=True)
     assert note.startswith("Texts are read up to 512 tokens") and "73% of the training texts are longer" in note
     assert "the longest 1092 words" in note and "preprocess.sequence_length=N" in note
 

@@ -291,11 +291,13 @@ def test_long_texts_get_the_ngram_branch_by_default_and_sentences_do_not(tmp_pat
     (said, and recorded in config.yaml), off for sentences and for character tokens."""
     import yaml
 
+    from cnnkit.features.text import token_lengths
     from cnnkit.tasks.text_cls import LONG_TEXT_WORDS, TextPreprocessConfig, default_ngram_branch
 
     words = TextPreprocessConfig(split="whitespace")
     sentences = ["a short sentence of a few words"] * 9
     documents = [" ".join(["word"] * LONG_TEXT_WORDS)] * 5 + ["short one"] * 4
+    sentences, documents = token_lengths(sentences), token_lengths(documents)
     assert not default_ngram_branch(sentences, words) and default_ngram_branch(documents, words)
     assert not default_ngram_branch(documents, TextPreprocessConfig(split="character"))
     assert not default_ngram_branch(documents, TextPreprocessConfig(split="whitespace", ngrams=2))
