@@ -26,3 +26,17 @@ for s in 0 1 2; do
     run $set-ngram$b-s$s --data /tmp/longdoc/$set.csv --seed $s --set preprocess.ngram_branch=$b
   done; done
 done
+# The linear baseline on the 210-word documents: TF-IDF word 1-2-grams + logistic regression,
+# 5-fold stratified cross-validation of all 1 066 (its mean accuracy on the last line).
+python - <<'PY'
+import pandas as pd
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.pipeline import make_pipeline
+
+docs = pd.read_csv("/tmp/longdoc/docs.csv")
+model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True), LogisticRegression(C=10, max_iter=2000))
+scores = cross_val_score(model, docs.text, docs.label, cv=StratifiedKFold(5, shuffle=True, random_state=0))
+print("tfidf+lr 5-fold", scores.round(4), round(scores.mean(), 4))
+PY
