@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 
 import yaml
@@ -166,14 +167,20 @@ def load_keras_file(path: Path, compile: bool = False):
         raise first from None
 
 
+# One swap of Keras' vocabulary reading at a time (`vocabulary_read_as_written`).
+_VOCABULARY_SWAP = threading.Lock()
+
+
 @contextlib.contextmanager
 def vocabulary_read_as_written():
     """Within it, Keras' string lookups (TextVectorization's vocabulary) read their saved
     vocabulary.txt split at "\\n" only, as `save_assets` joined it, instead of `str.splitlines`,
-    which also breaks at \\x85, \\u2028 and other characters a token may hold."""
-    from keras.src.layers.preprocessing.index_lookup import IndexLookup
+    which also breaks at \\x85, \\u2028 and other characters a token may hold.
 
-    original = IndexLookup.load_assets
+    One swap at a time (a lock): two threads swapping at once would each put back what they
+    found, the other's stand-in instead of Keras' method. A load in another thread during the
+    swap reads with the stand-in too, which reads the files Keras reads alike."""
+    from keras.src.layers.preprocessing.index_lookup import IndexLookup
 
     def load_assets(self, dir_path):
         if self.input_vocabulary is not None:  # the vocabulary is in the config (Keras' own branch)
@@ -187,11 +194,13 @@ def vocabulary_read_as_written():
         else:
             self.set_vocabulary(values)
 
-    IndexLookup.load_assets = load_assets
-    try:
-        yield
-    finally:
-        IndexLookup.load_assets = original
+    with _VOCABULARY_SWAP:
+        original = IndexLookup.load_assets
+        IndexLookup.load_assets = load_assets
+        try:
+            yield
+        finally:
+            IndexLookup.load_assets = original
 
 
 def no_model_reason(run_dir: Path) -> str:

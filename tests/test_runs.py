@@ -209,3 +209,37 @@ def test_a_text_model_saved_with_a_token_keras_cannot_read_back_still_loads(tmp_
     from keras.src.layers.preprocessing.index_lookup import IndexLookup
 
     assert IndexLookup.load_assets.__module__.startswith("keras")  # Keras' own method is back
+
+
+def test_two_threads_reading_vocabularies_as_written_put_keras_own_method_back():
+    """Two swaps overlapping (the first ends while the second is on) each put back what they found:
+    without one swap at a time, the second would put the first one's stand-in back in place of
+    Keras' method, for good."""
+    import threading
+
+    from keras.src.layers.preprocessing.index_lookup import IndexLookup
+
+    keras_own = IndexLookup.load_assets
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first():
+        with runs.vocabulary_read_as_written():
+            first_in.set()
+            second_in.wait(timeout=0.5)  # a second swap that may start meanwhile has started
+        first_out.set()
+
+    def second():
+        first_in.wait(timeout=5)
+        with runs.vocabulary_read_as_written():
+            second_in.set()
+            first_out.wait(timeout=0.5)  # the first swap ends before this one
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=10)
+        assert IndexLookup.load_assets is keras_own
+    finally:
+        IndexLookup.load_assets = keras_own
