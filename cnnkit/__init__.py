@@ -25,6 +25,8 @@ with native_logs.quiet_native_stderr(native_logs.FILTER):  # the first import of
     # `import cnnkit; keras.models.load_model(path, safe_mode=True)` loads any run's model.
     from cnnkit.backbones import applications as _applications  # noqa: E402,F401  (ImagenetPreprocess)
     from cnnkit.features import audio as _audio  # noqa: E402,F401  (LogMelSpectrogram, FitLength, ...)
+    from cnnkit.features import image as _image  # noqa: E402,F401  (Cutout, HorizontalFlip, ImageShift)
+    from cnnkit.features import text as _text  # noqa: E402,F401  (Standardize: start and end tokens)
 
 
 def __getattr__(name):
