@@ -386,6 +386,7 @@ class Fitted:
     # An ensemble with rotated validation slices: {"x", "y", "ids", "probs", "member_accuracy"}, each
     # held-out text scored by the members that did not train on it; the run's val metrics use it.
     held_out: dict | None = None
+    nb_member_seconds: float | None = None  # the fit of an ensemble's naive-Bayes member (model.nb_member)
 
 
 def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None = None) -> RunResult:
@@ -420,6 +421,8 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
                                                    / max(prepared.prepare_seconds, 1e-9), 1),
                "num_train": int(len(y_train)), "skipped_inputs": len(prepared.skipped),
                "replicas": int(strategy.num_replicas_in_sync), "precision": cfg.train.precision}
+    if fitted.nb_member_seconds is not None:  # not in train_seconds (the networks' epochs)
+        metrics["nb_member_fit_seconds"] = round(fitted.nb_member_seconds, 2)
     if phases is not None:
         metrics["fine_tuning"] = phases
     if cfg.train.time_budget:
@@ -464,6 +467,10 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
                     round(evaluation.classification_metrics(y, predict_probs(member, task_obj, x, cfg),
                                                             prepared.class_names)["accuracy"], 6)
                     for member in task_obj.members_of(infer_model)]
+                nb = task_obj.nb_member_of(infer_model) if hasattr(task_obj, "nb_member_of") else None
+                if nb is not None:
+                    metrics[f"nb_member_{split}_accuracy"] = round(evaluation.classification_metrics(
+                        y, predict_probs(nb, task_obj, x, cfg), prepared.class_names)["accuracy"], 6)
     runs.save_model(infer_model, run_dir / "model.keras")
     runs.write_json(run_dir / "metrics.json", metrics)
     log("Metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if k.endswith(("accuracy", "f1", "seconds"))))
@@ -644,9 +651,32 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
                 history.setdefault(k, []).extend(v)
         networks.append(network)
     steps_per_epoch = int(np.ceil(len(prepared.splits["train"][1]) / cfg.train.batch_size))
-    model = task_obj.members_model(networks)
+    nb_member, nb_seconds = fit_nb_member(cfg, task_obj, prepared, pooled=rotate)
+    model = task_obj.members_model(networks, nb_member)
     held_out = members_held_out(task_obj, model, prepared, slices, cfg) if rotate else None
-    return Fitted(model, None, history, None, steps_per_epoch, held_out)
+    return Fitted(model, None, history, None, steps_per_epoch, held_out, nb_seconds)
+
+
+def fit_nb_member(cfg, task_obj, prepared, pooled: bool):
+    """(The naive-Bayes n-gram member of an ensemble (`model.nb_member`, single-label data), the
+    seconds its fit took), fitted on the texts the CNN members trained on together: train and val
+    pooled when their validation slices rotate (`pooled`), else train. (None, None) when the
+    option is off or the data is multi-label.
+
+    It is left out of the validation figures of rotated slices (each text scored by the CNN
+    members that held it out: this member has seen them all) and of the members' accuracies."""
+    if not cfg.model.nb_member or not hasattr(task_obj, "nb_member"):
+        return None, None
+    if prepared.multi_label:
+        log("model.nb_member: the naive-Bayes member is for single-label data; this ensemble has its networks only")
+        return None, None
+    x, y = pooled_train_and_val(prepared)[:2] if pooled else prepared.splits["train"]
+    began = time.time()
+    member = task_obj.nb_member(cfg, x, y, len(prepared.class_names))
+    seconds = time.time() - began
+    log(f"Naive-Bayes n-gram member (model.nb_member): fitted on {len(y)} texts in {seconds:.1f} s; "
+        f"the saved model averages it with the {cfg.model.members} networks")
+    return member, seconds
 
 
 def members_held_out(task_obj, model, prepared, slices: list, cfg) -> dict:

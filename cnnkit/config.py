@@ -70,6 +70,10 @@ class ModelConfig:
     # widths per member: an ensemble of different networks as well as different seeds. Empty: every
     # member has backbone_args.
     members_backbone_args: list[dict] = dataclasses.field(default_factory=list)
+    # text-cls with members > 1: a naive-Bayes-weighted logistic regression on the texts' unigram and
+    # bigram counts (NBSVM, `blocks.NaiveBayesLR`, fitted by scikit-learn in seconds) joins the
+    # ensemble as one more member: it errs elsewhere than the CNNs (MR, SST-2, SST-5, TREC: BENCHMARKS.md).
+    nb_member: bool = True
 
 
 @dataclasses.dataclass

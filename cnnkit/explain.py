@@ -99,8 +99,9 @@ def token_saliency(model: keras.Model, text: str, class_index: int | None = None
     """Gradient x input saliency of each token of `text` for a text-cls model: of the CNN's
     embedded input, the n-gram branch's logits (if any) held fixed. For an ensemble
     (`model.members`), whose probabilities are the mean of its members', the attribution is
-    the mean of the members' (each on its own embedding of the same tokens): the first-order
-    share of each token in the averaged probability.
+    the mean of the CNN members' (each on its own embedding of the same tokens): the first-order
+    share of each token in their averaged probability. The naive-Bayes member (`model.nb_member`),
+    which has no embedding, is not in the saliency; the probabilities shown are the saved model's.
 
     Returns:
         (tokens (list of str, padding dropped), scores in [0, 1] per token, probabilities

@@ -3,7 +3,7 @@ linear branch of text models, shape formulas."""
 from cnnkit.blocks.conv import ConvBlock, SqueezeExcite
 from cnnkit.blocks.heads import ClassifierHead
 from cnnkit.blocks.initializers import PartialIdentity
-from cnnkit.blocks.ngrams import NgramLogits, SubwordEmbedding
+from cnnkit.blocks.ngrams import NaiveBayesLR, NgramLogits, SubwordEmbedding
 from cnnkit.blocks.residual import ResidualBlock
 from cnnkit.blocks.shapes import conv_output_size, pool_output_size
 from cnnkit.blocks.whitening import PatchWhitening
@@ -14,6 +14,7 @@ __all__ = [
     "ResidualBlock",
     "ClassifierHead",
     "NgramLogits",
+    "NaiveBayesLR",
     "SubwordEmbedding",
     "PatchWhitening",
     "PartialIdentity",

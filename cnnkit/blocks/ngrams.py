@@ -107,6 +107,99 @@ class NgramLogits(layers.Layer):
                 "buckets": self.buckets, "l2": self.l2, "normalize": self.normalize}
 
 
+def ngram_counts(ids: np.ndarray, vocabulary_size: int, buckets: int):
+    """A scipy CSR matrix (N, vocabulary_size + buckets) of how often each unigram and hashed
+    bigram (`hashed_ngrams`) occurs in each row of int token ids (N, steps); padding not counted."""
+    import scipy.sparse as sp
+
+    grams = np.asarray(hashed_ngrams(np.asarray(ids), vocabulary_size, buckets)) if buckets else np.asarray(ids)
+    rows = np.repeat(np.arange(len(grams)), grams.shape[1])
+    columns = grams.ravel()
+    present = columns > 0
+    return sp.csr_matrix((np.ones(int(present.sum()), "float64"), (rows[present], columns[present])),
+                         shape=(len(grams), vocabulary_size + buckets))
+
+
+@keras.saving.register_keras_serializable(package="cnnkit")
+class NaiveBayesLR(layers.Layer):
+    """Token ids -> class probabilities of NBSVM's logistic-regression form (Wang & Manning 2012).
+
+    One binary classifier a class on the counts of the text's unigrams and hashed bigrams, each
+    count scaled by that n-gram's naive-Bayes log-count ratio for the class (how much more often
+    it occurs in the class's texts than in the others'); the classes' probabilities are their
+    classifiers' sigmoids, normalised to sum to 1. On sentences this linear model is stronger
+    than a tf-idf one (MR 78.9 against 76.5, 10 folds) and errs elsewhere than a CNN, which is
+    why `model.nb_member` adds it to an ensemble of CNNs.
+
+    `fit` trains it with scikit-learn (L2-regularised logistic regression, `C`); its weights are
+    saved with the model and not trained by Keras. The scaled weights are stored: the logit of
+    class c is the sum over the text's n-grams of `weights[n-gram, c]` plus `bias[c]`.
+
+    Args:
+        vocabulary_size: number of token ids (the vectorizer's vocabulary, padding and OOV included).
+        num_classes: number of classes (at least 2).
+        buckets: hash buckets for word bigrams (0: unigrams only).
+
+    Call arguments:
+        inputs: int token ids (batch, steps), 0 = padding.
+        Returns float32 probabilities (batch, num_classes).
+    """
+
+    def __init__(self, vocabulary_size, num_classes, buckets=100_000, **kwargs):
+        super().__init__(**kwargs)
+        if vocabulary_size < 2 or num_classes < 2 or buckets < 0:
+            raise ValueError(f"NaiveBayesLR needs vocabulary_size >= 2, num_classes >= 2, buckets >= 0. Received: "
+                             f"vocabulary_size={vocabulary_size}, num_classes={num_classes}, buckets={buckets}")
+        self.vocabulary_size, self.num_classes, self.buckets = int(vocabulary_size), int(num_classes), int(buckets)
+        self.size = self.vocabulary_size + self.buckets
+
+    def build(self, input_shape):
+        self.class_weights = self.add_weight(shape=(self.size, self.num_classes), initializer="zeros",
+                                             trainable=False, name="weights")
+        self.bias = self.add_weight(shape=(self.num_classes,), initializer="zeros", trainable=False, name="bias")
+
+    def fit(self, ids: np.ndarray, y: np.ndarray, C: float = 1.0, alpha: float = 1.0) -> None:
+        """Trains on int token ids (N, steps) and class indices y (N,): for each class, the
+        log-count ratio r = log((alpha + counts in the class) / sum) - log((alpha + counts in the
+        rest) / sum) of every n-gram, then scikit-learn's logistic regression (L2, `C`) of
+        "this class or not" on the counts times r. A class without examples gets a bias of -30."""
+        from sklearn.linear_model import LogisticRegression
+
+        if not self.built:
+            self.build(ids.shape)
+        x = ngram_counts(ids, self.vocabulary_size, self.buckets)
+        weights = np.zeros((self.size, self.num_classes), "float32")
+        bias = np.full((self.num_classes,), -30.0, "float32")
+        y = np.asarray(y)
+        for c in range(self.num_classes):
+            mine = y == c
+            if not mine.any() or mine.all():
+                bias[c] = -30.0 if not mine.any() else 30.0
+                continue
+            p = alpha + np.asarray(x[mine].sum(0)).ravel()
+            q = alpha + np.asarray(x[~mine].sum(0)).ravel()
+            r = np.log(p / p.sum()) - np.log(q / q.sum())
+            model = LogisticRegression(C=C, max_iter=2000).fit(x.multiply(r).tocsr(), mine.astype(int))
+            weights[:, c] = model.coef_[0] * r
+            bias[c] = model.intercept_[0]
+        weights[0] = 0.0  # padding (and bigrams with padding, which hash to 0)
+        self.class_weights.assign(weights)
+        self.bias.assign(bias)
+
+    def call(self, inputs):
+        grams = hashed_ngrams(inputs, self.vocabulary_size, self.buckets) if self.buckets else ops.cast(inputs, "int64")
+        logits = ops.sum(ops.take(self.class_weights, grams, axis=0), axis=1) + self.bias
+        scores = ops.sigmoid(logits)
+        return scores / ops.maximum(ops.sum(scores, axis=-1, keepdims=True), 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_classes)
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "num_classes": self.num_classes,
+                "buckets": self.buckets}
+
+
 def subword_ids(vocabulary: list[str], buckets: int, longest: int = 20) -> np.ndarray:
     """The hashed character 3-5-grams of each vocabulary token, as fastText cuts them.
 

@@ -63,7 +63,8 @@ class Task(abc.ABC):
     extensions: tuple = ()
     cache_modes: tuple = ("memory",)  # data.cache values the task supports (image files stream: disk, none)
     # whether `model.members > 1` (an ensemble of networks trained apart) is supported; such a
-    # task has `members_model(networks)` and `members_of(model)` (see TextClassification)
+    # task has `members_model(networks, nb_member)` and `members_of(model)`, and for
+    # `model.nb_member` `nb_member(cfg, texts, y, num_classes)` and `nb_member_of(model)` (see TextClassification)
     ensembles: bool = False
 
     @abc.abstractmethod

@@ -203,12 +203,12 @@ class TextClassification(Task):
         infer_model = keras.Model(raw, network(self._vectorizer(raw)), name=self.name)
         return train_model, infer_model
 
-    def members_model(self, networks: list[keras.Model]) -> keras.Model:
+    def members_model(self, networks: list[keras.Model], nb_member: keras.Model | None = None) -> keras.Model:
         """The saved model of an ensemble (`model.members`): strings (B,) -> the mean of the
         members' probabilities (B, classes). `networks`: the members' training models, token ids
-        (B, sequence_length) -> probabilities, nested as member_01, member_02, ...; the text is
-        vectorized once for all of them (their vocabularies are the same: adapted on the same
-        training texts)."""
+        (B, sequence_length) -> probabilities, nested as member_01, member_02, ...; `nb_member`
+        (`nb_member`), nested as nb_member, one more member of the mean. The text is vectorized
+        once for all of them (their vocabularies are the same: adapted on the same training texts)."""
         raw = keras.Input((), dtype="string", name="text")
         ids = self._vectorizer(raw)
         outputs = []
@@ -217,7 +217,36 @@ class TextClassification(Task):
             # model would carry its optimizer's moments into model.keras (60 % of its size on TREC).
             member = keras.Model(network.input, network.output, name=f"member_{i:02d}")
             outputs.append(member(ids))
+        if nb_member is not None:
+            outputs.append(nb_member(ids))
         return keras.Model(raw, layers.Average(name="members_average")(outputs), name=self.name)
+
+    def nb_member(self, cfg, texts, y: np.ndarray, num_classes: int) -> keras.Model:
+        """The naive-Bayes n-gram member of an ensemble (`model.nb_member`): token ids (B,
+        sequence_length) -> probabilities (B, classes) of a `NaiveBayesLR` on the vectorizer's
+        unigrams and hashed bigrams (`preprocess.ngram_buckets`), fitted on `texts` (N,) and
+        their class indices `y` (N,). Named nb_member (not member_NN: no embedding, not a CNN)."""
+        from cnnkit.blocks import NaiveBayesLR
+
+        p = cfg.preprocess
+        layer = NaiveBayesLR(len(self._vectorizer.get_vocabulary()), num_classes, buckets=p.ngram_buckets,
+                             dtype="float32", name="naive_bayes_lr")
+        layer.fit(self._token_ids(texts), np.asarray(y))
+        ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
+        return keras.Model(ids, layer(ids), name="nb_member")
+
+    def nb_member_of(self, model: keras.Model) -> keras.Model | None:
+        """The naive-Bayes member of a `members_model` as a model of its own (strings (B,) ->
+        probabilities), or None when the model has none."""
+        if "nb_member" not in [layer.name for layer in model.layers]:
+            return None
+        raw = keras.Input((), dtype="string", name="text")
+        return keras.Model(raw, model.get_layer("nb_member")(model.get_layer("vectorize")(raw)), name="nb_member")
+
+    def _token_ids(self, texts) -> np.ndarray:
+        """int64 token ids (N, sequence_length) of `texts` (N,) by the vectorizer, 4 096 at a time."""
+        texts = np.asarray(texts, dtype=object).astype(str)
+        return np.concatenate([self._vectorizer(texts[i:i + 4096]).numpy() for i in range(0, len(texts), 4096)])
 
     def members_of(self, model: keras.Model) -> list[keras.Model]:
         """Each member of a `members_model` (also one read back from model.keras) as a model of
@@ -238,9 +267,7 @@ class TextClassification(Task):
             raise CnnkitError(f"preprocess.ngram_buckets must be >= 0 (0: unigrams only). Received: {p.ngram_buckets}")
         layer = NgramLogits(vocabulary_size, len(prepared.class_names), buckets=p.ngram_buckets,
                             normalize=p.ngram_normalize, dtype="float32", name="ngram_logits")
-        texts = np.asarray(prepared.splits["train"][0], dtype=object).astype(str)
-        ids = np.concatenate([self._vectorizer(texts[i:i + 4096]).numpy() for i in range(0, len(texts), 4096)])
-        layer.adapt(ids)
+        layer.adapt(self._token_ids(prepared.splits["train"][0]))
         return layer
 
     def _subword_layer(self, p, vocab: list[str], embedding: layers.Embedding):

@@ -1,11 +1,12 @@
 """NgramLogits: equal to a dense layer on the explicit tf-idf vector; idf from adapt; reload.
+NaiveBayesLR: NBSVM's logistic regression on the explicit counts scaled by log-count ratios; reload.
 SubwordEmbedding: the mean of each token's character n-gram vectors; reload."""
 import keras
 import numpy as np
 import pytest
 
-from cnnkit.blocks import ClassifierHead, NgramLogits, SubwordEmbedding
-from cnnkit.blocks.ngrams import hashed_ngrams, subword_ids
+from cnnkit.blocks import ClassifierHead, NaiveBayesLR, NgramLogits, SubwordEmbedding
+from cnnkit.blocks.ngrams import hashed_ngrams, ngram_counts, subword_ids
 
 V, B, K = 12, 7, 3
 IDS = np.array([[2, 3, 4, 2, 0, 0], [2, 5, 0, 0, 0, 0], [6, 6, 6, 7, 8, 1]], dtype="int64")
@@ -119,3 +120,50 @@ def test_subword_embedding_is_the_mean_of_the_ngram_vectors(tmp_path):
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     np.testing.assert_allclose(again.predict(ids, verbose=0), out, rtol=1e-6)
+
+
+def test_ngram_counts_are_the_explicit_counts():
+    np.testing.assert_array_equal(ngram_counts(IDS, V, B).toarray(), explicit_tfidf(IDS, np.ones(V + B)))
+
+
+def test_naive_bayes_lr_is_nbsvm_written_out(tmp_path):
+    """Per class: log-count ratios r of the counts (alpha 1), scikit-learn's logistic regression of
+    "this class or not" on counts x r; the layer's weights are its coefficients x r, its
+    probabilities the classes' sigmoids normalised. Not trained by Keras; saved with the model."""
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    ids = rng.integers(3, V, size=(60, 6))
+    ids[:, 4:] = 0
+    y = rng.integers(0, K, size=60)
+    ids[y == 0, 0] = 2  # class 0 texts alone begin with token 2: an n-gram that tells
+    layer = NaiveBayesLR(V, K, buckets=B, name="nb")
+    layer.fit(ids, y, C=2.0)
+    x = explicit_tfidf(ids, np.ones(V + B))
+    logits = []
+    for c in range(K):
+        p, q = 1 + x[y == c].sum(0), 1 + x[y != c].sum(0)
+        r = np.log(p / p.sum()) - np.log(q / q.sum())
+        fitted = LogisticRegression(C=2.0, max_iter=2000).fit(x * r, (y == c).astype(int))
+        logits.append((x * r) @ fitted.coef_[0] + fitted.intercept_[0])
+    sig = 1 / (1 + np.exp(-np.stack(logits, 1)))
+    want = sig / sig.sum(1, keepdims=True)
+    got = np.asarray(layer(ids))
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4)
+    assert (got[y == 0].argmax(1) == 0).mean() > 0.9
+    assert layer.trainable_weights == []
+    inputs = keras.Input((ids.shape[1],), dtype="int64")
+    keras.Model(inputs, layer(inputs)).save(tmp_path / "m.keras")
+    again = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(ids, verbose=0), got, rtol=1e-6)
+    assert NaiveBayesLR.from_config(layer.get_config()).get_config() == layer.get_config()
+
+
+def test_naive_bayes_lr_with_a_class_without_training_texts_and_bad_arguments():
+    layer = NaiveBayesLR(V, 3, buckets=0)
+    layer.fit(IDS, np.array([0, 1, 0]))  # class 2 has no text: never predicted
+    probs = np.asarray(layer(IDS))
+    assert probs.shape == (3, 3) and probs[:, 2].max() < 1e-6
+    np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
+    with pytest.raises(ValueError, match="num_classes >= 2"):
+        NaiveBayesLR(V, 1)

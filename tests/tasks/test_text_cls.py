@@ -512,11 +512,14 @@ def test_multi_label_cross_validation_uses_plain_folds(tagged_csv, tmp_path):
 def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_path):
     """model.members=3: three networks trained one after the other (seeds 0, 1, 2), each with its
     own history and early stopping in RUN_DIR/member-NN, and a saved model that averages their
-    probabilities; metrics hold each member's own accuracy."""
+    probabilities and those of the naive-Bayes n-gram member (model.nb_member); metrics hold each
+    member's own accuracy."""
     single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0)
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), epochs=8, verbose=0, val_split=0.2,
                        early_stopping=2, sets=["model.members=3", "model.members_val=same"])
-    assert result.model.count_params() == 3 * single.model.count_params()
+    nb_layer = result.model.get_layer("nb_member").get_layer("naive_bayes_lr")
+    assert nb_layer.trainable_weights == []
+    assert result.model.count_params() == 3 * single.model.count_params() + nb_layer.count_params()
     epochs = []
     for i in (1, 2, 3):
         member_dir = result.run_dir / f"member-{i:02d}"
@@ -528,6 +531,7 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     # 24 validation texts, chance 0.5: one network of the defaults reached 0.79-1.0 over six seeds
     # (one of them 0.71 without subwords), so the bar is that the average learned, not a given figure
     assert len(result.metrics["member_val_accuracy"]) == 3 and result.metrics["val_accuracy"] >= 0.75
+    assert 0.5 <= result.metrics["nb_member_val_accuracy"] <= 1.0
 
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     members = tasks.get("text-cls").members_of(model)
@@ -540,7 +544,8 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     probs = np.stack([m.predict(texts, verbose=0) for m in members])
     assert probs.shape == (3, 3, 2)
     assert not np.allclose(probs[0], probs[1], atol=1e-3)  # initialised and trained apart
-    np.testing.assert_allclose(model.predict(texts, verbose=0), probs.mean(0), atol=1e-5)
+    nb = tasks.get("text-cls").nb_member_of(model).predict(texts, verbose=0)
+    np.testing.assert_allclose(model.predict(texts, verbose=0), (probs.sum(0) + nb) / 4, atol=1e-5)
 
 
 def test_an_ensemble_says_how_long_its_members_left_take(reviews_csv, tmp_path, capsys, monkeypatch):
@@ -579,11 +584,12 @@ def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
 
 def test_rotated_members_train_on_multi_label_data(tagged_csv, tmp_path):
     """Label sets cannot be stratified by one class: rotated slices are plain shuffled ones, and the
-    held-out texts are scored with their label sets."""
+    held-out texts are scored with their label sets. No naive-Bayes member (single-label data only)."""
     result = api.train("text-cls", str(tagged_csv), out=str(tmp_path / "ml"), epochs=2, verbose=0, val_split=0.2,
                        sets=["model.members=2"])
     assert result.config.data.multi_label and len(result.metrics["member_val_accuracy"]) == 2
     assert "val_micro_f1" in result.metrics and result.metrics["val_scored_by"]
+    assert "nb_member" not in [layer.name for layer in result.model.layers]  # single-label data only
 
 
 def test_member_splits_rotate_disjoint_validation_slices():
@@ -617,7 +623,7 @@ def test_member_splits_rotate_disjoint_validation_slices():
 def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews_csv, tmp_path):
     """members_val=rotate (the default) on a file without val: two members hold out two different slices; the
     run's val metrics score each held-out text with the member that did not see it, and the saved
-    model (one vocabulary for both) still averages the members."""
+    model (one vocabulary for both) still averages the members (and the naive-Bayes member)."""
 
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "rot"), epochs=3, verbose=0, val_split=0.2,
                        sets=["model.members=2"])  # rotate is the default
@@ -630,7 +636,8 @@ def test_rotated_members_score_validation_on_texts_they_did_not_train_on(reviews
     model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
     texts = np.array(["the movie was superb fun", "dull and boring acting"], dtype=object)
     probs = np.stack([mm.predict(texts, verbose=0) for mm in tasks.get("text-cls").members_of(model)])
-    np.testing.assert_allclose(model.predict(texts, verbose=0), probs.mean(0), atol=1e-5)
+    nb = tasks.get("text-cls").nb_member_of(model).predict(texts, verbose=0)  # model.nb_member: one more
+    np.testing.assert_allclose(model.predict(texts, verbose=0), (probs.sum(0) + nb) / 3, atol=1e-5)
     with pytest.raises(CnnkitError, match="model.members_val must be one of same, rotate"):
         api.train("text-cls", str(reviews_csv), out=str(tmp_path / "bad"), sets=["model.members_val=spin"], **FAST)
 
@@ -710,3 +717,31 @@ def test_an_ensemble_exports_and_agrees_with_its_model(reviews_csv, tmp_path, fm
     run = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), sets=["model.members=2"], **FAST)
     record = export(str(run.run_dir), fmt, out=str(tmp_path / "export"))
     assert record["max_abs_difference"] < 1e-3 and record["sample"] > 0, record
+
+
+def test_the_naive_bayes_member_learns_from_the_texts_the_networks_train_on(reviews_csv, tmp_path, capsys):
+    """model.nb_member (on by default for ensembles) fits NBSVM on the networks' training texts (train
+    and val pooled for rotated slices), says so, and is left out of the rotated validation figures
+    and the members' list; off, the ensemble is its networks alone."""
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "rotate"), sets=["model.members=2"], **FAST)
+    err = capsys.readouterr().err
+    assert "Naive-Bayes n-gram member (model.nb_member): fitted on " in err
+    fitted_on = int(err.split("fitted on ")[1].split(" texts")[0])
+    assert fitted_on > result.metrics["num_train"]  # the pool: each network's train and its val slice
+    assert len(result.metrics["member_val_accuracy"]) == 2 and "nb_member_val_accuracy" not in result.metrics
+    assert [m.name for m in tasks.get("text-cls").members_of(result.model)] == ["member_01", "member_02"]
+    assert result.config.model.nb_member is True and result.metrics["nb_member_fit_seconds"] >= 0
+    off = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "off"),
+                    sets=["model.members=2", "model.nb_member=false"], **FAST)
+    assert "nb_member" not in [layer.name for layer in off.model.layers]
+    assert "Naive-Bayes" not in capsys.readouterr().err
+
+
+def test_older_ensembles_read_without_the_naive_bayes_member(tmp_path):
+    import yaml
+
+    from cnnkit import runs
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "text-cls", "model": {"members": 5}}))
+    assert api.config_from_run(runs.read_run(tmp_path)[1]).model.nb_member is False
+    assert api.resolve_config("text-cls", None, None, None).model.nb_member is True
