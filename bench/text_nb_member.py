@@ -6,10 +6,14 @@ model's average with the naive-Bayes member (the package's own member when the r
 same weights), and the member alone. SST-2, SST-5, TREC: runs of `cnnkit train
 recipes/SET.yaml --data ../shared/data/text/SET --seed S --out DIR`; MR: of `cnnkit train
 recipes/mr.yaml --data ../shared/data/text/mr/all.csv --out DIR` (its ten folds, seed 0's folds).
-One network runs (`cnnkit train text-cls --data ...`) are scored with the member at 1/2 and 1/3.
+One network runs (`cnnkit train text-cls [--data ...]`) are scored with the member at 1/2 and 1/3,
+fitted on the whole train.csv (which holds the run's validation texts too when it has no val split).
 
     python bench/text_nb_member.py /tmp/nb/runs/trec-0 /tmp/nb/runs/sst2-0 ... /tmp/nb/runs/mr-0
     python bench/text_nb_member.py --alone    # NBSVM alone with scikit-learn's own tokens, four sets
+
+Rows go to bench/results/text_nb_member.jsonl ("without": the network(s) alone, "with": with the
+member, "nb": "package" when the run has its own member, "refit" when fitted here).
 """
 from __future__ import annotations
 
@@ -29,11 +33,16 @@ def scored(model, texts, y, nb_fit=None) -> dict:
     from cnnkit import tasks
     from cnnkit.blocks import NaiveBayesLR
 
+    import keras
+
     task = tasks.get("text-cls")
-    members = task.members_of(model) if "members_average" in [layer.name for layer in model.layers] else []
-    probs = (np.mean([m.predict(texts, verbose=0, batch_size=256) for m in members], 0) if members
-             else model.predict(texts, verbose=0, batch_size=256))
+    members = task.members_of(model)
     nb = task.nb_member_of(model)
+    if members:
+        probs = np.mean([m.predict(texts, verbose=0, batch_size=256) for m in members], 0)
+    else:  # one network: the saved model, or with its own member the network's head alone
+        network = model if nb is None else keras.Model(model.input, model.get_layer("head").output)
+        probs = network.predict(texts, verbose=0, batch_size=256)
     if nb is not None:
         nb_probs, how = nb.predict(texts, verbose=0, batch_size=256), "package"
     else:
@@ -56,7 +65,9 @@ def split_run(run: Path) -> list[dict]:
     import pandas as pd
     import yaml
 
-    source = Path(yaml.safe_load((run / "config.yaml").read_text())["data"]["source"])
+    source = yaml.safe_load((run / "config.yaml").read_text())["data"]["source"]
+    # the embedded sample (`cnnkit train text-cls` without --data) is a folder of the package
+    source = ROOT / "cnnkit" / "_data" / "sentences" if source == "builtin:sentences" else Path(source)
     names = json.loads((run / "labels.json").read_text())
     train, test = (pd.read_csv(source / f"{s}.csv") for s in ("train", "test"))
     texts = test.text.astype(str).to_numpy(dtype=object)
@@ -128,12 +139,21 @@ def main() -> None:
     if sys.argv[1:] == ["--alone"]:
         sklearn_nbsvm_alone()
         return
+    import datetime as dt
+
+    from machine import describe  # bench/machine.py
+
     rows = []
+    results = ROOT / "bench" / "results" / "text_nb_member.jsonl"
     for arg in sys.argv[1:]:
         run = Path(arg)
         for row in (cv_run(run) if list(run.glob("fold-*")) else split_run(run)):
+            row.update(date=dt.date.today().isoformat(), machine=describe(),
+                       command="python bench/text_nb_member.py " + " ".join(sys.argv[1:]))
             print(json.dumps(row), flush=True)
             rows.append(row)
+            with open(results, "a") as f:
+                f.write(json.dumps(row) + "\n")
     by_set: dict = {}
     for row in rows:
         by_set.setdefault((row["set"], row["networks"]), []).append(row)

@@ -386,7 +386,8 @@ class Fitted:
     # An ensemble with rotated validation slices: {"x", "y", "ids", "probs", "member_accuracy"}, each
     # held-out text scored by the members that did not train on it; the run's val metrics use it.
     held_out: dict | None = None
-    nb_member_seconds: float | None = None  # the fit of an ensemble's naive-Bayes member (model.nb_member)
+    nb_member_seconds: float | None = None  # the fit of the naive-Bayes member (model.nb_member)
+    network_alone: object = None  # one network with a naive-Bayes member: the network's own model
 
 
 def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None = None) -> RunResult:
@@ -405,6 +406,10 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
         fitted = fit_members(cfg, task_obj, prepared, run_dir, timer, strategy, deadline, save_run_config)
     else:
         fitted = fit_network(cfg, task_obj, prepared, run_dir, timer, strategy, deadline, on_built=save_run_config)
+        nb_member, nb_seconds = fit_nb_member(cfg, task_obj, prepared, pooled=False)
+        if nb_member is not None:  # the network's probabilities averaged with the member's
+            fitted = dataclasses.replace(fitted, infer_model=task_obj.with_nb_member(fitted.infer_model, nb_member),
+                                         nb_member_seconds=nb_seconds, network_alone=fitted.infer_model)
     infer_model, history, phases = fitted.infer_model, fitted.history, fitted.phases
     # Epochs of training data seen: an epoch that the time budget ended early counts in part.
     epochs_trained = timer.steps / fitted.steps_per_epoch if fitted.steps_per_epoch else timer.epochs
@@ -462,6 +467,12 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
             write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, ids)
             if split == "val" and held_out is not None:
                 metrics["member_val_accuracy"] = held_out["member_accuracy"]
+            elif fitted.network_alone is not None:  # what the naive-Bayes member added to one network
+                metrics[f"network_{split}_accuracy"] = round(evaluation.classification_metrics(
+                    y, predict_probs(fitted.network_alone, task_obj, x, cfg), prepared.class_names)["accuracy"], 6)
+                metrics[f"nb_member_{split}_accuracy"] = round(evaluation.classification_metrics(
+                    y, predict_probs(task_obj.nb_member_of(infer_model), task_obj, x, cfg),
+                    prepared.class_names)["accuracy"], 6)
             elif cfg.model.members > 1:  # what averaging added: each member alone on the same split
                 metrics[f"member_{split}_accuracy"] = [
                     round(evaluation.classification_metrics(y, predict_probs(member, task_obj, x, cfg),
@@ -658,24 +669,28 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
 
 
 def fit_nb_member(cfg, task_obj, prepared, pooled: bool):
-    """(The naive-Bayes n-gram member of an ensemble (`model.nb_member`, single-label data), the
-    seconds its fit took), fitted on the texts the CNN members trained on together: train and val
-    pooled when their validation slices rotate (`pooled`), else train. (None, None) when the
-    option is off or the data is multi-label.
+    """(The naive-Bayes n-gram member of a text model (`model.nb_member`), the seconds its fit
+    took), fitted on the texts the networks trained on: train and val pooled when an ensemble's
+    validation slices rotate (`pooled`), else train. (None, None) when the option is off, and for
+    multi-label data, a network with the n-gram branch (long texts: it has a linear n-gram model
+    already), a model from Python and a run started from another (`--from`).
 
     It is left out of the validation figures of rotated slices (each text scored by the CNN
     members that held it out: this member has seen them all) and of the members' accuracies."""
     if not cfg.model.nb_member or not hasattr(task_obj, "nb_member"):
         return None, None
+    if task_obj.custom_model is not None or task_obj.source_model is not None or cfg.preprocess.ngram_branch:
+        return None, None
     if prepared.multi_label:
-        log("model.nb_member: the naive-Bayes member is for single-label data; this ensemble has its networks only")
+        log("model.nb_member: the naive-Bayes member is for single-label data; the model has its network(s) only")
         return None, None
     x, y = pooled_train_and_val(prepared)[:2] if pooled else prepared.splits["train"]
     began = time.time()
     member = task_obj.nb_member(cfg, x, y, len(prepared.class_names))
     seconds = time.time() - began
+    networks = f"the {cfg.model.members} networks" if cfg.model.members > 1 else "the network"
     log(f"Naive-Bayes n-gram member (model.nb_member): fitted on {len(y)} texts in {seconds:.1f} s; "
-        f"the saved model averages it with the {cfg.model.members} networks")
+        f"the saved model averages it with {networks}")
     return member, seconds
 
 

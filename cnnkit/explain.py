@@ -30,7 +30,7 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.lay
             classifier), whose backbone is not one layer, or that averages several members.
     """
     names = [layer.name for layer in model.layers]
-    if "members_average" in names:
+    if any(name.startswith("member_") for name in names):  # one network and a naive-Bayes member split as one
         raise CnnkitError("This run's model averages several networks (model.members > 1): featuremaps (and Grad-CAM) "
                           "need one backbone and head. Train with model.members=1 to see its feature maps; "
                           "`cnnkit explain` gives the ensemble's token saliency.")
@@ -39,7 +39,8 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.lay
                           "explain and featuremaps need the task's head after a backbone.")
     # The backbone is the last model before the head (a text model's n-gram branch may sit between).
     before = model.layers[: names.index("head")]
-    backbone = next((layer for layer in reversed(before) if isinstance(layer, keras.Model)), None)
+    backbone = next((layer for layer in reversed(before) if isinstance(layer, keras.Model) and layer.name != "nb_member"),
+                    None)
     if backbone is None:
         raise CnnkitError(f"No backbone model before the head of {model.name} (layers: {', '.join(names)}).")
     # backbone.input is the nested model's own input; the tensor fed to it in this model's graph
@@ -110,9 +111,8 @@ def token_saliency(model: keras.Model, text: str, class_index: int | None = None
     x = tf.constant([text])
     ids = model.get_layer("vectorize")(x).numpy()[0]
     vocab = model.get_layer("vectorize").get_vocabulary()
-    if "members_average" in [layer.name for layer in model.layers]:
-        networks, inputs = [layer for layer in model.layers if layer.name.startswith("member_")], ids[None]
-    else:
+    networks, inputs = [layer for layer in model.layers if layer.name.startswith("member_")], ids[None]
+    if not networks:  # one network (with or without a naive-Bayes member, which has no embedding)
         networks, inputs = [model], x
     probs = np.asarray(model(x, training=False)[0])
     c = int(np.argmax(probs)) if class_index is None else class_index

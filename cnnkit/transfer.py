@@ -30,7 +30,7 @@ from cnnkit.errors import CnnkitError
 HEAD_NAME = "head"  # the name every task gives its ClassifierHead
 # Layers with one weight column per class, trained and replaced with the head: the head and the
 # n-gram branch of text-cls, whose logits the head adds.
-CLASSIFIER_NAMES = (HEAD_NAME, "ngram_logits")
+CLASSIFIER_NAMES = (HEAD_NAME, "ngram_logits", "nb_member")  # nb_member: a text model's naive-Bayes member
 
 
 @dataclasses.dataclass

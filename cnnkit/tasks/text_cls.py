@@ -235,6 +235,15 @@ class TextClassification(Task):
         ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
         return keras.Model(ids, layer(ids), name="nb_member")
 
+    def with_nb_member(self, infer_model: keras.Model, nb_member: keras.Model) -> keras.Model:
+        """One network's end-to-end model with the naive-Bayes member: strings (B,) -> the mean of
+        the network's and the member's probabilities (B, classes). The network's layers stay
+        where they were (top level: explain, featuremaps and --from find them as in a model
+        without the member); the member reads the same token ids."""
+        ids = infer_model.get_layer("vectorize").output
+        average = layers.Average(name="members_average")([infer_model.output, nb_member(ids)])
+        return keras.Model(infer_model.input, average, name=self.name)
+
     def nb_member_of(self, model: keras.Model) -> keras.Model | None:
         """The naive-Bayes member of a `members_model` as a model of its own (strings (B,) ->
         probabilities), or None when the model has none."""

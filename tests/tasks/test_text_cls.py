@@ -514,7 +514,8 @@ def test_members_train_apart_and_the_saved_model_averages_them(reviews_csv, tmp_
     own history and early stopping in RUN_DIR/member-NN, and a saved model that averages their
     probabilities and those of the naive-Bayes n-gram member (model.nb_member); metrics hold each
     member's own accuracy."""
-    single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0)
+    single = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), epochs=1, verbose=0,
+                       sets=["model.nb_member=false"])
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "three"), epochs=8, verbose=0, val_split=0.2,
                        early_stopping=2, sets=["model.members=3", "model.members_val=same"])
     nb_layer = result.model.get_layer("nb_member").get_layer("naive_bayes_lr")
@@ -745,3 +746,29 @@ def test_older_ensembles_read_without_the_naive_bayes_member(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"task": "text-cls", "model": {"members": 5}}))
     assert api.config_from_run(runs.read_run(tmp_path)[1]).model.nb_member is False
     assert api.resolve_config("text-cls", None, None, None).model.nb_member is True
+
+
+def test_one_network_is_averaged_with_the_naive_bayes_member(reviews_csv, tagged_csv, tmp_path, capsys):
+    """`cnnkit train text-cls` (one network): the saved model averages the network's probabilities
+    with a naive-Bayes member fitted on the training split (not the val texts, whose figures stay
+    those of unseen texts); the network's layers stay at the top level (explain, featuremaps,
+    --from); metrics hold the network alone and the member alone. Not with the n-gram branch
+    (long texts), for multi-label data, nor with model.nb_member=false."""
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "one"), **FAST)
+    assert f"fitted on {result.metrics['num_train']} texts" in capsys.readouterr().err
+    names = [layer.name for layer in result.model.layers]
+    assert {"embedding", "head", "nb_member", "members_average"} <= set(names)
+    m = result.metrics
+    assert {"network_val_accuracy", "nb_member_val_accuracy"} <= set(m) and m["nb_member_fit_seconds"] >= 0
+    task = tasks.get("text-cls")
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    texts = np.array(["the movie was superb fun", "dull and boring acting"], dtype=object)
+    network = keras.Model(model.input, model.get_layer("head").output)  # the network alone, as saved
+    nb = task.nb_member_of(model).predict(texts, verbose=0)
+    np.testing.assert_allclose(model.predict(texts, verbose=0), (network.predict(texts, verbose=0) + nb) / 2, atol=1e-5)
+    branch = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "branch"),
+                       sets=["preprocess.ngram_branch=true"], **FAST)
+    tagged = api.train("text-cls", str(tagged_csv), out=str(tmp_path / "tagged"), **FAST)
+    off = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "off"), sets=["model.nb_member=false"], **FAST)
+    for other in (branch, tagged, off):
+        assert "nb_member" not in [layer.name for layer in other.model.layers]
