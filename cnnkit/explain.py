@@ -30,7 +30,9 @@ def split_model(model: keras.Model) -> tuple[keras.Model, keras.Model, keras.lay
             classifier), whose backbone is not one layer, or that averages several members.
     """
     names = [layer.name for layer in model.layers]
-    if any(name.startswith("member_") for name in names):  # one network and a naive-Bayes member split as one
+    # Several networks (member_01, ...) cannot be split; one network with a naive-Bayes member is split
+    # as one without (the member, beside the network, is left out).
+    if any(name.startswith("member_") for name in names):
         raise CnnkitError("This run's model averages several networks (model.members > 1): featuremaps (and Grad-CAM) "
                           "need one backbone and head. Train with model.members=1 to see its feature maps; "
                           "`cnnkit explain` gives the ensemble's token saliency.")

@@ -118,7 +118,7 @@ SETTINGS_OF_OLDER_RUNS = {
     ("text-cls", "train", "monitor"): "accuracy",  # now loss: a resumed run goes on choosing by accuracy
     ("text-cls", "preprocess", "boundaries"): False,  # now true: the start and end tokens
     ("text-cls", "train", "precise_bn"): 0,  # now 50: batch norm's statistics re-estimated each epoch
-    ("text-cls", "model", "nb_member"): False,  # now true: an ensemble's naive-Bayes n-gram member
+    ("text-cls", "model", "nb_member"): False,  # now true: the naive-Bayes member beside the network(s)
 }
 
 
