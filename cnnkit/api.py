@@ -452,12 +452,12 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
         else:
             probs = predict_probs(infer_model, task_obj, x, cfg)
         m = evaluation.classification_metrics(y, probs, prepared.class_names)
+        accuracy_of = lambda part: round(evaluation.classification_metrics(  # noqa: E731  (a part of the model alone)
+            y, predict_probs(part, task_obj, x, cfg), prepared.class_names)["accuracy"], 6)
         metrics[f"{split}_accuracy"] = round(m["accuracy"], 6)
         if plain is not None and (split == "test" or "test" not in prepared.splits):
             # what the test-time augmentation added, on the same trained network
-            plain_probs = predict_probs(plain, task_obj, x, cfg)
-            metrics[f"{split}_accuracy_without_tta"] = round(
-                evaluation.classification_metrics(y, plain_probs, prepared.class_names)["accuracy"], 6)
+            metrics[f"{split}_accuracy_without_tta"] = accuracy_of(plain)
         metrics[f"{split}_macro_f1"] = round(m["macro_f1"], 6)
         if prepared.multi_label:
             metrics[f"{split}_micro_f1"] = round(m["micro_f1"], 6)
@@ -467,21 +467,14 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
             write_evaluation(run_dir / "evaluation", m, prepared.class_names, y, probs, ids)
             if split == "val" and held_out is not None:
                 metrics["member_val_accuracy"] = held_out["member_accuracy"]
-            elif fitted.network_alone is not None:  # what the naive-Bayes member added to one network
-                metrics[f"network_{split}_accuracy"] = round(evaluation.classification_metrics(
-                    y, predict_probs(fitted.network_alone, task_obj, x, cfg), prepared.class_names)["accuracy"], 6)
-                metrics[f"nb_member_{split}_accuracy"] = round(evaluation.classification_metrics(
-                    y, predict_probs(task_obj.nb_member_of(infer_model), task_obj, x, cfg),
-                    prepared.class_names)["accuracy"], 6)
+                continue  # the naive-Bayes member has seen these texts (fitted on all the networks')
+            if fitted.network_alone is not None:  # what the naive-Bayes member added to one network
+                metrics[f"network_{split}_accuracy"] = accuracy_of(fitted.network_alone)
             elif cfg.model.members > 1:  # what averaging added: each member alone on the same split
-                metrics[f"member_{split}_accuracy"] = [
-                    round(evaluation.classification_metrics(y, predict_probs(member, task_obj, x, cfg),
-                                                            prepared.class_names)["accuracy"], 6)
-                    for member in task_obj.members_of(infer_model)]
-                nb = task_obj.nb_member_of(infer_model) if hasattr(task_obj, "nb_member_of") else None
-                if nb is not None:
-                    metrics[f"nb_member_{split}_accuracy"] = round(evaluation.classification_metrics(
-                        y, predict_probs(nb, task_obj, x, cfg), prepared.class_names)["accuracy"], 6)
+                metrics[f"member_{split}_accuracy"] = [accuracy_of(member) for member in task_obj.members_of(infer_model)]
+            nb = task_obj.nb_member_of(infer_model) if hasattr(task_obj, "nb_member_of") else None
+            if nb is not None:
+                metrics[f"nb_member_{split}_accuracy"] = accuracy_of(nb)
     runs.save_model(infer_model, run_dir / "model.keras")
     runs.write_json(run_dir / "metrics.json", metrics)
     log("Metrics: " + ", ".join(f"{k} {v}" for k, v in metrics.items() if k.endswith(("accuracy", "f1", "seconds"))))

@@ -26,6 +26,12 @@ def hashed_ngrams(ids, vocabulary_size: int, buckets: int):
     return ops.concatenate([ids, pairs], axis=1)
 
 
+def ngram_ids(ids, vocabulary_size: int, buckets: int):
+    """The n-gram ids a linear n-gram model reads: `hashed_ngrams` with `buckets` > 0, else the
+    unigram ids alone, as int64 (batch, n-grams); NumPy arrays and tensors alike."""
+    return hashed_ngrams(ids, vocabulary_size, buckets) if buckets else ops.cast(ids, "int64")
+
+
 @keras.saving.register_keras_serializable(package="cnnkit")
 class NgramLogits(layers.Layer):
     """Token ids -> logits of a linear model on their tf-idf bag of unigrams and hashed bigrams.
@@ -76,7 +82,7 @@ class NgramLogits(layers.Layer):
         self.idf = self.add_weight(shape=(self.size,), initializer="ones", trainable=False, name="idf")
 
     def _grams(self, ids):
-        return hashed_ngrams(ids, self.vocabulary_size, self.buckets) if self.buckets else ops.cast(ids, "int64")
+        return ngram_ids(ids, self.vocabulary_size, self.buckets)
 
     def adapt(self, ids: np.ndarray) -> None:
         """Sets the idf weights from training token ids (N, steps): log(1 + N / (1 + df)) per n-gram,
@@ -109,10 +115,10 @@ class NgramLogits(layers.Layer):
 
 def ngram_counts(ids: np.ndarray, vocabulary_size: int, buckets: int):
     """A scipy CSR matrix (N, vocabulary_size + buckets) of how often each unigram and hashed
-    bigram (`hashed_ngrams`) occurs in each row of int token ids (N, steps); padding not counted."""
+    bigram (`ngram_ids`) occurs in each row of int token ids (N, steps); padding not counted."""
     import scipy.sparse as sp
 
-    grams = np.asarray(hashed_ngrams(np.asarray(ids), vocabulary_size, buckets)) if buckets else np.asarray(ids)
+    grams = np.asarray(ngram_ids(np.asarray(ids), vocabulary_size, buckets))
     rows = np.repeat(np.arange(len(grams)), grams.shape[1])
     columns = grams.ravel()
     present = columns > 0
@@ -187,7 +193,7 @@ class NaiveBayesLR(layers.Layer):
         self.bias.assign(bias)
 
     def call(self, inputs):
-        grams = hashed_ngrams(inputs, self.vocabulary_size, self.buckets) if self.buckets else ops.cast(inputs, "int64")
+        grams = ngram_ids(inputs, self.vocabulary_size, self.buckets)
         logits = ops.sum(ops.take(self.class_weights, grams, axis=0), axis=1) + self.bias
         scores = ops.sigmoid(logits)
         return scores / ops.maximum(ops.sum(scores, axis=-1, keepdims=True), 1e-12)

@@ -91,6 +91,17 @@ def default_ngram_branch(lengths: np.ndarray, p: TextPreprocessConfig) -> bool:
             and float(np.median(lengths)) >= LONG_TEXT_WORDS)
 
 
+def ngram_buckets(p: TextPreprocessConfig) -> int:
+    """`preprocess.ngram_buckets` (the bigram hash buckets of the n-gram branch and the naive-Bayes member).
+
+    Raises:
+        CnnkitError: when it is negative.
+    """
+    if p.ngram_buckets < 0:
+        raise CnnkitError(f"preprocess.ngram_buckets must be >= 0 (0: unigrams only). Received: {p.ngram_buckets}")
+    return p.ngram_buckets
+
+
 @TASKS.register("text-cls")
 class TextClassification(Task):
     name = "text-cls"
@@ -178,6 +189,7 @@ class TextClassification(Task):
         if m.members > 1 and (self.custom_model is not None or self.source_model is not None):
             raise CnnkitError("model.members > 1 trains the task's own networks from scratch: it cannot be combined "
                               "with a model from Python or --from/finetune. Set model.members=1.")
+        ngram_buckets(p)  # read by the n-gram branch and after training by the naive-Bayes member: checked now
         embed = self._embedding_layers(p, vocab, self._word_vectors(p, vocab, cfg.train.seed))
         subwords = self._subword_layer(p, vocab, embed[-1]) if p.subwords else None
         width = sum(e.output_dim for e in embed)
@@ -222,14 +234,14 @@ class TextClassification(Task):
         return keras.Model(raw, layers.Average(name="members_average")(outputs), name=self.name)
 
     def nb_member(self, cfg, texts, y: np.ndarray, num_classes: int) -> keras.Model:
-        """The naive-Bayes n-gram member of an ensemble (`model.nb_member`): token ids (B,
+        """The naive-Bayes n-gram member of a text model (`model.nb_member`): token ids (B,
         sequence_length) -> probabilities (B, classes) of a `NaiveBayesLR` on the vectorizer's
         unigrams and hashed bigrams (`preprocess.ngram_buckets`), fitted on `texts` (N,) and
         their class indices `y` (N,). Named nb_member (not member_NN: no embedding, not a CNN)."""
         from cnnkit.blocks import NaiveBayesLR
 
         p = cfg.preprocess
-        layer = NaiveBayesLR(len(self._vectorizer.get_vocabulary()), num_classes, buckets=p.ngram_buckets,
+        layer = NaiveBayesLR(len(self._vectorizer.get_vocabulary()), num_classes, buckets=ngram_buckets(p),
                              dtype="float32", name="naive_bayes_lr")
         layer.fit(self._token_ids(texts), np.asarray(y))
         ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
@@ -245,8 +257,8 @@ class TextClassification(Task):
         return keras.Model(infer_model.input, average, name=self.name)
 
     def nb_member_of(self, model: keras.Model) -> keras.Model | None:
-        """The naive-Bayes member of a `members_model` as a model of its own (strings (B,) ->
-        probabilities), or None when the model has none."""
+        """The naive-Bayes member of a `members_model` or `with_nb_member` model as a model of its
+        own (strings (B,) -> probabilities), or None when the model has none."""
         if "nb_member" not in [layer.name for layer in model.layers]:
             return None
         raw = keras.Input((), dtype="string", name="text")
@@ -272,9 +284,7 @@ class TextClassification(Task):
         """`NgramLogits` over the vectorizer's ids, its idf adapted on the training texts' ids."""
         from cnnkit.blocks import NgramLogits
 
-        if p.ngram_buckets < 0:
-            raise CnnkitError(f"preprocess.ngram_buckets must be >= 0 (0: unigrams only). Received: {p.ngram_buckets}")
-        layer = NgramLogits(vocabulary_size, len(prepared.class_names), buckets=p.ngram_buckets,
+        layer = NgramLogits(vocabulary_size, len(prepared.class_names), buckets=ngram_buckets(p),
                             normalize=p.ngram_normalize, dtype="float32", name="ngram_logits")
         layer.adapt(self._token_ids(prepared.splits["train"][0]))
         return layer
