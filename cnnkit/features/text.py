@@ -14,7 +14,9 @@ from keras import layers
 
 from cnnkit.errors import CnnkitError
 
-STANDARDIZE = ("lower_and_strip_punctuation", "lower", "strip_punctuation", "none")
+STANDARDIZE = ("lower_and_strip_punctuation", "lower_and_split_punctuation", "lower", "strip_punctuation", "none")
+# Modes Keras' TextVectorization does not have: Standardize does them.
+OWN_MODES = ("lower_and_split_punctuation",)
 # Keras TextVectorization's punctuation pattern (its "strip_punctuation"), shared by Standardize and tokenize.
 PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 # The tokens around each text with preprocess.boundaries: ASCII's "start of text" and "end of text"
@@ -29,32 +31,38 @@ BOUNDARY_CHARACTERS = "[\x02\x03]"
 
 @keras.saving.register_keras_serializable(package="cnnkit")
 class Standardize:
-    """A TextVectorization `standardize` callable: Keras' standardization `mode`, then START and
-    END around each text (joined by `separator`: " " for word tokens, "" for characters). The
-    two characters found inside a text are replaced by `separator` first.
+    """A TextVectorization `standardize` callable: Keras' standardization `mode` (or
+    lower_and_split_punctuation: lower case, a space on each side of every punctuation character
+    for word tokens, so that "bad!" reads as "bad" "!"), then with `boundaries` START and END
+    around each text (joined by `separator`: " " for word tokens, "" for characters). The two
+    characters found inside a text are replaced by `separator` first.
 
     Marks where a text begins and ends, which the zero padding of a "same" convolution does not:
     a filter can then respond to "how" as the first word of a question. Takes and returns a
     string tensor of any shape.
     """
 
-    def __init__(self, mode: str = "lower_and_strip_punctuation", separator: str = " "):
+    def __init__(self, mode: str = "lower_and_strip_punctuation", separator: str = " ", boundaries: bool = True):
         if mode not in STANDARDIZE:
             raise CnnkitError(f"preprocess.standardize must be one of {', '.join(STANDARDIZE)}. Received: {mode!r}")
-        self.mode, self.separator = mode, separator
+        self.mode, self.separator, self.boundaries = mode, separator, boundaries
 
     def __call__(self, inputs):
         import tensorflow as tf
 
-        if self.mode in ("lower", "lower_and_strip_punctuation"):
+        if self.mode.startswith("lower"):
             inputs = tf.strings.lower(inputs)
         if self.mode in ("strip_punctuation", "lower_and_strip_punctuation"):
             inputs = tf.strings.regex_replace(inputs, PUNCTUATION, "")
+        if self.mode == "lower_and_split_punctuation" and self.separator:  # characters: already tokens
+            inputs = tf.strings.regex_replace(inputs, f"({PUNCTUATION})", r" \1 ")
+        if not self.boundaries:
+            return inputs
         inputs = tf.strings.regex_replace(inputs, BOUNDARY_CHARACTERS, self.separator)
         return tf.strings.join([START + self.separator, inputs, self.separator + END])
 
     def get_config(self) -> dict:
-        return {"mode": self.mode, "separator": self.separator}
+        return {"mode": self.mode, "separator": self.separator, "boundaries": self.boundaries}
 
     @classmethod
     def from_config(cls, config: dict) -> "Standardize":
@@ -79,8 +87,8 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
         raise CnnkitError(f"preprocess.split must be 'whitespace' or 'character'. Received: {split!r}")
     if min_count < 1:
         raise CnnkitError(f"preprocess.min_count must be 1 or more (1 keeps every token). Received: {min_count!r}")
-    if boundaries:
-        mode = Standardize(standardize, separator="" if split == "character" else " ")
+    if boundaries or standardize in OWN_MODES:
+        mode = Standardize(standardize, separator="" if split == "character" else " ", boundaries=boundaries)
     else:
         mode = None if standardize == "none" else standardize
     options = dict(standardize=mode, split=split, ngrams=ngrams)
@@ -146,10 +154,13 @@ def auto_split(texts: list[str], sample: int = 2000) -> tuple[str, str]:
     return "whitespace", f"a median of {median:.1f} characters between spaces"
 
 
-def token_lengths(texts: list[str], split: str = "whitespace") -> np.ndarray:
-    """Number of tokens of each text (whitespace words, or characters)."""
+def token_lengths(texts: list[str], split: str = "whitespace", standardize: str | None = None) -> np.ndarray:
+    """Number of tokens of each text (whitespace words, or characters; with `standardize`
+    lower_and_split_punctuation each punctuation character of a word is a token of its own)."""
     if split == "character":
         return np.fromiter((len(t) for t in texts), dtype="int64", count=len(texts))
+    if standardize == "lower_and_split_punctuation":
+        texts = [_PUNCTUATION.sub(r" \g<0> ", t) for t in texts]
     return np.fromiter((len(t.split()) for t in texts), dtype="int64", count=len(texts))
 
 
@@ -342,10 +353,12 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
     index = {token: i for i, token in enumerate(vocabulary) if i > 0}
     out = np.zeros((len(texts), sequence_length), dtype="int64")
     for row, text in enumerate(texts):
-        if standardize in ("lower", "lower_and_strip_punctuation"):
+        if standardize.startswith("lower"):
             text = text.translate(_ASCII_LOWER)
         if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = _PUNCTUATION.sub("", text)
+        if standardize == "lower_and_split_punctuation" and split == "whitespace":
+            text = _PUNCTUATION.sub(r" \g<0> ", text)
         if boundaries:
             text = _BOUNDARY.sub("" if split == "character" else " ", text)
         tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]

@@ -10,7 +10,9 @@ from cnnkit.features import text as text_features
     ("strip_punctuation", "whitespace", False), ("none", "whitespace", False),
     ("lower_and_strip_punctuation", "character", False),
     ("lower_and_strip_punctuation", "whitespace", True), ("none", "whitespace", True),
-    ("lower_and_strip_punctuation", "character", True)])
+    ("lower_and_strip_punctuation", "character", True),
+    ("lower_and_split_punctuation", "whitespace", False), ("lower_and_split_punctuation", "whitespace", True),
+    ("lower_and_split_punctuation", "character", True)])
 def test_python_tokenize_equals_text_vectorization(standardize, split, boundaries):
     """The tokenizer shipped beside token-id exports gives the ids the model's layer gives, on
     real sentences and on punctuation, non-ASCII letters, tabs and non-breaking spaces."""
@@ -53,6 +55,26 @@ def test_boundaries_put_a_start_and_an_end_token_around_each_text(split):
     three = text_features.token_lengths(["a b c"] * 20, split)
     assert text_features.auto_sequence_length(three, low=1, boundaries=True) == (
         text_features.auto_sequence_length(three, low=1) + 2)
+
+
+@pytest.mark.parametrize("boundaries", [False, True])
+def test_split_punctuation_makes_each_punctuation_character_a_token(boundaries):
+    """lower_and_split_punctuation: "Don't -- BAD!" reads as don ' t - - bad ! (words as Keras'
+    lower_and_strip_punctuation leaves them, the punctuation kept beside them); the automatic
+    sequence length counts those tokens; characters are unchanged (each is a token already)."""
+    from cnnkit.features.text import END, START, make_vectorizer
+
+    vec = make_vectorizer(["Don't -- BAD!", "good."], 100, 12, "lower_and_split_punctuation", boundaries=boundaries)
+    vocab = vec.get_vocabulary()
+    ids = vec(np.asarray(["Don't -- BAD!"])).numpy()[0]
+    tokens = ["don", "'", "t", "-", "-", "bad", "!"]
+    assert [vocab[i] for i in ids if i] == ([START, *tokens, END] if boundaries else tokens)
+    assert text_features.token_lengths(["Don't -- BAD!", "good."], "whitespace", "lower_and_split_punctuation").tolist() == [7, 2]
+    assert text_features.token_lengths(["Don't -- BAD!"], "whitespace").tolist() == [3]
+    chars = make_vectorizer(["ab, c"], 100, 8, "lower_and_split_punctuation", "character", boundaries=boundaries)
+    plain = make_vectorizer(["ab, c"], 100, 8, "lower", "character", boundaries=boundaries)
+    assert chars.get_vocabulary() == plain.get_vocabulary()
+    np.testing.assert_array_equal(chars(np.asarray(["AB, C"])).numpy(), plain(np.asarray(["AB, C"])).numpy())
 
 
 def test_a_model_with_boundaries_reloads_in_safe_mode(tmp_path):
