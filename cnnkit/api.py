@@ -405,11 +405,18 @@ def fit_and_save(cfg, task_obj, prepared, run_dir: Path, deadline: float | None 
     if cfg.model.members > 1:
         fitted = fit_members(cfg, task_obj, prepared, run_dir, timer, strategy, deadline, save_run_config)
     else:
-        fitted = fit_network(cfg, task_obj, prepared, run_dir, timer, strategy, deadline, on_built=save_run_config)
-        nb_member, nb_seconds = fit_nb_member(cfg, task_obj, prepared, pooled=False)
-        if nb_member is not None:  # the network's probabilities averaged with the member's
-            fitted = dataclasses.replace(fitted, infer_model=task_obj.with_nb_member(fitted.infer_model, nb_member),
-                                         nb_member_seconds=nb_seconds, network_alone=fitted.infer_model)
+        nb = {}
+
+        def on_built():
+            save_run_config()
+            # Before training (the vectorizer it reads is built now): its fit is inside the time
+            # budget, and a fit that fails does so before the network's epochs, not after.
+            nb["member"], nb["seconds"] = fit_nb_member(cfg, task_obj, prepared, pooled=False)
+
+        fitted = fit_network(cfg, task_obj, prepared, run_dir, timer, strategy, deadline, on_built=on_built)
+        if nb["member"] is not None:  # the network's probabilities averaged with the member's
+            fitted = dataclasses.replace(fitted, infer_model=task_obj.with_nb_member(fitted.infer_model, nb["member"]),
+                                         nb_member_seconds=nb["seconds"], network_alone=fitted.infer_model)
     infer_model, history, phases = fitted.infer_model, fitted.history, fitted.phases
     # Epochs of training data seen: an epoch that the time budget ended early counts in part.
     epochs_trained = timer.steps / fitted.steps_per_epoch if fitted.steps_per_epoch else timer.epochs
@@ -616,6 +623,18 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             "and the rotated slices would cut through them")
     member_data, slices = (member_splits(prepared, n, cfg.data.val_split, cfg.train.seed + 1) if rotate
                            else ([prepared] * n, None))
+    nb = {}
+
+    def fit_nb_once():
+        """The naive-Bayes member, fitted after the first network's build (every member's vocabulary
+        is the same) and before its training: inside the time budget, failing before any epoch."""
+        if "member" not in nb:
+            nb["member"], nb["seconds"] = fit_nb_member(cfg, task_obj, prepared, pooled=rotate)
+
+    def first_built():
+        on_built()
+        fit_nb_once()
+
     for i in range(n):
         data = member_data[i]
         member_dir = run_dir / f"member-{i + 1:02d}"
@@ -627,6 +646,7 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
                 network, _ = task_obj.build(member_cfg, data)
             network.load_weights(str(done))
             log(f"Member {i + 1}/{n}: trained before, its weights read from {done}")
+            fit_nb_once()
         else:
             held = f"; validation: its own {len(data.splits['val'][1])} texts held out of train" if rotate else ""
             own = (f"; backbone_args {member_cfg.model.backbone_args}" if cfg.model.members_backbone_args else "")
@@ -635,7 +655,7 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
             began = time.time()
             # The final evaluation runs all N members: the last one keeps their time free.
             fitted = fit_network(member_cfg, task_obj, data, member_dir, timer, strategy, member_deadline,
-                                 reserve_scale=n if i == n - 1 else 0.0, on_built=on_built if i == 0 else None)
+                                 reserve_scale=n if i == n - 1 else 0.0, on_built=first_built if i == 0 else None)
             left = n - i - 1
             took = time.time() - began
             if not said_left and left and deadline is None and left * took >= training.REMAINING_SAID_FROM:
@@ -655,10 +675,9 @@ def fit_members(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
                 history.setdefault(k, []).extend(v)
         networks.append(network)
     steps_per_epoch = int(np.ceil(len(prepared.splits["train"][1]) / cfg.train.batch_size))
-    nb_member, nb_seconds = fit_nb_member(cfg, task_obj, prepared, pooled=rotate)
-    model = task_obj.members_model(networks, nb_member)
+    model = task_obj.members_model(networks, nb["member"])
     held_out = members_held_out(task_obj, model, prepared, slices, cfg) if rotate else None
-    return Fitted(model, None, history, None, steps_per_epoch, held_out, nb_seconds)
+    return Fitted(model, None, history, None, steps_per_epoch, held_out, nb["seconds"])
 
 
 def fit_nb_member(cfg, task_obj, prepared, pooled: bool):

@@ -581,6 +581,31 @@ def test_a_resumed_ensemble_reads_its_finished_members(reviews_csv, tmp_path):
     member_1 = json.loads((out / "member-01" / "epoch_seconds-backup.json").read_text())
     assert list(member_1) == ["0"]
     assert again.metrics["train_seconds_total"] == pytest.approx(again.metrics["train_seconds"] + member_1["0"], abs=0.01)
+    # the naive-Bayes member is fitted again (after member 1's weights are read) as before
+    task = tasks.get("text-cls")
+    np.testing.assert_allclose(task.nb_member_of(again.model).predict(texts, verbose=0),
+                               task.nb_member_of(first.model).predict(texts, verbose=0), atol=1e-6)
+
+
+@pytest.mark.parametrize("members", [1, 2])
+def test_the_naive_bayes_member_is_fitted_before_any_epoch(reviews_csv, tmp_path, monkeypatch, capsys, members):
+    """The member is fitted after the build and before training: its fit counts in a time budget,
+    and a fit that fails stops the run before the networks' epochs, not after them."""
+    from cnnkit.tasks.text_cls import TextClassification
+
+    api.train("text-cls", str(reviews_csv), out=str(tmp_path / "ok"), sets=[f"model.members={members}"], **FAST)
+    err = capsys.readouterr().err
+    assert err.index("Naive-Bayes n-gram member") < err.index("Training kim_cnn")
+
+    def fails(*args, **kwargs):
+        raise MemoryError("no room for the n-gram counts")
+
+    monkeypatch.setattr(TextClassification, "nb_member", fails)
+    out = tmp_path / "fails"
+    with pytest.raises(MemoryError):
+        api.train("text-cls", str(reviews_csv), out=str(out), sets=[f"model.members={members}"], **FAST)
+    assert "Training kim_cnn" not in capsys.readouterr().err
+    assert not list(out.rglob("history.csv")) and not list(out.rglob("*.weights.h5"))
 
 
 def test_rotated_members_train_on_multi_label_data(tagged_csv, tmp_path):
