@@ -3,8 +3,9 @@ session; BENCHMARKS.md, text-cls, "Punctuation as tokens").
 
 For each run folder of `cnnkit train text-cls [--data ...] --out RUN` (a run with its member):
 the test accuracy (%) of (1 - w) x the network + w x the member for w in 0, 0.1, ..., 0.7 (the
-saved model: 0.5), and the w of least validation log-loss with its test accuracy; splits as the
-run cut them. The session's runs were trained with bench/patches/nb_member_seen_ngrams.diff
+saved model: 0.5), the w of least validation log-loss with its test accuracy, and the test
+accuracy of the half-and-half average after each part is temperature-scaled on validation
+(Guo et al. 2017; the temperature of least log-loss); splits as the run cut them. The session's runs were trained with bench/patches/nb_member_seen_ngrams.diff
 applied (`git apply` it first: their member's layer reads back only with it).
 
     python bench/text_member_share.py RUN [RUN ...]     # one JSON line per run
@@ -48,8 +49,25 @@ def scored(run: str) -> dict:
     tn, tm, ty, tx = probs["test"]
     acc = lambda p: round(100 * float(np.mean(p.argmax(1) == ty)), 2)  # noqa: E731
     chosen = SHARES[int(np.argmin(loss))]
+    t_net, t_nb = temperature(pn, y), temperature(pm, y)
+    calibrated = (scaled(tn, t_net) + scaled(tm, t_nb)) / 2
     return {"run": run, "test_by_share": dict(zip(map(str, SHARES), [acc((1 - w) * tn + w * tm) for w in SHARES])),
-            "share_by_val_loss": chosen, "test_at_that_share": acc((1 - chosen) * tn + chosen * tm)}
+            "share_by_val_loss": chosen, "test_at_that_share": acc((1 - chosen) * tn + chosen * tm),
+            "temperatures": [t_net, t_nb], "test_calibrated_half": acc(calibrated)}
+
+
+def scaled(probs: np.ndarray, t: float) -> np.ndarray:
+    """Probabilities (N, C) at temperature t: softmax(log(probs) / t)."""
+    logits = np.log(np.maximum(probs, 1e-9)) / t
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def temperature(probs: np.ndarray, y: np.ndarray) -> float:
+    """The temperature (0.25-4, a log grid) of least validation log-loss for probs (N, C)."""
+    grid = np.exp(np.linspace(np.log(0.25), np.log(4.0), 41))
+    loss = [-np.mean(np.log(np.maximum(scaled(probs, t)[np.arange(len(y)), y], 1e-9))) for t in grid]
+    return round(float(grid[int(np.argmin(loss))]), 3)
 
 
 if __name__ == "__main__":
