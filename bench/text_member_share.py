@@ -43,10 +43,10 @@ def scored(run: str) -> dict:
     probs = {}
     for name in ("val", "test"):
         x, y = split_of(cfg, task, loaded, name)
-        probs[name] = (network.predict(x, verbose=0, batch_size=512), member.predict(x, verbose=0, batch_size=512), y, x)
-    pn, pm, y, _ = probs["val"]
+        probs[name] = (network.predict(x, verbose=0, batch_size=512), member.predict(x, verbose=0, batch_size=512), y)
+    pn, pm, y = probs["val"]
     loss = [float(-np.mean(np.log(np.maximum(((1 - w) * pn + w * pm)[np.arange(len(y)), y], 1e-9)))) for w in SHARES]
-    tn, tm, ty, tx = probs["test"]
+    tn, tm, ty = probs["test"]
     acc = lambda p: round(100 * float(np.mean(p.argmax(1) == ty)), 2)  # noqa: E731
     chosen = SHARES[int(np.argmin(loss))]
     t_net, t_nb = temperature(pn, y), temperature(pm, y)

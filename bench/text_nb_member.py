@@ -104,33 +104,13 @@ def cv_run(run: Path) -> list[dict]:
 
 
 def sklearn_nbsvm_alone() -> None:
-    """NBSVM's logistic-regression form with scikit-learn's CountVectorizer (word 1-2-grams,
-    punctuation kept as tokens, counts, alpha 1, C 1; one-vs-rest, the classes' probabilities
-    normalised) alone: SST-2, SST-5, TREC train -> test and MR's 10 stratified folds (seed 0)."""
-    import pandas as pd
-    from sklearn.feature_extraction.text import CountVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
+    """NBSVM's logistic-regression form with scikit-learn (word 1-2-grams, punctuation kept as
+    tokens, counts, alpha 1, C 1; one-vs-rest) alone: SST-2, SST-5, TREC train -> test and MR's 10
+    stratified folds (seed 0); bench/text_nbsvm_tokens.py's `punct` variant."""
+    from text_nbsvm_tokens import main as nbsvm  # bench/text_nbsvm_tokens.py
 
-    def fit_predict(train_x, train_y, test_x):
-        vectorizer = CountVectorizer(ngram_range=(1, 2), token_pattern=r"(?u)\b\w+\b|[^\w\s]")
-        x, t = vectorizer.fit_transform(train_x), vectorizer.transform(test_x)
-        classes, probs = np.unique(train_y), []
-        for c in classes:
-            mine = train_y == c
-            p, q = 1 + np.asarray(x[mine].sum(0)).ravel(), 1 + np.asarray(x[~mine].sum(0)).ravel()
-            r = np.log(p / p.sum()) - np.log(q / q.sum())
-            model = LogisticRegression(C=1.0, max_iter=2000).fit(x.multiply(r).tocsr(), mine.astype(int))
-            probs.append(model.predict_proba(t.multiply(r).tocsr())[:, 1])
-        return classes[np.argmax(np.stack(probs, 1), 1)]
-
-    read = lambda path: (lambda d: (d.text.astype(str).to_numpy(), d.label.astype(str).to_numpy()))(pd.read_csv(path))  # noqa: E731
-    for name in ("trec", "sst2", "sst5"):
-        (tx, ty), (ex, ey) = read(TEXT / name / "train.csv"), read(TEXT / name / "test.csv")
-        print(f"{name}: {100 * np.mean(fit_predict(tx, ty, ex) == ey):.2f}")
-    x, y = read(TEXT / "mr" / "all.csv")
-    accs = [np.mean(fit_predict(x[a], y[a], x[b]) == y[b]) for a, b in StratifiedKFold(10, shuffle=True, random_state=0).split(x, y)]
-    print(f"mr (10 folds): {100 * np.mean(accs):.2f}")
+    sys.argv[1:] = ['{"alone": {}}', "trec,sst2,sst5,mr"]
+    nbsvm()
 
 
 def main() -> None:

@@ -8,15 +8,12 @@ trial's (ratios over the seen n-grams).
 
 Prints the test accuracy (%) of each (MR: mean of 10 stratified folds, seed 0).
 """
-import re
 import sys
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.model_selection import StratifiedKFold
 
-TEXT = Path(__file__).resolve().parents[2] / "shared" / "data" / "text"
+from text_nbsvm_tokens import TEXT, read  # bench/text_nbsvm_tokens.py
 
 
 def accuracy(tx, ty, ex, ey, mode: str, buckets: int) -> float:
@@ -33,11 +30,6 @@ def accuracy(tx, ty, ex, ey, mode: str, buckets: int) -> float:
     member.fit(vec(np.asarray(tx, object)).numpy(), np.searchsorted(classes, ty))
     probs = np.asarray(member(vec(np.asarray(ex, object)).numpy()))
     return 100 * float(np.mean(classes[probs.argmax(1)] == ey))
-
-
-def read(path):
-    d = pd.read_csv(path)
-    return d.text.astype(str).to_numpy(), d.label.astype(str).to_numpy()
 
 
 def main() -> None:

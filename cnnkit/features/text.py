@@ -160,7 +160,7 @@ def token_lengths(texts: list[str], split: str = "whitespace", standardize: str 
     if split == "character":
         return np.fromiter((len(t) for t in texts), dtype="int64", count=len(texts))
     if standardize == "lower_and_split_punctuation":
-        texts = [_PUNCTUATION.sub(r" \g<0> ", t) for t in texts]
+        texts = [split_punctuation(t) for t in texts]
     return np.fromiter((len(t.split()) for t in texts), dtype="int64", count=len(texts))
 
 
@@ -338,6 +338,12 @@ _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
+def split_punctuation(text: str) -> str:
+    """`text` with a space on each side of every punctuation character (Keras' class), as
+    `Standardize` does for lower_and_split_punctuation word tokens: "bad!" -> "bad ! "."""
+    return _PUNCTUATION.sub(r" \g<0> ", text)
+
+
 def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: str = "lower_and_strip_punctuation",
              split: str = "whitespace", boundaries: bool = False) -> np.ndarray:
     """Token ids (N, sequence_length) int64 of `texts`, equal to the run's `TextVectorization`
@@ -358,7 +364,7 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
         if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
             text = _PUNCTUATION.sub("", text)
         if standardize == "lower_and_split_punctuation" and split == "whitespace":
-            text = _PUNCTUATION.sub(r" \g<0> ", text)
+            text = split_punctuation(text)
         if boundaries:
             text = _BOUNDARY.sub("" if split == "character" else " ", text)
         tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]

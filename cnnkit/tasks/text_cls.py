@@ -192,7 +192,7 @@ class TextClassification(Task):
         if m.members > 1 and (self.custom_model is not None or self.source_model is not None):
             raise CnnkitError("model.members > 1 trains the task's own networks from scratch: it cannot be combined "
                               "with a model from Python or --from/finetune. Set model.members=1.")
-        ngram_buckets(p)  # read by the n-gram branch and after training by the naive-Bayes member: checked now
+        ngram_buckets(p)  # read by the n-gram branch and by the naive-Bayes member (fitted after the build): checked now
         embed = self._embedding_layers(p, vocab, self._word_vectors(p, vocab, cfg.train.seed))
         subwords = self._subword_layer(p, vocab, embed[-1]) if p.subwords else None
         width = sum(e.output_dim for e in embed)
