@@ -14,35 +14,18 @@ from __future__ import annotations
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-from text_member_fit import fit, probs  # bench/text_member_fit.py
-from text_member_share import split_of  # bench/text_member_share.py
+from text_member_fit import fit, probs, run_parts  # bench/text_member_fit.py
 
 
 def scored(run: str) -> dict:
     from sklearn.feature_extraction.text import CountVectorizer
 
-    from cnnkit import api, runs, tasks
-    from cnnkit.datasets import ensure_splits
-
-    task = tasks.get("text-cls")
-    path, cfg_dict, _ = runs.read_run(run)
-    cfg = api.config_from_run(cfg_dict)
-    model = runs.load_model(path)
-    loaded = ensure_splits(api.load_data(cfg, task), cfg.data.val_split, cfg.data.test_split, cfg.train.seed)
-    tx, ty = split_of(cfg, task, loaded, "test")
-    fx, fy = split_of(cfg, task, loaded, "train")
-    members = task.members_of(model)
-    if not members:
+    cfg, task, model, tx, ty, fx, fy, pn, n = run_parts(run)
+    if n == 1:
         raise SystemExit(f"{run}: not an ensemble (model.members > 1)")
-    pn = np.mean([m.predict(tx, verbose=0, batch_size=512) for m in members], 0)
-    if not any((Path(cfg.data.source) / f).exists() for f in ("dev.csv", "val.csv")):  # rotated slices: pooled
-        vx, vy = split_of(cfg, task, loaded, "val")
-        fx, fy = np.concatenate([fx, vx]), np.concatenate([fy, vy])
-    n = len(members)
     pm = task.nb_member_of(model).predict(tx, verbose=0, batch_size=512)
     chars = CountVectorizer(analyzer="char_wb", ngram_range=(2, 5), lowercase=True)
     x, e = chars.fit_transform(list(fx)).astype(float), chars.transform(list(tx)).astype(float)

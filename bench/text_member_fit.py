@@ -76,13 +76,14 @@ def out_of_fold(x, y: np.ndarray, classes: int, C: float) -> np.ndarray:
     return out
 
 
-def scored(run: str, cv: bool = True) -> dict:
+def run_parts(run: str):
+    """What a finished run's member is scored with: (cfg, task, model, test texts (N,), test class
+    indices (N,), the member's training texts (M,) and class indices (M,), the networks' mean test
+    probabilities (N, classes), the number of networks)."""
     import keras
 
     from cnnkit import api, runs, tasks
-    from cnnkit.blocks.ngrams import ngram_counts
     from cnnkit.datasets import ensure_splits
-    from cnnkit.tasks.text_cls import ngram_buckets
 
     task = tasks.get("text-cls")
     path, cfg_dict, _ = runs.read_run(run)
@@ -100,7 +101,15 @@ def scored(run: str, cv: bool = True) -> dict:
             fx, fy = np.concatenate([fx, vx]), np.concatenate([fy, vy])
     else:
         pn = keras.Model(model.input, model.get_layer("head").output).predict(tx, verbose=0, batch_size=512)
-    n, classes = max(len(members), 1), pn.shape[1]
+    return cfg, task, model, tx, ty, fx, fy, pn, max(len(members), 1)
+
+
+def scored(run: str, cv: bool = True) -> dict:
+    from cnnkit.blocks.ngrams import ngram_counts
+    from cnnkit.tasks.text_cls import ngram_buckets
+
+    cfg, task, model, tx, ty, fx, fy, pn, n = run_parts(run)
+    classes = pn.shape[1]
     vectorize = model.get_layer("vectorize")
     size = len(vectorize.get_vocabulary())
     x, e = (ngram_counts(np.asarray(vectorize(t)), size, ngram_buckets(cfg.preprocess)) for t in (fx, tx))
