@@ -43,6 +43,15 @@ def test_default_sample_trains_and_saved_model_takes_strings(tmp_path):
     assert json.loads((result.run_dir / "labels.json").read_text()) == ["negative", "positive"]
 
 
+def test_early_stopping_ends_two_epochs_after_the_least_validation_loss(reviews_csv, tmp_path):
+    """The text-cls default patience is 2 epochs: at a learning rate of 1e-30 (0 is refused) no
+    float32 weight moves, so the validation loss never falls below the first epoch's and training
+    ends after the third of its 30 epochs."""
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), lr=1e-30, verbose=0, val_split=0.2)
+    assert result.config.train.early_stopping == 2 and result.config.train.epochs == 30
+    assert len(result.history["val_loss"]) == 3
+
+
 def test_csv_learns_and_predicts_text_files(reviews_csv, tmp_path, capsys, monkeypatch):
     result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "run"), epochs=15, verbose=0, val_split=0.2,
                        early_stopping=0)

@@ -1,0 +1,26 @@
+#!/bin/bash
+# One network of the text-cls defaults on small data, seeds 0-2: the histories whose early stopping
+# bench/text_patience.py reads (BENCHMARKS.md, text-cls, "Early stopping after 2 epochs without
+# improvement"; the sets of bench/text_epochs_cap.sh).
+# bash bench/text_patience_runs.sh   -> /tmp/pat/runs/SET-sS, then
+# python bench/text_patience.py "/tmp/pat/runs/*-s?/history.csv"
+HERE=$(cd "$(dirname "$0")" && pwd)
+export PYTHONPATH=$HERE/..  # this checkout's cnnkit
+S=$HERE/../../shared/data/text
+python "$HERE/make_long_docs.py" /tmp/longdoc/docs.csv
+mkdir -p /tmp/pat/runs
+for seed in 0 1 2; do
+  for set in docs trec1k sst2k mr1k sample; do
+    case $set in
+      docs) args="--data /tmp/longdoc/docs.csv --set data.test_split=0.2";;
+      trec1k) args="--data $S/trec --set data.limit=1000";;
+      sst2k) args="--data $S/sst2 --set data.limit=1000";;
+      mr1k) args="--data $S/mr/all.csv --set data.limit=1250 --set data.test_split=0.2";;
+      sample) args="";;
+    esac
+    out=/tmp/pat/runs/$set-s$seed
+    rm -rf "$out"
+    python -m cnnkit train text-cls $args --seed $seed --out "$out" --set train.verbose=0 > "$out.log" 2>&1
+    echo "$set seed $seed: $(grep -o '"test_accuracy": [0-9.]*' "$out/metrics.json")"
+  done
+done
