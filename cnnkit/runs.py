@@ -34,9 +34,17 @@ def new_run_dir(task: str, out: str | None, resume: bool = False) -> Path:
     if out is None:
         base = Path("runs") / f"{task}-{dt.datetime.now():%Y%m%d-%H%M%S}"
         path, n = base, 1
-        while path.exists():
-            n += 1
-            path = base.with_name(f"{base.name}-{n}")
+        while True:
+            # mkdir, not a look then a mkdir: two processes started in the same second (a sweep,
+            # parallel tests) would otherwise both see the name free and share one folder.
+            try:
+                path.mkdir(parents=True)
+                break
+            except FileExistsError:
+                n += 1
+                path = base.with_name(f"{base.name}-{n}")
+            except OSError:
+                break  # not writable: the probe below names the folder and the fix
     else:
         path = Path(out)
         found = [name for name in RUN_FILES if (path / name).exists()] if path.is_dir() and not resume else []

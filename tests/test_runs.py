@@ -1,6 +1,7 @@
 """Run directories: atomic writes, an unwritable folder fails early, reading a run back."""
 import os
 import re
+from pathlib import Path
 
 import pytest
 import yaml
@@ -108,6 +109,10 @@ def test_default_run_dirs_started_in_the_same_second_differ(tmp_path, monkeypatc
     assert [p.name for p in made] == ["text-cls-20261205-223000", "text-cls-20261205-223000-2",
                                       "text-cls-20261205-223000-3"]
     assert all(p.is_dir() for p in made)
+    # Another process makes the folder between a look and a mkdir: the name is taken by mkdir
+    # itself, so a run never shares the other's folder.
+    monkeypatch.setattr(Path, "exists", lambda self: False)
+    assert runs.new_run_dir("text-cls", None).name == "text-cls-20261205-223000-4"
 
 
 @pytest.mark.parametrize("code,words", [(28, "No space left on device"), (13, "Permission denied")])
