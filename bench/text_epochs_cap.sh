@@ -6,17 +6,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 export PYTHONPATH=$HERE/..  # this checkout's cnnkit
 S=$HERE/../../shared/data/text
 python "$HERE/make_long_docs.py" /tmp/longdoc/docs.csv
+. "$HERE/text_small_sets.sh"  # small_set_args
 mkdir -p /tmp/epx/runs && cd /tmp/epx
 for seed in 0 1 2; do
  for ep in 10 30; do
   for set in docs trec1k sst2k mr1k sample; do
-   case $set in
-    docs) args="--data /tmp/longdoc/docs.csv --set data.test_split=0.2";;
-    trec1k) args="--data $S/trec --set data.limit=1000";;
-    sst2k) args="--data $S/sst2 --set data.limit=1000";;
-    mr1k) args="--data $S/mr/all.csv --set data.limit=1250 --set data.test_split=0.2";;
-    sample) args="";;
-   esac
+   args=$(small_set_args $set)
    out=runs/$set-e$ep-s$seed
    rm -rf $out
    python -m cnnkit train text-cls $args --epochs $ep --seed $seed --out $out --set train.verbose=0 > $out.log 2>&1
