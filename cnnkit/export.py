@@ -124,21 +124,23 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> np.ndarray:
     """What `core_model` takes for raw inputs `x`: float images, token ids from the Python
     tokenizer (writing vocabulary.txt and tokenizer.json into `out_dir`), or float waveforms."""
     if cfg.task == "text-cls":
-        from cnnkit.features.text import END, START, tokenize
+        from cnnkit.features.text import END, START, tokenize, vectorizer_cased_words
 
         p = cfg.preprocess
         if p.ngrams:
             raise CnnkitError("A token-id export reproduces word or character tokens; this run also uses n-grams "
                               "(preprocess.ngrams). Export it as savedmodel or keras.")
         vocab = model.get_layer("vectorize").get_vocabulary()
+        cased = vectorizer_cased_words(model.get_layer("vectorize"))  # truecasing's words, else []
         if out_dir is not None:
             runs.atomic_write(out_dir / "vocabulary.txt", "\n".join(vocab) + "\n")
             runs.write_json(out_dir / "tokenizer.json", {
                 "vocabulary": "vocabulary.txt", "sequence_length": p.sequence_length, "standardize": p.standardize,
                 "split": p.split, "boundaries": p.boundaries, "start_token": START, "end_token": END,
-                "padding_id": 0, "out_of_vocabulary_id": 1,
-                "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split, boundaries)"})
-        return tokenize([str(t) for t in x], vocab, p.sequence_length, p.standardize, p.split, p.boundaries)
+                "padding_id": 0, "out_of_vocabulary_id": 1, "cased_words": cased,
+                "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split, "
+                          "boundaries, cased_words)"})
+        return tokenize([str(t) for t in x], vocab, p.sequence_length, p.standardize, p.split, p.boundaries, cased)
     return np.asarray(x).astype("float32")
 
 

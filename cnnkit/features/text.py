@@ -14,9 +14,26 @@ from keras import layers
 
 from cnnkit.errors import CnnkitError
 
-STANDARDIZE = ("lower_and_strip_punctuation", "lower_and_split_punctuation", "lower", "strip_punctuation", "none")
+STANDARDIZE = ("lower_and_strip_punctuation", "lower_and_split_punctuation", "truecase_and_strip_punctuation", "lower",
+               "strip_punctuation", "none")
 # Modes Keras' TextVectorization does not have: Standardize does them.
-OWN_MODES = ("lower_and_split_punctuation",)
+OWN_MODES = ("lower_and_split_punctuation", "truecase_and_strip_punctuation")
+# Truecasing (standardize=truecase_and_strip_punctuation; `lower_sentence_starts`), as Moses'
+# truecaser: a word ending in . ! or ? (then perhaps closing quotes or brackets) ends a sentence, so
+# the word after it opens one; a word opening a sentence whose only capital is its first letter
+# ("What", "(The", "I") is lowercased there, since that capital marks the sentence's start, unless
+# the training texts write the word so inside their sentences more often than in lower case
+# ("Paris", "I": `cased_words`). Every word inside a sentence keeps its case.
+SENTENCE_END = r""".*[.!?]["')\]]*"""
+CAPITALISED = r"[^A-Za-z]*[A-Z][^A-Z]*"
+LEADING_WORD = re.compile(r"[^A-Za-z]*([A-Za-z]+)")  # "(Paris," -> "Paris"
+# At most this many cased words (the most often written capitalised): their regex stays within RE2's
+# DFA memory (30 000 five-to-ten-letter words did, 100 000 did not; TREC's questions have 2 612).
+MAX_CASED_WORDS = 10_000
+# preprocess.standardize=auto (auto_standardize): when at least this share of the words inside
+# sentences begin with a capital, the texts are in Title Case or capitals (headlines, shouting),
+# where a capital does not mark a name: every word is lowercased.
+TITLE_CASE_SHARE = 0.5
 # Keras TextVectorization's punctuation pattern (its "strip_punctuation"), shared by Standardize and tokenize.
 PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
 # The tokens around each text with preprocess.boundaries: ASCII's "start of text" and "end of text"
@@ -33,7 +50,9 @@ BOUNDARY_CHARACTERS = "[\x02\x03]"
 class Standardize:
     """A TextVectorization `standardize` callable: Keras' standardization `mode` (or
     lower_and_split_punctuation: lower case, a space on each side of every punctuation character
-    for word tokens, so that "bad!" reads as "bad" "!"), then with `boundaries` START and END
+    for word tokens, so that "bad!" reads as "bad" "!"; or truecase_and_strip_punctuation: the
+    case kept but for the first word of each sentence unless it is one of `cased` (`lower_sentence_starts`),
+    punctuation stripped as Keras does; word tokens only), then with `boundaries` START and END
     around each text (joined by `separator`: " " for word tokens, "" for characters). The two
     characters found inside a text are replaced by `separator` first.
 
@@ -42,17 +61,21 @@ class Standardize:
     string tensor of any shape.
     """
 
-    def __init__(self, mode: str = "lower_and_strip_punctuation", separator: str = " ", boundaries: bool = True):
+    def __init__(self, mode: str = "lower_and_strip_punctuation", separator: str = " ", boundaries: bool = True,
+                 cased: list[str] | tuple = ()):
         if mode not in STANDARDIZE:
             raise CnnkitError(f"preprocess.standardize must be one of {', '.join(STANDARDIZE)}. Received: {mode!r}")
         self.mode, self.separator, self.boundaries = mode, separator, boundaries
+        self.cased = sorted(cased)  # truecasing: the words a sentence's start keeps capitalised (`cased_words`)
 
     def __call__(self, inputs):
         import tensorflow as tf
 
+        if self.mode == "truecase_and_strip_punctuation":  # before stripping: it reads the periods
+            inputs = lower_sentence_starts(inputs, self.cased)
         if self.mode.startswith("lower"):
             inputs = tf.strings.lower(inputs)
-        if self.mode in ("strip_punctuation", "lower_and_strip_punctuation"):
+        if self.mode.endswith("strip_punctuation"):
             inputs = tf.strings.regex_replace(inputs, PUNCTUATION, "")
         if self.mode == "lower_and_split_punctuation" and self.separator:  # characters: already tokens
             inputs = tf.strings.regex_replace(inputs, f"({PUNCTUATION})", r" \1 ")
@@ -62,11 +85,103 @@ class Standardize:
         return tf.strings.join([START + self.separator, inputs, self.separator + END])
 
     def get_config(self) -> dict:
-        return {"mode": self.mode, "separator": self.separator, "boundaries": self.boundaries}
+        return {"mode": self.mode, "separator": self.separator, "boundaries": self.boundaries, "cased": self.cased}
 
     @classmethod
     def from_config(cls, config: dict) -> "Standardize":
         return cls(**config)
+
+
+def cased_pattern(cased) -> str | None:
+    """A regex fully matching a word whose leading letters are one of `cased` (then a non-letter
+    and anything, or nothing: "Paris" and "Paris's" for "Paris"); None for no words."""
+    return f"[^A-Za-z]*(?:{'|'.join(sorted(cased))})(?:[^A-Za-z].*)?" if len(cased) else None
+
+
+def words_inside_sentences(texts):
+    """Each whitespace token of `texts` that does not open a sentence (the first of a text, or one
+    after a SENTENCE_END token), in order: "Who is it ? Paris" -> "is", "it", "?"."""
+    for text in texts:
+        words = text.split()
+        for before, token in zip(words, words[1:]):
+            if not re.fullmatch(SENTENCE_END, before):
+                yield token
+
+
+def cased_words(texts: list[str]) -> list[str]:
+    """The words the training `texts` write with a capital first letter (then lower case only)
+    inside their sentences more often than in lower case: "Paris", "I", "Galileo"; the
+    MAX_CASED_WORDS written so most often, sorted.
+
+    A word is the leading letters (LEADING_WORD) of a token of `words_inside_sentences`; ASCII
+    letters, as tf.strings.lower.
+    """
+    capital, lower = {}, {}
+    for token in words_inside_sentences(texts):
+        match = LEADING_WORD.match(token)
+        if not match:
+            continue
+        word = match.group(1)
+        if word.islower():
+            lower[word] = lower.get(word, 0) + 1
+        elif word[0].isupper() and (len(word) == 1 or word[1:].islower()):
+            key = word.lower()
+            capital[key] = capital.get(key, 0) + 1
+    kept = sorted((key for key, n in capital.items() if n > lower.get(key, 0)), key=lambda k: (-capital[k], k))
+    return sorted(key.capitalize() for key in kept[:MAX_CASED_WORDS])
+
+
+def lower_sentence_starts(inputs, cased=()):
+    """Truecasing in TensorFlow: string tensor (any shape) -> the same shape, each text's words
+    joined by single spaces, with a word that opens a sentence (the first, and each after a
+    SENTENCE_END word) lowercased when its only capital is its first letter (CAPITALISED) and its
+    leading letters are not one of `cased` (`cased_words`). The case of every other word is kept:
+    "What is Paris ? Paris is ..." -> "what is Paris ? Paris is ..." with cased ["Paris"]. ASCII
+    capitals only, as tf.strings.lower; `truecase_text` does the same in Python."""
+    import tensorflow as tf
+
+    inputs = tf.convert_to_tensor(inputs, dtype=tf.string)
+    words = tf.strings.split(tf.reshape(inputs, [-1]))  # ragged (texts, words)
+    ends = words.with_flat_values(tf.strings.regex_full_match(words.flat_values, SENTENCE_END))
+    # Each word's predecessor ends a sentence; a text's first word has a True before it.
+    after_end = tf.concat([tf.ones_like(ends[:, :1]), ends[:, :-1]], axis=1)
+    opens = after_end.flat_values & tf.strings.regex_full_match(words.flat_values, CAPITALISED)
+    keep = cased_pattern(cased)
+    if keep:
+        opens = opens & ~tf.strings.regex_full_match(words.flat_values, keep)
+    values = tf.where(opens, tf.strings.lower(words.flat_values), words.flat_values)
+    joined = tf.strings.reduce_join(words.with_flat_values(values), axis=1, separator=" ")
+    return tf.reshape(joined, tf.shape(inputs))
+
+
+def auto_standardize(texts: list[str], split: str, sample: int = 5000) -> tuple[str, str | None]:
+    """The standardization of `preprocess.standardize=auto` for training `texts`, and a line
+    saying why (None when there is nothing to say).
+
+    truecase_and_strip_punctuation when some of the words inside sentences (not opening one) begin
+    with a capital, as names do ("Who painted the Mona Lisa ?"), but fewer than TITLE_CASE_SHARE
+    of them; lower_and_strip_punctuation for lowercased texts (nothing to keep), for texts in
+    Title Case or capitals (there a capital marks no name) and for character tokens. Reads the
+    first `sample` texts.
+    """
+    if split == "character":
+        return "lower_and_strip_punctuation", None
+    inside = capitals = 0
+    for word in words_inside_sentences(texts[:sample]):
+        if re.search("[A-Za-z]", word):
+            inside += 1
+            capitals += bool(re.match("[^A-Za-z]*[A-Z]", word))
+    if capitals == 0:
+        return "lower_and_strip_punctuation", None
+    share = capitals / inside
+    if share >= TITLE_CASE_SHARE:
+        return "lower_and_strip_punctuation", (
+            f"Words lowercased (preprocess.standardize=lower_and_strip_punctuation): {share:.0%} of the words inside "
+            f"the training sentences begin with a capital (Title Case or capitals), so a capital marks no name")
+    return "truecase_and_strip_punctuation", (
+        f"Capitals kept but at sentence starts (preprocess.standardize=truecase_and_strip_punctuation): {share:.1%} "
+        f"of the words inside the training sentences begin with one, as names do; lower_and_strip_punctuation "
+        f"lowercases every word")
 
 
 def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
@@ -85,10 +200,15 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
         raise CnnkitError(f"preprocess.standardize must be one of {', '.join(STANDARDIZE)}. Received: {standardize!r}")
     if split not in ("whitespace", "character"):
         raise CnnkitError(f"preprocess.split must be 'whitespace' or 'character'. Received: {split!r}")
+    if standardize == "truecase_and_strip_punctuation" and split != "whitespace":
+        raise CnnkitError("preprocess.standardize=truecase_and_strip_punctuation finds the words that open sentences: "
+                          "it needs preprocess.split=whitespace. Use strip_punctuation to keep every capital.")
     if min_count < 1:
         raise CnnkitError(f"preprocess.min_count must be 1 or more (1 keeps every token). Received: {min_count!r}")
     if boundaries or standardize in OWN_MODES:
-        mode = Standardize(standardize, separator="" if split == "character" else " ", boundaries=boundaries)
+        cased = cased_words(texts) if standardize == "truecase_and_strip_punctuation" else ()
+        mode = Standardize(standardize, separator="" if split == "character" else " ", boundaries=boundaries,
+                           cased=cased)
     else:
         mode = None if standardize == "none" else standardize
     options = dict(standardize=mode, split=split, ngrams=ngrams)
@@ -344,11 +464,34 @@ def split_punctuation(text: str) -> str:
     return _PUNCTUATION.sub(r" \g<0> ", text)
 
 
+def truecase_text(text: str, cased=()) -> str:
+    """`lower_sentence_starts` of one text in plain Python: its whitespace words joined by single
+    spaces, a word opening a sentence lowercased (ASCII) when its only capital is its first letter
+    and it is not one of `cased`."""
+    keep = cased_pattern(cased)
+    words = [w for w in _WHITESPACE.split(text) if w]
+    return " ".join(w.translate(_ASCII_LOWER) if (i == 0 or re.fullmatch(SENTENCE_END, words[i - 1]))
+                    and re.fullmatch(CAPITALISED, w) and not (keep and re.fullmatch(keep, w)) else w
+                    for i, w in enumerate(words))
+
+
+def vectorizer_cased_words(layer) -> list[str]:
+    """The words a `TextVectorization` layer's truecasing keeps capitalised at sentence starts
+    (`Standardize.cased`; also of a layer read back from model.keras); [] for other standardizations."""
+    standardize = layer.get_config().get("standardize")
+    if isinstance(standardize, Standardize):
+        return list(standardize.cased)
+    if isinstance(standardize, dict):  # serialized
+        return list(standardize.get("config", {}).get("cased", []))
+    return []
+
+
 def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-             split: str = "whitespace", boundaries: bool = False) -> np.ndarray:
+             split: str = "whitespace", boundaries: bool = False, cased=()) -> np.ndarray:
     """Token ids (N, sequence_length) int64 of `texts`, equal to the run's `TextVectorization`
-    (0 pads, 1 is out of vocabulary; START and END around each text with `boundaries`); for
-    serving a token-id export outside TensorFlow.
+    (0 pads, 1 is out of vocabulary; START and END around each text with `boundaries`; `cased`:
+    the words truecasing keeps capitalised, `vectorizer_cased_words`); for serving a token-id
+    export outside TensorFlow.
 
     Raises:
         CnnkitError: for standardize/split values it does not reproduce.
@@ -359,9 +502,11 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
     index = {token: i for i, token in enumerate(vocabulary) if i > 0}
     out = np.zeros((len(texts), sequence_length), dtype="int64")
     for row, text in enumerate(texts):
+        if standardize == "truecase_and_strip_punctuation" and split == "whitespace":
+            text = truecase_text(text, cased)
         if standardize.startswith("lower"):
             text = text.translate(_ASCII_LOWER)
-        if standardize in ("strip_punctuation", "lower_and_strip_punctuation"):
+        if standardize.endswith("strip_punctuation"):
             text = _PUNCTUATION.sub("", text)
         if standardize == "lower_and_split_punctuation" and split == "whitespace":
             text = split_punctuation(text)

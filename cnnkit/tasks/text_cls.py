@@ -42,10 +42,17 @@ class TextPreprocessConfig:
     max_tokens: int = 30000  # vocabulary: the most frequent tokens of the training split
     min_count: int = 1  # tokens seen fewer times in the training split map to [UNK] (which then trains)
     sequence_length: Optional[int] = None  # tokens per text; unset: the 95th percentile of the training texts
-    # | lower_and_split_punctuation (each punctuation character a token of its own, as Kim's
-    # preprocessing; one network gained on TREC and lost on SST-2, the recipes did not gain:
-    # BENCHMARKS.md, text-cls, twenty-sixth session) | lower | strip_punctuation | none
-    standardize: str = "lower_and_strip_punctuation"
+    # auto | lower_and_strip_punctuation | truecase_and_strip_punctuation (the case kept but for a
+    # sentence's first word: features.text.lower_sentence_starts) | lower_and_split_punctuation (each
+    # punctuation character a token of its own, as Kim's preprocessing; one network gained on TREC and
+    # lost on SST-2, the recipes did not gain: BENCHMARKS.md, text-cls, twenty-sixth session) | lower |
+    # strip_punctuation | none. auto (text_features.auto_standardize): truecase when some words inside
+    # the training sentences begin with a capital, as names do, and lower_and_strip_punctuation for
+    # lowercased texts, Title Case and character tokens. On TREC's questions (the one mixed-case set
+    # here) truecasing gained 0.80 points for one network and 0.44 for the recipe (five seeds); on
+    # SST-2 / SST-5 given capitals at sentence starts it read them as lowercased, where keeping every
+    # capital cost 0.44 / 1.39 (BENCHMARKS.md, text-cls, "Capitals inside sentences kept").
+    standardize: str = "auto"
     # auto | whitespace (words) | character. auto: character for texts written without spaces
     # between words (Chinese, Japanese, Thai: text_features.auto_split), else whitespace.
     split: str = "auto"
@@ -154,6 +161,13 @@ class TextClassification(Task):
             p.split, why = text_features.auto_split(train_texts)
             if p.split == "character":
                 print(f"Tokens are characters (preprocess.split=character): {why}", file=sys.stderr)
+        if p.standardize not in ("auto", *text_features.STANDARDIZE):
+            raise CnnkitError(f"preprocess.standardize must be one of auto, {', '.join(text_features.STANDARDIZE)}. "
+                              f"Received: {p.standardize!r}")
+        if p.standardize == "auto":  # after split: character tokens are lowercased
+            p.standardize, why = text_features.auto_standardize(train_texts, p.split)
+            if why:
+                print(why, file=sys.stderr)
         lengths = text_features.token_lengths(train_texts, p.split, p.standardize)  # words, or characters
         if p.sequence_length is None:
             p.sequence_length = text_features.auto_sequence_length(lengths, boundaries=p.boundaries)

@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from cnnkit.errors import CnnkitError
 from cnnkit.features import text as text_features
 
 
@@ -12,7 +13,8 @@ from cnnkit.features import text as text_features
     ("lower_and_strip_punctuation", "whitespace", True), ("none", "whitespace", True),
     ("lower_and_strip_punctuation", "character", True),
     ("lower_and_split_punctuation", "whitespace", False), ("lower_and_split_punctuation", "whitespace", True),
-    ("lower_and_split_punctuation", "character", True)])
+    ("lower_and_split_punctuation", "character", True),
+    ("truecase_and_strip_punctuation", "whitespace", False), ("truecase_and_strip_punctuation", "whitespace", True)])
 def test_python_tokenize_equals_text_vectorization(standardize, split, boundaries):
     """The tokenizer shipped beside token-id exports gives the ids the model's layer gives, on
     real sentences and on punctuation, non-ASCII letters, tabs and non-breaking spaces."""
@@ -25,10 +27,67 @@ def test_python_tokenize_equals_text_vectorization(standardize, split, boundarie
     with open(path, newline="", encoding="utf-8") as f:
         texts = [r["text"] for r in csv.DictReader(f)][:400]
     texts += ["Ünïcode CAPS, don't; e-mail: a@b.c\tTAB\u00a0nbsp  double", "", "   ", "?!", "x" * 50,
-              "a\x02b \x03 c\x03"]  # the boundary characters inside a text
-    vec = make_vectorizer(texts[:300], 2000, 24, standardize, split, boundaries=boundaries)
+              "a\x02b \x03 c\x03",  # the boundary characters inside a text
+              "What is Paris ?  Who was Galileo ?", 'The U.S. Department said. It rained!"  The end. (A gem.) I',
+              "Éclair is USA's. McDonald ate", "Paris is big. We saw Paris, then Paris's Louvre."]
+    vec = make_vectorizer(texts[:300] + texts[-3:], 2000, 24, standardize, split, boundaries=boundaries)
     expected = vec(np.asarray(texts, dtype=object).astype(str)).numpy()
-    np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split, boundaries), expected)
+    cased = text_features.vectorizer_cased_words(vec)  # truecasing's words (a name opening a text), else []
+    assert bool(cased) == (standardize == "truecase_and_strip_punctuation")
+    np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split, boundaries, cased),
+                                  expected)
+
+
+def test_cased_words_keep_the_most_often_capitalised(monkeypatch):
+    """At most MAX_CASED_WORDS cased words (their regex must fit RE2's memory): those written
+    capitalised most often, ties by name; sorted."""
+    monkeypatch.setattr(text_features, "MAX_CASED_WORDS", 2)
+    assert text_features.cased_words(["a Bob b Bob c Ann d Zed e Zed f Zed g Cy"]) == ["Bob", "Zed"]
+
+
+def test_truecasing_lowercases_only_the_capitals_that_open_sentences():
+    """truecase_and_strip_punctuation: a sentence's first word loses a capital that is only its
+    first letter, unless the training texts write the word so inside their sentences more often
+    than not (Moses' truecaser); names inside a sentence, and words in capitals, keep theirs."""
+    from cnnkit.features.text import cased_words, lower_sentence_starts, make_vectorizer, vectorizer_cased_words
+
+    texts = ["What is Paris ?  Who was Galileo ?", 'The U.S. Department said. "It rained!" USA won. I see',
+             "Paris is big. I think I am"]
+    got = [t.decode() for t in lower_sentence_starts(np.asarray(texts, dtype=object)).numpy()]
+    assert got == ["what is Paris ? who was Galileo ?", 'the U.S. department said. "it rained!" USA won. i see',
+                   "paris is big. i think I am"]
+    # "The" inside a sentence as often as "the": not kept; "U" of "U.S." is a capital alone, as "I"
+    assert cased_words(texts + ["He saw The Thing and the end"]) == ["Galileo", "I", "Paris", "Thing", "U"]
+    kept = [t.decode() for t in lower_sentence_starts(np.asarray(texts), ["I", "Paris"]).numpy()]
+    assert kept[2] == "Paris is big. I think I am" and kept[0] == got[0]
+    assert lower_sentence_starts(np.asarray([["A b"], ["C d. E"]])).numpy().tolist() == [[b"a b"], [b"c d. e"]]
+    vec = make_vectorizer(texts, 100, 12, "truecase_and_strip_punctuation", boundaries=True)
+    assert vectorizer_cased_words(vec) == ["Galileo", "I", "Paris", "U"]
+    vocab = vec.get_vocabulary()
+    assert {"what", "who", "Paris", "Galileo", "US", "department", "USA", "I", "the"} <= set(vocab)
+    assert not {"What", "The", "Department", "?", "paris", "i"} & set(vocab)
+    with pytest.raises(CnnkitError, match="split=whitespace"):
+        make_vectorizer(texts, 100, 12, "truecase_and_strip_punctuation", "character")
+
+
+@pytest.mark.parametrize("texts,split,expected", [
+    (["what is paris ?", "who was galileo ?"], "whitespace", "lower_and_strip_punctuation"),  # lowercased: nothing to keep
+    (["What is Paris ?", "Who was Galileo ?", "How far is it from the sea ?"], "whitespace",
+     "truecase_and_strip_punctuation"),
+    (["Stocks Fall As Fed Raises Rates", "Rain Expected Over The Weekend"], "whitespace",
+     "lower_and_strip_punctuation"),  # Title Case: a capital marks no name
+    (["STOCKS FALL AGAIN", "RAIN EXPECTED"], "whitespace", "lower_and_strip_punctuation"),
+    (["What is Paris ?"], "character", "lower_and_strip_punctuation"),
+    (["It rained. Then It stopped."], "whitespace", "truecase_and_strip_punctuation")])
+def test_auto_standardize_keeps_capitals_where_they_mark_names(texts, split, expected):
+    """preprocess.standardize=auto: truecasing for texts with some capitals inside sentences;
+    lowercase for lowercased texts, Title Case, capitals and character tokens; a line says why
+    whenever capitals are seen in word tokens."""
+    mode, why = text_features.auto_standardize(texts, split)
+    assert mode == expected
+    assert (why is None) == (split == "character" or texts[0].islower())
+    if why:
+        assert mode in why
 
 
 @pytest.mark.parametrize("split", ["whitespace", "character"])

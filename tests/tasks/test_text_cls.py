@@ -208,6 +208,8 @@ def test_a_run_without_the_boundaries_setting_reads_as_trained_without(tmp_path)
     assert api.resolve_config("text-cls", None, None, None).preprocess.boundaries is True
     assert api.config_from_run(runs.read_run(tmp_path)[1]).train.precise_bn == 0  # the same for precise_bn
     assert api.resolve_config("text-cls", None, None, None).train.precise_bn == 50
+    assert api.config_from_run(runs.read_run(tmp_path)[1]).preprocess.standardize == "lower_and_strip_punctuation"
+    assert api.resolve_config("text-cls", None, None, None).preprocess.standardize == "auto"
 
 
 def test_precise_bn_reestimates_batch_norm_each_epoch_of_a_network_that_has_it(reviews_csv, tmp_path, monkeypatch):
@@ -265,6 +267,39 @@ def test_boundaries_mark_each_text_in_the_saved_model(reviews_csv, tmp_path):
     np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
     tokens, scores, _ = token_saliency(result.model, "the movie was superb")
     assert tokens == ["[start]", "the", "movie", "was", "superb", "[end]"] and len(scores) == 6
+
+
+def test_cased_texts_keep_their_capitals_inside_sentences(reviews_csv, tmp_path, capsys):
+    """preprocess.standardize=auto: texts with capitals inside their sentences (names) are
+    truecased (config.yaml records truecase_and_strip_punctuation, a line says why): "Anna" keeps its
+    capital, a sentence's first word loses its own unless written so inside sentences, and the saved model reloads with the same
+    predictions; lowercased texts are lowercased as before."""
+    rows = ["text,label"] + [f"{'The film with Anna was' if i % 2 else 'Anna said the plot was'} "
+                             f"{['great', 'awful'][i % 2]}. It {['shone', 'sank'][i % 2]},{['pos', 'neg'][i % 2]}"
+                             for i in range(60)]
+    (tmp_path / "cased.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    result = api.train("text-cls", data=str(tmp_path / "cased.csv"), out=str(tmp_path / "run"), **FAST)
+    assert result.config.preprocess.standardize == "truecase_and_strip_punctuation"
+    assert "Capitals kept but at sentence starts" in capsys.readouterr().err
+    assert "standardize: truecase_and_strip_punctuation" in (result.run_dir / "config.yaml").read_text()
+    vocab = result.model.get_layer("vectorize").get_vocabulary()
+    # "Anna" opening a sentence stays "Anna": the texts write it so inside their sentences (cased_words)
+    assert {"Anna", "the", "it"} <= set(vocab) and not {"The", "It", "anna"} & set(vocab)
+    assert text_features.vectorizer_cased_words(result.model.get_layer("vectorize")) == ["Anna"]
+    texts = np.array(["The film with Anna was dull. It sank", "anna"], dtype=object)
+    again = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
+    assert text_features.vectorizer_cased_words(again.get_layer("vectorize")) == ["Anna"]
+    from cnnkit.export import export  # token ids from the Python tokenizer, truecased as the model does
+
+    record = export(str(result.run_dir), "tflite", out=str(tmp_path / "export"))
+    assert record["max_abs_difference"] < 1e-3 and record["sample"] > 0, record
+    assert json.loads((tmp_path / "export" / "tokenizer.json").read_text())["cased_words"] == ["Anna"]
+    lower = api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "lower"), **FAST)
+    assert lower.config.preprocess.standardize == "lower_and_strip_punctuation"
+    with pytest.raises(CnnkitError, match="standardize must be one of auto, lower_and_strip_punctuation"):
+        api.train("text-cls", data=str(reviews_csv), out=str(tmp_path / "bad"), sets=["preprocess.standardize=upper"],
+                  **FAST)
 
 
 def test_ngram_branch_is_an_option(reviews_csv, tmp_path):
