@@ -26,6 +26,7 @@ OWN_MODES = ("lower_and_split_punctuation", "truecase_and_strip_punctuation")
 # ("Paris", "I": `cased_words`). Every word inside a sentence keeps its case.
 SENTENCE_END = r""".*[.!?]["')\]]*"""
 CAPITALISED = r"[^A-Za-z]*[A-Z][^A-Z]*"
+_SENTENCE_END, _CAPITALISED = re.compile(SENTENCE_END), re.compile(CAPITALISED)  # for the Python side
 LEADING_WORD = re.compile(r"[^A-Za-z]*([A-Za-z]+)")  # "(Paris," -> "Paris"
 # At most this many cased words (the most often written capitalised): their regex stays within RE2's
 # DFA memory (30 000 five-to-ten-letter words did, 100 000 did not; TREC's questions have 2 612).
@@ -104,7 +105,7 @@ def words_inside_sentences(texts):
     for text in texts:
         words = text.split()
         for before, token in zip(words, words[1:]):
-            if not re.fullmatch(SENTENCE_END, before):
+            if not _SENTENCE_END.fullmatch(before):
                 yield token
 
 
@@ -468,10 +469,20 @@ def truecase_text(text: str, cased=()) -> str:
     """`lower_sentence_starts` of one text in plain Python: its whitespace words joined by single
     spaces, a word opening a sentence lowercased (ASCII) when its only capital is its first letter
     and it is not one of `cased`."""
-    keep = cased_pattern(cased)
+    return _truecase(text, _cased_regex(cased))
+
+
+def _cased_regex(cased) -> re.Pattern | None:
+    """`cased_pattern` compiled (None for no words): once per `tokenize` call, not once a text."""
+    pattern = cased_pattern(cased)
+    return re.compile(pattern) if pattern else None
+
+
+def _truecase(text: str, keep: re.Pattern | None) -> str:
+    """`truecase_text` with the cased words' regex `keep` (`_cased_regex`) already compiled."""
     words = [w for w in _WHITESPACE.split(text) if w]
-    return " ".join(w.translate(_ASCII_LOWER) if (i == 0 or re.fullmatch(SENTENCE_END, words[i - 1]))
-                    and re.fullmatch(CAPITALISED, w) and not (keep and re.fullmatch(keep, w)) else w
+    return " ".join(w.translate(_ASCII_LOWER) if (i == 0 or _SENTENCE_END.fullmatch(words[i - 1]))
+                    and _CAPITALISED.fullmatch(w) and not (keep and keep.fullmatch(w)) else w
                     for i, w in enumerate(words))
 
 
@@ -500,10 +511,11 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
         raise CnnkitError(f"tokenize reproduces standardize in {STANDARDIZE} and split whitespace|character. "
                           f"Received: {standardize!r}, {split!r}")
     index = {token: i for i, token in enumerate(vocabulary) if i > 0}
+    keep = _cased_regex(cased)
     out = np.zeros((len(texts), sequence_length), dtype="int64")
     for row, text in enumerate(texts):
         if standardize == "truecase_and_strip_punctuation" and split == "whitespace":
-            text = truecase_text(text, cased)
+            text = _truecase(text, keep)
         if standardize.startswith("lower"):
             text = text.translate(_ASCII_LOWER)
         if standardize.endswith("strip_punctuation"):
