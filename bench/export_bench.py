@@ -29,23 +29,34 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "export.jsonl"
 
 
+def rows_of(x, start: int, stop: int):
+    """Rows start:stop of `x`: an array, or a dict of arrays (the inputs of a two-input export)."""
+    return {k: v[start:stop] for k, v in x.items()} if isinstance(x, dict) else x[start:stop]
+
+
+def size_of(x) -> int:
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+
+
 def timed(fn, x, batch: int, passes: int = 5) -> float:
-    """Median inputs/s of `fn` over `x` in batches of `batch`."""
+    """Median inputs/s of `fn` over `x` (an array or a dict of arrays) in batches of `batch`."""
     rates = []
-    fn(x[:batch])  # warm-up (tracing, allocation)
+    fn(rows_of(x, 0, batch))  # warm-up (tracing, allocation)
+    n = size_of(x)
     for _ in range(passes):
         start = time.perf_counter()
-        for i in range(0, len(x), batch):
-            fn(x[i:i + batch])
-        rates.append(len(x) / (time.perf_counter() - start))
+        for i in range(0, n, batch):
+            fn(rows_of(x, i, i + batch))
+        rates.append(n / (time.perf_counter() - start))
     return float(np.median(rates))
 
 
 def latency_ms(fn, x, calls: int = 200) -> float:
-    fn(x[:1])
+    fn(rows_of(x, 0, 1))
     times = []
+    n = size_of(x)
     for i in range(calls):
-        one = x[i % len(x): i % len(x) + 1]
+        one = rows_of(x, i % n, i % n + 1)
         start = time.perf_counter()
         fn(one)
         times.append(time.perf_counter() - start)
@@ -103,15 +114,18 @@ def bench_task(task: str, work: Path) -> list[dict]:
             from ai_edge_litert.interpreter import Interpreter
 
             interp = Interpreter(model_path=rec["path"])
-            inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+            inputs, out = interp.get_input_details(), interp.get_output_details()[0]
             shape = {"n": None}
 
-            def run_tflite(b, interp=interp, inp=inp, out=out):
-                if shape["n"] != len(b):
-                    interp.resize_tensor_input(inp["index"], list(b.shape))
+            def run_tflite(b, interp=interp, inputs=inputs, out=out):
+                arrays = ex.by_input_name([inp["name"] for inp in inputs], b)
+                if shape["n"] != size_of(b):
+                    for inp, a in zip(inputs, arrays):
+                        interp.resize_tensor_input(inp["index"], list(a.shape))
                     interp.allocate_tensors()
-                    shape["n"] = len(b)
-                interp.set_tensor(inp["index"], b)
+                    shape["n"] = size_of(b)
+                for inp, a in zip(inputs, arrays):
+                    interp.set_tensor(inp["index"], a.astype(inp["dtype"]))
                 interp.invoke()
                 return interp.get_tensor(out["index"])
 
@@ -125,8 +139,8 @@ def bench_task(task: str, work: Path) -> list[dict]:
             import onnxruntime as ort
 
             session = ort.InferenceSession(rec["path"], providers=["CPUExecutionProvider"])
-            name = session.get_inputs()[0].name
-            fn = lambda b: session.run(None, {name: b})  # noqa: E731
+            names = [inp.name for inp in session.get_inputs()]
+            fn = lambda b: session.run(None, dict(zip(names, ex.by_input_name(names, b))))  # noqa: E731
             r = {"task": task, "format": "onnx", "throughput_per_s": round(timed(fn, feed, 64), 1),
                  "latency_ms": round(latency_ms(fn, feed), 3), "note": rec.get("input", ""), "agreement": rec["agreement"]}
         print(json.dumps(r), flush=True)

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from cnnkit import runs, tasks
 from cnnkit.errors import CnnkitError
-from cnnkit.features.text import READABLE
+from cnnkit.features.text import READABLE, unknown_words_layer
 
 
 # ------------------------------------------------------------------ model surgery
@@ -114,6 +114,9 @@ def token_saliency(model: keras.Model, text: str, class_index: int | None = None
     ids = model.get_layer("vectorize")(x).numpy()[0]
     vocab = model.get_layer("vectorize").get_vocabulary()
     networks, inputs = [layer for layer in model.layers if layer.name.startswith("member_")], ids[None]
+    unknown = unknown_words_layer(model)
+    if networks and unknown is not None and len(networks[0].inputs) == 2:  # members read unknown words' n-grams
+        inputs = [tf.constant(ids[None]), unknown([x, tf.constant(ids[None])])]
     if not networks:  # one network (with or without a naive-Bayes member, which has no embedding)
         networks, inputs = [model], x
     probs = np.asarray(model(x, training=False)[0])

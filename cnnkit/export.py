@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit import runs, tasks
+from cnnkit.blocks.ngrams import MAX_WORD_GRAMS
 from cnnkit.errors import CnnkitError
+from cnnkit.features.text import unknown_words_layer
 
 FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 QUANTIZE = ("dynamic", "float16", "int8")
@@ -79,8 +81,20 @@ def tflite_bytes(saved_model_dir: Path, quantize: str | None, representative=Non
     return conv.convert()
 
 
-def run_tflite(content: bytes, x: np.ndarray, batch: int = 32) -> np.ndarray:
-    """Runs a TFLite model on inputs `x` (N, ...), `batch` at a time -> outputs (N, classes)."""
+def by_input_name(names: list[str], feed: dict) -> list:
+    """The arrays of `feed` ({core input name: array}) in the order of a runtime's input `names`
+    (TFLite's are the signature's, "serving_default_token_ids:0"; ONNX's the Keras inputs')."""
+    picked = []
+    for name in names:
+        match = [key for key in feed if key in name]
+        if len(match) != 1:
+            raise CnnkitError(f"The exported model's input {name!r} matches none or several of {list(feed)}.")
+        picked.append(feed[match[0]])
+    return picked
+
+
+def run_tflite(content: bytes, feed: dict, batch: int = 32) -> np.ndarray:
+    """Runs a TFLite model on `feed` ({input name: array (N, ...)}), `batch` at a time -> outputs (N, classes)."""
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # TensorFlow's own interpreter (deprecated, still there in 2.21)
@@ -88,14 +102,18 @@ def run_tflite(content: bytes, x: np.ndarray, batch: int = 32) -> np.ndarray:
 
         Interpreter = tf.lite.Interpreter
     interp = Interpreter(model_content=content)
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    inputs, out = interp.get_input_details(), interp.get_output_details()[0]
+    arrays = by_input_name([inp["name"] for inp in inputs], feed)
     results = []
-    for i in range(0, len(x), batch):
-        chunk = np.asarray(x[i:i + batch])
-        chunk = chunk.astype(inp["dtype"]) if inp["dtype"] != np.object_ else chunk.astype(bytes)
-        interp.resize_tensor_input(inp["index"], list(chunk.shape))
+    for i in range(0, len(arrays[0]), batch):
+        for inp, x in zip(inputs, arrays):
+            chunk = np.asarray(x[i:i + batch])
+            chunk = chunk.astype(inp["dtype"]) if inp["dtype"] != np.object_ else chunk.astype(bytes)
+            interp.resize_tensor_input(inp["index"], list(chunk.shape))
         interp.allocate_tensors()
-        interp.set_tensor(inp["index"], chunk)
+        for inp, x in zip(inputs, arrays):
+            chunk = np.asarray(x[i:i + batch])
+            interp.set_tensor(inp["index"], chunk.astype(inp["dtype"]) if inp["dtype"] != np.object_ else chunk.astype(bytes))
         interp.invoke()
         results.append(interp.get_tensor(out["index"]).copy())
     return np.concatenate(results)
@@ -103,26 +121,39 @@ def run_tflite(content: bytes, x: np.ndarray, batch: int = 32) -> np.ndarray:
 
 def core_model(model, cfg):
     """The part of the end-to-end model that TFLite and ONNX can run: image runs from the
-    resized float image (batch, h, w, c), text runs from token ids (batch, sequence_length);
-    speech runs whole. Called with training=False (see the SavedModel note in `export`)."""
+    resized float image (batch, h, w, c), text runs from token ids (batch, sequence_length) and,
+    with subwords, the n-gram ids of the words outside the vocabulary (batch, sequence_length,
+    MAX_WORD_GRAMS); speech runs whole. Called with training=False (see the SavedModel note in `export`)."""
     import keras
 
     name = CORE_INPUT.get(cfg.task)
-    return without_training(keras.Model(model.get_layer(name).output, model.output) if name else model,
-                            {"image-cls": "image", "text-cls": "token_ids"}.get(cfg.task, "waveform"))
+    if not name:
+        return without_training(model, ["waveform"])
+    starts = [model.get_layer(name).output]
+    unknown = unknown_words_layer(model) if cfg.task == "text-cls" else None
+    if unknown is not None:  # string work too: computed beside the tokenizer (core_inputs)
+        starts.append(unknown.output)
+    graph = keras.Model(starts if len(starts) > 1 else starts[0], model.output)
+    return without_training(graph, list(CORE_INPUT_NAMES[cfg.task][:len(starts)]))
 
 
-def without_training(graph, input_name: str):
-    """`graph` wrapped so that it is always called with training=False."""
+# The names of the inputs of a TFLite or ONNX export (`core_model`), in order.
+CORE_INPUT_NAMES = {"image-cls": ("image",), "text-cls": ("token_ids", "unknown_subword_ids"), "speech-cls": ("waveform",)}
+
+
+def without_training(graph, input_names: list[str]):
+    """`graph` wrapped so that it is always called with training=False, its inputs named `input_names`."""
     import keras
 
-    inputs = keras.Input(graph.input_shape[1:], dtype=graph.input.dtype, name=input_name)
-    return keras.Model(inputs, graph(inputs, training=False), name=graph.name)
+    inputs = [keras.Input(t.shape[1:], dtype=t.dtype, name=name) for t, name in zip(graph.inputs, input_names)]
+    one = inputs if len(inputs) > 1 else inputs[0]
+    return keras.Model(one, graph(one, training=False), name=graph.name)
 
 
-def core_inputs(x, cfg, model, out_dir: Path | None = None) -> np.ndarray:
-    """What `core_model` takes for raw inputs `x`: float images, token ids from the Python
-    tokenizer (writing vocabulary.txt and tokenizer.json into `out_dir`), or float waveforms."""
+def core_inputs(x, cfg, model, out_dir: Path | None = None) -> dict:
+    """What `core_model` takes for raw inputs `x`, {input name: array}: float images, token ids
+    from the Python tokenizer (writing vocabulary.txt and tokenizer.json into `out_dir`) and with
+    subwords their unknown words' n-gram ids, or float waveforms."""
     if cfg.task == "text-cls":
         from cnnkit.features.text import END, START, tokenize, vectorizer_cased_words
 
@@ -132,16 +163,36 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> np.ndarray:
                               "(preprocess.ngrams). Export it as savedmodel or keras.")
         vocab = model.get_layer("vectorize").get_vocabulary()
         cased = vectorizer_cased_words(model.get_layer("vectorize"))  # truecasing's words, else []
+        unknown = unknown_words_layer(model)
         if out_dir is not None:
             runs.atomic_write(out_dir / "vocabulary.txt", "\n".join(vocab) + "\n")
-            runs.write_json(out_dir / "tokenizer.json", {
-                "vocabulary": "vocabulary.txt", "sequence_length": p.sequence_length, "standardize": p.standardize,
-                "split": p.split, "boundaries": p.boundaries, "start_token": START, "end_token": END,
-                "padding_id": 0, "out_of_vocabulary_id": 1, "cased_words": cased,
-                "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split, "
-                          "boundaries, cased_words)"})
-        return tokenize([str(t) for t in x], vocab, p.sequence_length, p.standardize, p.split, p.boundaries, cased)
-    return np.asarray(x).astype("float32")
+            spec = {"vocabulary": "vocabulary.txt", "sequence_length": p.sequence_length, "standardize": p.standardize,
+                    "split": p.split, "boundaries": p.boundaries, "start_token": START, "end_token": END,
+                    "padding_id": 0, "out_of_vocabulary_id": 1, "cased_words": cased,
+                    "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split, "
+                              "boundaries, cased_words)"}
+            if unknown is not None:
+                spec["unknown_subword_ids"] = UNKNOWN_SUBWORDS_SPEC | {"buckets": unknown.buckets}
+            runs.write_json(out_dir / "tokenizer.json", spec)
+        texts = [str(t) for t in x]
+        ids = tokenize(texts, vocab, p.sequence_length, p.standardize, p.split, p.boundaries, cased)
+        if unknown is None:
+            return {"token_ids": ids}
+        import tensorflow as tf
+
+        grams = unknown([tf.constant(texts, tf.string), tf.constant(ids)])
+        return {"token_ids": ids, "unknown_subword_ids": np.asarray(grams)}
+    return {CORE_INPUT_NAMES[cfg.task][0]: np.asarray(x).astype("float32")}
+
+
+# tokenizer.json's description of the second input of a text run with subwords.
+UNKNOWN_SUBWORDS_SPEC = {
+    "shape": f"(batch, sequence_length, {MAX_WORD_GRAMS}) int64",
+    "what": "for each token whose id is 1 (out of vocabulary): its character 3-, 4- and 5-grams (the word cut to 20 "
+            "characters, wrapped in < and >), each tf.strings.to_hash_bucket_fast(n-gram, buckets) + 1, 0-padded; "
+            "zeros at every other step",
+    "python": "cnnkit.features.text.UnknownWordSubwords from the run's model.keras (layer unknown_subwords): "
+              "layer([texts, token_ids])"}
 
 
 def write_savedmodel(model, cfg, path: Path) -> None:
@@ -216,26 +267,33 @@ def write_onnx(core, path: Path, sample: np.ndarray) -> None:
     for a, b in zip(graph.layers, clone.layers):
         if a.weights and not isinstance(a, keras.layers.Normalization):
             b.set_weights(a.get_weights())
-    flat = without_training(clone, core.input.name)
-    flat(sample[:2])
+    flat = without_training(clone, [t.name for t in core.inputs])
+    flat([sample[t.name][:2] for t in core.inputs] if len(core.inputs) > 1 else sample[core.inputs[0].name][:2])
     flat.export(str(path), format="onnx", verbose=False)
 
 
-def run_onnx(path: Path, x: np.ndarray, batch: int = 64) -> np.ndarray:
+def run_onnx(path: Path, feed: dict, batch: int = 64) -> np.ndarray:
+    """Runs an ONNX model on `feed` ({input name: array (N, ...)}), `batch` at a time -> outputs (N, classes)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: x[i:i + batch]})[0] for i in range(0, len(x), batch)])
+    names = [inp.name for inp in session.get_inputs()]
+    arrays = by_input_name(names, feed)
+    return np.concatenate([session.run(None, {name: x[i:i + batch] for name, x in zip(names, arrays)})[0]
+                           for i in range(0, len(arrays[0]), batch)])
 
 
-def core_input_description(cfg) -> str:
+def core_input_description(cfg, model) -> str:
     """What a TFLite or ONNX export of this run takes, in words (for export.json)."""
     p = cfg.preprocess
     if cfg.task == "image-cls":
         return f"float32 images (batch, {p.image_size[0]}, {p.image_size[1]}, {p.channels}), values 0-255"
     if cfg.task == "text-cls":
-        return f"int64 token ids (batch, {p.sequence_length}) from tokenizer.json"
+        words = f"int64 token ids (batch, {p.sequence_length}) from tokenizer.json"
+        if unknown_words_layer(model) is not None:
+            words += (f" and int64 unknown_subword_ids (batch, {p.sequence_length}, {MAX_WORD_GRAMS}): the n-grams of "
+                      f"the words outside the vocabulary (tokenizer.json)")
+        return words
     return f"float32 waveforms (batch, samples) at {p.sample_rate} Hz"
 
 
@@ -288,13 +346,13 @@ def export(run_dir: str, fmt: str = "savedmodel", quantize: str | None = None, o
             core.export(str(saved), verbose=False)
             calib = None
             if quantize == "int8":
-                calib = lambda: ([feed[i:i + 1]] for i in range(len(feed)))  # noqa: E731
+                calib = lambda: ([x[i:i + 1] for x in feed.values()] for i in range(len(next(iter(feed.values())))))  # noqa: E731
             content = tflite_bytes(saved, quantize, calib)
             target = out_dir / f"model{'-' + quantize if quantize else ''}.tflite"
             runs.atomic_write(target, content)
             shutil.rmtree(saved)
             probs = run_tflite(content, feed)
-        extra["input"] = core_input_description(cfg)
+        extra["input"] = core_input_description(cfg, model)
     seconds = time.perf_counter() - start
     same = (probs.argmax(1) == reference.argmax(1)) if not cfg.data.multi_label else \
         ((probs >= 0.5) == (reference >= 0.5)).all(axis=1)

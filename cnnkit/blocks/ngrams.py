@@ -208,24 +208,38 @@ class NaiveBayesLR(layers.Layer):
                 "buckets": self.buckets}
 
 
-def subword_ids(vocabulary: list[str], buckets: int, longest: int = 20) -> np.ndarray:
-    """The hashed character 3-5-grams of each vocabulary token, as fastText cuts them.
+# fastText's subwords: the character n-grams of these sizes of a word wrapped in < and >, of its
+# first SUBWORD_LONGEST characters.
+SUBWORD_SIZES = (3, 4, 5)
+SUBWORD_LONGEST = 20
+# The most n-grams of one word (SUBWORD_LONGEST characters and the two marks): 20 + 19 + 18.
+MAX_WORD_GRAMS = sum(SUBWORD_LONGEST + 3 - n for n in SUBWORD_SIZES)
 
-    Each token is cut to `longest` characters and wrapped in `<` and `>` ("film" -> "<fi", "fil",
-    ..., "<film>"); each n-gram is hashed to 1..`buckets`. Ids 0 and 1 of the vocabulary (padding
-    and [UNK]) get none. Returns int64 (len(vocabulary), G), G the most n-grams of a token, 0-padded.
-    """
+
+def word_subword_ids(words, buckets: int, longest: int = SUBWORD_LONGEST):
+    """The hashed character 3-5-grams of each of `words` (strings (K,): a list or a tensor), as
+    fastText cuts them: each word cut to `longest` characters and wrapped in `<` and `>` ("film"
+    -> "<fi", "fil", ..., "<film>"), each n-gram hashed (`tf.strings.to_hash_bucket_fast`) to
+    1..`buckets`. Returns an int64 tf.RaggedTensor (K, None): 3-grams, then 4-grams, then 5-grams."""
     import tensorflow as tf
 
-    grams = [[] if i < 2 else [f"<{w[:longest]}>"[j:j + n] for n in (3, 4, 5) for j in range(len(w[:longest]) + 3 - n)]
-             for i, w in enumerate(vocabulary)]
-    lengths = np.array([len(g) for g in grams])
-    table = np.zeros((len(vocabulary), max(1, int(lengths.max(initial=0)))), dtype="int64")
-    flat = [gram for g in grams for gram in g]
-    if flat:  # one hashing call for the whole vocabulary (one per token took ~1 s for 16 000 tokens)
-        rows = np.repeat(np.arange(len(grams)), lengths)
-        columns = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        table[rows, columns] = tf.strings.to_hash_bucket_fast(flat, buckets).numpy() + 1
+    words = tf.convert_to_tensor(words, tf.string)
+    wrapped = tf.strings.join(["<", tf.strings.substr(words, 0, longest, unit="UTF8_CHAR"), ">"])
+    grams = tf.strings.ngrams(tf.strings.unicode_split(wrapped, "UTF-8"), ngram_width=SUBWORD_SIZES, separator="")
+    return tf.ragged.map_flat_values(lambda g: tf.strings.to_hash_bucket_fast(g, buckets) + 1, grams)
+
+
+def subword_ids(vocabulary: list[str], buckets: int, longest: int = SUBWORD_LONGEST) -> np.ndarray:
+    """The n-gram table of a vocabulary: `word_subword_ids` of each token, 0-padded; ids 0 and 1
+    of the vocabulary (padding and [UNK]) get none. Returns int64 (len(vocabulary), G), G the most
+    n-grams of a token (at least 1)."""
+    grams = word_subword_ids(list(vocabulary), buckets, longest)
+    lengths = grams.row_lengths().numpy()
+    lengths[:2] = 0
+    width = max(1, int(lengths.max(initial=0)))
+    table = np.zeros((len(vocabulary), width), dtype="int64")
+    if len(vocabulary) > 2:  # one hashing call for the whole vocabulary (one per token took ~1 s for 16 000 tokens)
+        table[2:] = grams[2:].to_tensor(default_value=0, shape=[len(vocabulary) - 2, width]).numpy()
     return table
 
 
@@ -245,8 +259,12 @@ class SubwordEmbedding(layers.Layer):
         output_dim: width of the vectors (that of the word embedding they are added to).
 
     Call arguments:
-        inputs: int token ids (batch, steps). Returns float (batch, steps, output_dim); zeros for
-        padding, [UNK] and tokens without n-grams.
+        inputs: int token ids (batch, steps).
+        unknown: optional int64 (batch, steps, U): the n-gram ids of each word outside the vocabulary
+            (id 1, [UNK]), 0-padded, and zeros elsewhere (`features.text.UnknownWordSubwords`, at
+            prediction), so that a word training never saw gets the vectors of its n-grams.
+        Returns float (batch, steps, output_dim); zeros for padding, tokens without n-grams and
+        [UNK] without `unknown`.
     """
 
     def __init__(self, vocabulary_size, max_grams, buckets, output_dim, **kwargs):
@@ -269,11 +287,13 @@ class SubwordEmbedding(layers.Layer):
         layer.grams.assign(table)
         return layer
 
-    def call(self, inputs):
+    def call(self, inputs, unknown=None):
         import tensorflow as tf
 
         g = tf.gather(self.grams, tf.cast(inputs, "int64"))  # (batch, steps, G)
-        flat = tf.reshape(g, [-1, self.max_grams])
+        if unknown is not None:  # [UNK]'s row of the table is empty, `unknown` is where the id is not [UNK]
+            g = tf.concat([g, tf.cast(unknown, "int64")], axis=-1)
+        flat = tf.reshape(g, [-1, tf.shape(g)[-1]])
         where = tf.where(flat > 0)  # (n-grams present, 2): [token position, column]
         vecs = tf.gather(self.vectors, tf.gather_nd(flat, where))
         rows = tf.shape(flat)[0]
@@ -282,8 +302,8 @@ class SubwordEmbedding(layers.Layer):
         out = sums / tf.maximum(counts, 1.0)
         return tf.reshape(out, tf.concat([tf.shape(g)[:2], [self.output_dim]], 0))
 
-    def compute_output_shape(self, input_shape):
-        return (*input_shape, self.output_dim)
+    def compute_output_shape(self, inputs_shape, unknown_shape=None):
+        return (*inputs_shape, self.output_dim)
 
     def get_config(self):
         return {**super().get_config(), "vocabulary_size": self.vocabulary_size, "max_grams": self.max_grams,

@@ -227,6 +227,67 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
     return vec
 
 
+@keras.saving.register_keras_serializable(package="cnnkit")
+class UnknownWordSubwords(layers.Layer):
+    """(texts (B,) strings, their token ids (B, L) from the run's `TextVectorization`) -> int64
+    (B, L, MAX_WORD_GRAMS): for each word outside the vocabulary (id 1, [UNK]) its hashed
+    character 3-5-gram ids (`blocks.ngrams.word_subword_ids`), 0-padded; zeros at every other
+    step. `SubwordEmbedding` reads them beside its table, so that a word training never saw
+    ("unfunniest", a misspelling, a new name) gets the vectors of its n-grams instead of [UNK]'s.
+
+    The words are the vectorizer's own tokens: the same standardization (`standardize`, a
+    `Standardize`), whitespace split, cut or padded to `sequence_length`. String work, so it runs
+    in the saved model at prediction only; training reads the vocabulary's table.
+    """
+
+    def __init__(self, standardize, sequence_length: int, buckets: int, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(standardize, dict):
+            standardize = keras.saving.deserialize_keras_object(standardize)
+        self.standardize, self.sequence_length, self.buckets = standardize, int(sequence_length), int(buckets)
+        self._convert_input_args = False  # strings: kept as they are (Keras converts inputs to its dtype)
+        self._allow_non_tensor_positional_args = True
+
+    @classmethod
+    def of(cls, vectorizer: layers.TextVectorization, buckets: int, **kwargs) -> "UnknownWordSubwords":
+        """The layer for the words of `vectorizer` (word tokens) and n-grams hashed into `buckets`."""
+        config = vectorizer.get_config()
+        standardize = config["standardize"]
+        if isinstance(standardize, dict):
+            standardize = keras.saving.deserialize_keras_object(standardize)
+        if not isinstance(standardize, Standardize):  # Keras' own modes, which Standardize does alike
+            standardize = Standardize(standardize or "none", boundaries=False)
+        return cls(standardize, config["output_sequence_length"], buckets, **kwargs)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        from cnnkit.blocks.ngrams import MAX_WORD_GRAMS, word_subword_ids
+
+        texts, ids = tf.convert_to_tensor(inputs[0], tf.string), tf.cast(inputs[1], "int64")
+        words = tf.strings.split(self.standardize(texts)).to_tensor(default_value="", shape=[None, self.sequence_length])
+        unknown = tf.equal(ids, 1)
+        grams = word_subword_ids(tf.boolean_mask(words, unknown), self.buckets)
+        grams = grams.to_tensor(default_value=0, shape=[None, MAX_WORD_GRAMS])
+        shape = tf.concat([tf.shape(ids, out_type="int64"), [MAX_WORD_GRAMS]], 0)
+        return tf.scatter_nd(tf.where(unknown), grams, shape)
+
+    def compute_output_spec(self, inputs):
+        from cnnkit.blocks.ngrams import MAX_WORD_GRAMS
+
+        return keras.KerasTensor((inputs[1].shape[0], self.sequence_length, MAX_WORD_GRAMS), dtype="int64")
+
+    def get_config(self):
+        return {**super().get_config(), "standardize": keras.saving.serialize_keras_object(self.standardize),
+                "sequence_length": self.sequence_length, "buckets": self.buckets}
+
+
+def unknown_words_layer(model: keras.Model) -> UnknownWordSubwords | None:
+    """The `UnknownWordSubwords` layer ("unknown_subwords") of a text-cls model, or None (a run
+    without subwords, or one from before the layer)."""
+    return model.get_layer("unknown_subwords") if "unknown_subwords" in [layer.name for layer in model.layers] else None
+
+
 def reads_back(token: str) -> bool:
     """Whether a vocabulary `token` survives Keras' saving: the vocabulary is written one token a
     line and read back with `str.splitlines`, which also breaks at \\r, \\x0b, \\x0c, \\x1c-\\x1e,

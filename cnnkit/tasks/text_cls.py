@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from cnnkit.blocks.ngrams import MAX_WORD_GRAMS
 from cnnkit.datasets.sources import decoding
 from cnnkit.errors import CnnkitError
 from cnnkit.features import text as text_features
@@ -198,6 +199,13 @@ class TextClassification(Task):
         return tf.data.Dataset.from_tensor_slices(texts).batch(batch_size or cfg.train.batch_size).prefetch(2)
 
     # ------------------------------------------------------------ model
+    @property
+    def _with_unknown_words(self) -> dict:
+        """{id of a network's training model (token ids -> probabilities): the same network on
+        (token ids, n-gram ids of the words outside the vocabulary)}: filled by `build` for networks
+        with subwords, read by `members_model` (an ensemble nests the second)."""
+        return self.__dict__.setdefault("_unknown_word_graphs", {})
+
     def build(self, cfg, prepared: Prepared):
         p, m = cfg.preprocess, cfg.model
         if p.embeddings_mode not in ("static", "non-static", "multichannel"):
@@ -218,12 +226,13 @@ class TextClassification(Task):
         head = self.head(cfg, prepared, backbone)
         ngram = self._ngram_branch(p, prepared, len(vocab)) if head is not None and p.ngram_branch else None
 
-        def network(ids):
+        def network(ids, unknown=None):
             """token ids (B, sequence_length) -> probabilities (B, classes), or the backbone's
-            features when a custom model has its own classifier."""
+            features when a custom model has its own classifier. `unknown`: the n-gram ids of the
+            words outside the vocabulary (B, sequence_length, MAX_WORD_GRAMS), `UnknownWordSubwords`."""
             vectors = [e(ids) for e in embed]
             if subwords is not None:  # added to the trained (last) channel
-                vectors[-1] = layers.Add(name="words_and_subwords")([vectors[-1], subwords(ids)])
+                vectors[-1] = layers.Add(name="words_and_subwords")([vectors[-1], subwords(ids, unknown=unknown)])
             x = layers.Concatenate(name="channels")(vectors) if len(vectors) > 1 else vectors[0]
             x = backbone(x)
             if head is None:
@@ -231,9 +240,18 @@ class TextClassification(Task):
             return head(x, extra_logits=ngram(ids)) if ngram is not None else head(x)
 
         ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
+        # Training reads the vocabulary's n-gram table only: every training word is in the vocabulary
+        # but for those cut by max_tokens / min_count, which train [UNK] as the rare words' vector.
         train_model = keras.Model(ids, network(ids), name=f"{self.name}_train")
         raw = keras.Input((), dtype="string", name="text")
-        infer_model = keras.Model(raw, network(self._vectorizer(raw)), name=self.name)
+        token_ids = self._vectorizer(raw)
+        if subwords is None:
+            return train_model, keras.Model(raw, network(token_ids), name=self.name)
+        unknown = text_features.UnknownWordSubwords.of(self._vectorizer, p.subwords, name="unknown_subwords")
+        infer_model = keras.Model(raw, network(token_ids, unknown([raw, token_ids])), name=self.name)
+        # What an ensemble nests of this network (members_model): token ids and unknown words' n-grams in.
+        grams = keras.Input((p.sequence_length, MAX_WORD_GRAMS), dtype="int64", name="unknown_subword_ids")
+        self._with_unknown_words[id(train_model)] = keras.Model([ids, grams], network(ids, grams))
         return train_model, infer_model
 
     def members_model(self, networks: list[keras.Model], nb_member: keras.Model | None = None) -> keras.Model:
@@ -244,12 +262,20 @@ class TextClassification(Task):
         once for all of them (their vocabularies are the same: adapted on the same training texts)."""
         raw = keras.Input((), dtype="string", name="text")
         ids = self._vectorizer(raw)
-        outputs = []
+        outputs, unknown = [], None
         for i, network in enumerate(networks, start=1):
             # An uncompiled model over the network's layers: a compiled member nested in the saved
             # model would carry its optimizer's moments into model.keras (60 % of its size on TREC).
-            member = keras.Model(network.input, network.output, name=f"member_{i:02d}")
-            outputs.append(member(ids))
+            # With subwords it also reads the n-grams of the words outside the vocabulary.
+            graph = self._with_unknown_words.get(id(network), network)
+            member = keras.Model(graph.inputs, graph.output, name=f"member_{i:02d}")
+            if len(graph.inputs) == 1:
+                outputs.append(member(ids))
+                continue
+            if unknown is None:  # once for all members: the same vocabulary and buckets
+                unknown = text_features.UnknownWordSubwords.of(self._vectorizer, graph.get_layer("subwords").buckets,
+                                                               name="unknown_subwords")([raw, ids])
+            outputs.append(member([ids, unknown]))
         if nb_member is not None:
             outputs.append(nb_member(ids))
         return keras.Model(raw, layers.Average(name="members_average")(outputs), name=self.name)
@@ -294,11 +320,14 @@ class TextClassification(Task):
         """Each member of a `members_model` (also one read back from model.keras) as a model of
         its own: strings (B,) -> that member's probabilities (B, classes)."""
         vectorize = model.get_layer("vectorize")
+        unknown = text_features.unknown_words_layer(model)
         members = [layer for layer in model.layers if layer.name.startswith("member_")]
         models = []
         for member in members:
             raw = keras.Input((), dtype="string", name="text")
-            models.append(keras.Model(raw, member(vectorize(raw)), name=member.name))
+            ids = vectorize(raw)
+            inputs = [ids, unknown([raw, ids])] if len(member.inputs) == 2 else ids
+            models.append(keras.Model(raw, member(inputs), name=member.name))
         return models
 
     def _ngram_branch(self, p, prepared: Prepared, vocabulary_size: int):

@@ -168,3 +168,33 @@ def test_naive_bayes_lr_with_a_class_without_training_texts_and_bad_arguments():
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-6)
     with pytest.raises(ValueError, match="num_classes >= 2"):
         NaiveBayesLR(V, 1)
+
+
+def test_word_subword_ids_are_the_tables_rows_for_any_word():
+    """The n-grams of a word, in TensorFlow: those of the vocabulary's table for a vocabulary word;
+    a word is cut to 20 characters (at most MAX_WORD_GRAMS n-grams); characters, not bytes."""
+    from cnnkit.blocks.ngrams import MAX_WORD_GRAMS, word_subword_ids
+
+    vocab = ["", "[UNK]", "film", "charming"]
+    table = subword_ids(vocab, 1000)
+    grams = word_subword_ids(["film", "charming", "a", "x" * 40, "naïve"], 1000)
+    assert grams[0].numpy().tolist() == table[2][table[2] > 0].tolist()
+    assert grams[1].numpy().tolist() == table[3][table[3] > 0].tolist()
+    assert grams.row_lengths().numpy().tolist() == [9, 21, 1, MAX_WORD_GRAMS, 12] and MAX_WORD_GRAMS == 57
+    assert grams.flat_values.numpy().min() >= 1 and grams.flat_values.numpy().max() <= 1000
+
+
+def test_subword_embedding_gives_unknown_words_their_ngram_vectors():
+    """With `unknown` (the n-gram ids of the words outside the vocabulary), an [UNK] step reads the
+    mean of its word's n-gram vectors: the vector it would have as a vocabulary word; without, zeros."""
+    from cnnkit.blocks.ngrams import MAX_WORD_GRAMS, word_subword_ids
+
+    layer = SubwordEmbedding.from_vocabulary(["", "[UNK]", "film", "charming"], 50, 4)
+    ids = np.array([[2, 1, 3, 0]])
+    unknown = np.zeros((1, 4, MAX_WORD_GRAMS), "int64")
+    unknown[0, 1] = word_subword_ids(["charming"], 50).to_tensor(shape=[1, MAX_WORD_GRAMS]).numpy()[0]
+    out = layer(ids, unknown=unknown).numpy()
+    np.testing.assert_allclose(out[0, 1], out[0, 2], rtol=1e-6)  # unknown "charming" = the vocabulary's "charming"
+    plain = layer(ids).numpy()
+    np.testing.assert_allclose(plain[0, 1], 0.0)
+    np.testing.assert_allclose(np.delete(out, 1, axis=1), np.delete(plain, 1, axis=1), rtol=1e-6)

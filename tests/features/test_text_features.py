@@ -260,3 +260,36 @@ def test_tokens_keras_cannot_read_back_are_left_out_and_the_model_reloads(tmp_pa
     x = tf.constant(["a fine film\x85 truly", "dull\u2028plot here"])
     np.testing.assert_array_equal(again(x).numpy(), model(x).numpy())
     assert again.get_layer(vec.name).get_vocabulary() == vocab
+
+
+@pytest.mark.parametrize("standardize,boundaries", [("lower_and_strip_punctuation", False),
+                                                     ("lower_and_strip_punctuation", True),
+                                                     ("truecase_and_strip_punctuation", True)])
+def test_unknown_word_subwords_are_the_vectorizers_unknown_tokens(standardize, boundaries, tmp_path):
+    """UnknownWordSubwords reads the vectorizer's own tokens (its standardization, its cut to the
+    sequence length): n-gram ids exactly at the [UNK] steps, those of the standardized word; the
+    layer reloads from model.keras."""
+    import keras
+    import tensorflow as tf
+
+    from cnnkit.blocks.ngrams import MAX_WORD_GRAMS, word_subword_ids
+    from cnnkit.features.text import UnknownWordSubwords
+
+    train = ["What a fine film .", "Paris was dull , we left .", "a fine dull day"]
+    vec = text_features.make_vectorizer(train, 100, 6, standardize, boundaries=boundaries)
+    layer = UnknownWordSubwords.of(vec, 500)
+    texts = np.array(["Zorblax saw Paris, a FINE day!", "fine fine fine fine fine fine zorblax"], dtype=object)
+    ids = vec(texts).numpy()
+    grams = layer([texts, ids]).numpy()
+    assert grams.shape == (2, 6, MAX_WORD_GRAMS)
+    assert ((grams > 0).any(-1) == (ids == 1)).all() and (ids == 1).sum() >= 2  # the one cut off is not read
+    step = int(boundaries)  # "Zorblax" opens the text: lowercased but where truecasing keeps it (not here)
+    expected = word_subword_ids(["zorblax"], 500).to_tensor(shape=[1, MAX_WORD_GRAMS]).numpy()[0]
+    assert (grams[0, step] == expected).all()
+    fine = 4 + step  # "FINE": lowercased, or kept in capitals inside a truecased sentence (then unknown)
+    assert (ids[0, fine] == 1) == (standardize.startswith("truecase"))
+    raw = keras.Input((), dtype="string")
+    model = keras.Model(raw, layer([raw, vec(raw)]))
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert (again(tf.constant(texts.astype(str))).numpy() == grams).all()

@@ -842,3 +842,34 @@ def test_one_network_is_averaged_with_the_naive_bayes_member(reviews_csv, tagged
     off = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "off"), sets=["model.nb_member=false"], **FAST)
     for other in (branch, tagged, off):
         assert "nb_member" not in [layer.name for layer in other.model.layers]
+
+
+def test_words_outside_the_vocabulary_read_their_subwords(reviews_csv, tmp_path):
+    """With subwords (the default for word tokens), a word that training never saw gets the vectors
+    of its character n-grams in the saved model (single network and ensemble alike): two texts that
+    differ in such a word alone are told apart, which [UNK] alone could not. The ensemble's members,
+    its explanation and its TFLite export (token ids and the unknown words' n-gram ids) read them."""
+    from cnnkit import explain, export
+
+    result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "two"), sets=["model.members=2"], **FAST)
+    model = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    assert text_features.unknown_words_layer(model) is not None
+    members = [layer for layer in model.layers if layer.name.startswith("member_")]
+    assert [len(m.inputs) for m in members] == [2, 2]
+    texts = np.array(["the movie was superbly", "the movie was qwxzzy", "the movie was superbly"], dtype=object)
+    assert (model.get_layer("vectorize")(texts).numpy()[:, 4] == 1).all()  # both words unknown
+    probs = model.predict(texts, verbose=0)
+    assert not np.allclose(probs[0], probs[1], atol=1e-6) and np.allclose(probs[0], probs[2], atol=1e-6)
+    each = np.stack([m.predict(texts, verbose=0) for m in tasks.get("text-cls").members_of(model)])
+    nb = tasks.get("text-cls").nb_member_of(model).predict(texts, verbose=0)
+    np.testing.assert_allclose(probs, (each.sum(0) + nb) / 3, atol=1e-5)
+    tokens, scores, _ = explain.token_saliency(model, "the movie was superbly")
+    assert "[UNK]" in tokens and len(scores) == len(tokens)
+    record = export.export(str(result.run_dir), "tflite")
+    assert record["agreement"] == 1.0 and "unknown_subword_ids" in record["input"]
+    assert json.loads((result.run_dir / "export" / "tokenizer.json").read_text())["unknown_subword_ids"]["buckets"] == 10_000
+
+    plain = api.train("text-cls", str(reviews_csv), out=str(tmp_path / "plain"), sets=["preprocess.subwords=0"], **FAST)
+    assert text_features.unknown_words_layer(plain.model) is None
+    probs = plain.model.predict(texts, verbose=0)
+    np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)  # [UNK] alone: the same text
