@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import weakref
 from pathlib import Path
 from typing import Optional
 
@@ -200,11 +201,12 @@ class TextClassification(Task):
 
     # ------------------------------------------------------------ model
     @property
-    def _with_unknown_words(self) -> dict:
-        """{id of a network's training model (token ids -> probabilities): the same network on
-        (token ids, n-gram ids of the words outside the vocabulary)}: filled by `build` for networks
-        with subwords, read by `members_model` (an ensemble nests the second)."""
-        return self.__dict__.setdefault("_unknown_word_graphs", {})
+    def _with_unknown_words(self) -> weakref.WeakKeyDictionary:
+        """{a network's training model (token ids -> probabilities): the same network on (token
+        ids, n-gram ids of the words outside the vocabulary)}: filled by `build` for networks with
+        subwords, read by `members_model` (an ensemble nests the second). Weak keys: an entry goes
+        with its training model (the folds of a cross-validation build many)."""
+        return self.__dict__.setdefault("_unknown_word_graphs", weakref.WeakKeyDictionary())
 
     def build(self, cfg, prepared: Prepared):
         p, m = cfg.preprocess, cfg.model
@@ -251,7 +253,7 @@ class TextClassification(Task):
         infer_model = keras.Model(raw, network(token_ids, unknown([raw, token_ids])), name=self.name)
         # What an ensemble nests of this network (members_model): token ids and unknown words' n-grams in.
         grams = keras.Input((p.sequence_length, MAX_WORD_GRAMS), dtype="int64", name="unknown_subword_ids")
-        self._with_unknown_words[id(train_model)] = keras.Model([ids, grams], network(ids, grams))
+        self._with_unknown_words[train_model] = keras.Model([ids, grams], network(ids, grams))
         return train_model, infer_model
 
     def members_model(self, networks: list[keras.Model], nb_member: keras.Model | None = None) -> keras.Model:
@@ -267,7 +269,7 @@ class TextClassification(Task):
             # An uncompiled model over the network's layers: a compiled member nested in the saved
             # model would carry its optimizer's moments into model.keras (60 % of its size on TREC).
             # With subwords it also reads the n-grams of the words outside the vocabulary.
-            graph = self._with_unknown_words.get(id(network), network)
+            graph = self._with_unknown_words.get(network, network)
             member = keras.Model(graph.inputs, graph.output, name=f"member_{i:02d}")
             if len(graph.inputs) == 1:
                 outputs.append(member(ids))
