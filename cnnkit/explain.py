@@ -123,8 +123,11 @@ def token_saliency(model: keras.Model, text: str, class_index: int | None = None
     c = int(np.argmax(probs)) if class_index is None else class_index
     scores = np.abs(np.mean([gradient_x_input(net, inputs, ids, c) for net in networks], axis=0))
     keep = ids != 0
-    # Out-of-vocabulary words show as [UNK]; preprocess.boundaries' start and end tokens as [start], [end].
-    tokens = [READABLE.get(vocab[i], vocab[i]) for i in ids[keep]]
+    # Out-of-vocabulary words show as [UNK] ([UNK:word] where the model reads their subwords);
+    # preprocess.boundaries' start and end tokens as [start], [end].
+    words = unknown.words(x).numpy()[0] if unknown is not None else None
+    tokens = [f"[UNK:{words[step].decode('utf-8', 'replace')}]" if i == 1 and words is not None
+              else READABLE.get(vocab[i], vocab[i]) for step, i in zip(np.flatnonzero(keep), ids[keep])]
     scores = scores[keep]
     scores = scores / scores.max() if scores.size and scores.max() > 0 else scores
     return tokens, scores, probs

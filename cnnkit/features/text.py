@@ -264,13 +264,19 @@ class UnknownWordSubwords(layers.Layer):
 
         from cnnkit.blocks.ngrams import MAX_WORD_GRAMS, word_subword_ids
 
-        texts, ids = tf.convert_to_tensor(inputs[0], tf.string), tf.cast(inputs[1], "int64")
-        words = tf.strings.split(self.standardize(texts)).to_tensor(default_value="", shape=[None, self.sequence_length])
+        words, ids = self.words(inputs[0]), tf.cast(inputs[1], "int64")
         unknown = tf.equal(ids, 1)
         grams = word_subword_ids(tf.boolean_mask(words, unknown), self.buckets)
         grams = grams.to_tensor(default_value=0, shape=[None, MAX_WORD_GRAMS])
         shape = tf.concat([tf.shape(ids, out_type="int64"), [MAX_WORD_GRAMS]], 0)
         return tf.scatter_nd(tf.where(unknown), grams, shape)
+
+    def words(self, texts):
+        """The vectorizer's tokens of `texts` (strings (B,)) as strings (B, sequence_length), "" padding."""
+        import tensorflow as tf
+
+        texts = tf.convert_to_tensor(texts, tf.string)
+        return tf.strings.split(self.standardize(texts)).to_tensor(default_value="", shape=[None, self.sequence_length])
 
     def compute_output_spec(self, inputs):
         from cnnkit.blocks.ngrams import MAX_WORD_GRAMS

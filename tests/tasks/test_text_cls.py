@@ -864,7 +864,7 @@ def test_words_outside_the_vocabulary_read_their_subwords(reviews_csv, tmp_path)
     nb = tasks.get("text-cls").nb_member_of(model).predict(texts, verbose=0)
     np.testing.assert_allclose(probs, (each.sum(0) + nb) / 3, atol=1e-5)
     tokens, scores, _ = explain.token_saliency(model, "the movie was superbly")
-    assert "[UNK]" in tokens and len(scores) == len(tokens)
+    assert "[UNK:superbly]" in tokens and len(scores) == len(tokens)  # the word the model read by its n-grams
     record = export.export(str(result.run_dir), "tflite")
     assert record["agreement"] == 1.0 and "unknown_subword_ids" in record["input"]
     assert json.loads((result.run_dir / "export" / "tokenizer.json").read_text())["unknown_subword_ids"]["buckets"] == 10_000
