@@ -293,3 +293,22 @@ def test_unknown_word_subwords_are_the_vectorizers_unknown_tokens(standardize, b
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
     assert (again(tf.constant(texts.astype(str))).numpy() == grams).all()
+
+
+def test_unknown_word_subwords_take_any_word():
+    """Words outside the vocabulary of any form get their n-grams: emoji, non-Latin scripts, a
+    100 000-character word (cut to 20 characters: at most MAX_WORD_GRAMS n-grams), bytes that are not
+    UTF-8 (replaced); empty texts give zeros."""
+    import tensorflow as tf
+
+    from cnnkit.blocks.ngrams import MAX_WORD_GRAMS
+    from cnnkit.features.text import UnknownWordSubwords
+
+    vec = text_features.make_vectorizer(["a fine film", "a dull film"], 100, 4, boundaries=False)
+    layer = UnknownWordSubwords.of(vec, 1000)
+    texts = tf.constant(["😀🎬 film", "日本語の文章です", "a" * 100_000, b"\xff\xfe zz", "", "   "])
+    ids = vec(texts)
+    grams = layer([texts, ids]).numpy()
+    counts = (grams > 0).sum(-1)
+    assert (counts[:4, 0] > 0).all() and counts[2, 0] == MAX_WORD_GRAMS and (counts[4:] == 0).all()
+    assert ((counts > 0) == (ids.numpy() == 1)).all() and grams.max() <= 1000
