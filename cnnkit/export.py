@@ -9,7 +9,10 @@ What each format takes:
   0-255; the antialiased resize has no TFLite kernel, so resizing stays with the caller); text
   runs take token ids (batch, sequence_length) int64, with `vocabulary.txt` and `tokenizer.json`
   beside the model and `cnnkit.features.text.tokenize` doing what the model's TextVectorization
-  did (string ops have no TFLite builtins nor ONNX ops); speech runs take float waveforms in
+  did (string ops have no TFLite builtins nor ONNX ops), and with subwords a second input,
+  `unknown_subword_ids` (batch, sequence_length, MAX_WORD_GRAMS) int64: the hashed n-grams of the
+  words outside the vocabulary (tokenizer.json; the run's `unknown_subwords` layer computes them);
+  speech runs take float waveforms in
   TFLite and ONNX (whose STFT is a convolution: tf2onnx 1.17 turns the FFT into a contrib op
   that onnxruntime rejects).
 
