@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from cnnkit import runs, tasks
-from cnnkit.blocks.ngrams import MAX_WORD_GRAMS
+from cnnkit.blocks.ngrams import MAX_WORD_GRAMS, SUBWORD_LONGEST, SUBWORD_SIZES
 from cnnkit.errors import CnnkitError
 from cnnkit.features.text import unknown_words_layer
 
@@ -109,14 +109,13 @@ def run_tflite(content: bytes, feed: dict, batch: int = 32) -> np.ndarray:
     arrays = by_input_name([inp["name"] for inp in inputs], feed)
     results = []
     for i in range(0, len(arrays[0]), batch):
-        for inp, x in zip(inputs, arrays):
-            chunk = np.asarray(x[i:i + batch])
-            chunk = chunk.astype(inp["dtype"]) if inp["dtype"] != np.object_ else chunk.astype(bytes)
+        chunks = [np.asarray(x[i:i + batch]) for x in arrays]
+        chunks = [c.astype(inp["dtype"]) if inp["dtype"] != np.object_ else c.astype(bytes) for inp, c in zip(inputs, chunks)]
+        for inp, chunk in zip(inputs, chunks):
             interp.resize_tensor_input(inp["index"], list(chunk.shape))
         interp.allocate_tensors()
-        for inp, x in zip(inputs, arrays):
-            chunk = np.asarray(x[i:i + batch])
-            interp.set_tensor(inp["index"], chunk.astype(inp["dtype"]) if inp["dtype"] != np.object_ else chunk.astype(bytes))
+        for inp, chunk in zip(inputs, chunks):
+            interp.set_tensor(inp["index"], chunk)
         interp.invoke()
         results.append(interp.get_tensor(out["index"]).copy())
     return np.concatenate(results)
@@ -191,9 +190,9 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> dict:
 # tokenizer.json's description of the second input of a text run with subwords.
 UNKNOWN_SUBWORDS_SPEC = {
     "shape": f"(batch, sequence_length, {MAX_WORD_GRAMS}) int64",
-    "what": "for each token whose id is 1 (out of vocabulary): its character 3-, 4- and 5-grams (the word cut to 20 "
-            "characters, wrapped in < and >), each tf.strings.to_hash_bucket_fast(n-gram, buckets) + 1, 0-padded; "
-            "zeros at every other step",
+    "what": f"for each token whose id is 1 (out of vocabulary): its character n-grams of sizes {list(SUBWORD_SIZES)} "
+            f"(the word cut to {SUBWORD_LONGEST} characters, wrapped in < and >), each "
+            "tf.strings.to_hash_bucket_fast(n-gram, buckets) + 1, 0-padded; zeros at every other step",
     "python": "cnnkit.features.text.UnknownWordSubwords from the run's model.keras (layer unknown_subwords): "
               "layer([texts, token_ids])"}
 
