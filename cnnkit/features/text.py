@@ -251,13 +251,8 @@ class UnknownWordSubwords(layers.Layer):
     @classmethod
     def of(cls, vectorizer: layers.TextVectorization, buckets: int, **kwargs) -> "UnknownWordSubwords":
         """The layer for the words of `vectorizer` (word tokens) and n-grams hashed into `buckets`."""
-        config = vectorizer.get_config()
-        standardize = config["standardize"]
-        if isinstance(standardize, dict):
-            standardize = keras.saving.deserialize_keras_object(standardize)
-        if not isinstance(standardize, Standardize):  # Keras' own modes, which Standardize does alike
-            standardize = Standardize(standardize or "none", boundaries=False)
-        return cls(standardize, config["output_sequence_length"], buckets, **kwargs)
+        return cls(vectorizer_standardize(vectorizer), vectorizer.get_config()["output_sequence_length"], buckets,
+                   **kwargs)
 
     def call(self, inputs):
         import tensorflow as tf
@@ -553,15 +548,20 @@ def _truecase(text: str, keep: re.Pattern | None) -> str:
                     for i, w in enumerate(words))
 
 
+def vectorizer_standardize(layer) -> Standardize:
+    """The standardization of a `TextVectorization` layer (also one read back from model.keras) as
+    a `Standardize`: its own, or for Keras' modes the `Standardize` that does them alike (no start
+    and end tokens)."""
+    standardize = layer.get_config().get("standardize")
+    if isinstance(standardize, dict):  # serialized
+        standardize = keras.saving.deserialize_keras_object(standardize)
+    return standardize if isinstance(standardize, Standardize) else Standardize(standardize or "none", boundaries=False)
+
+
 def vectorizer_cased_words(layer) -> list[str]:
     """The words a `TextVectorization` layer's truecasing keeps capitalised at sentence starts
-    (`Standardize.cased`; also of a layer read back from model.keras); [] for other standardizations."""
-    standardize = layer.get_config().get("standardize")
-    if isinstance(standardize, Standardize):
-        return list(standardize.cased)
-    if isinstance(standardize, dict):  # serialized
-        return list(standardize.get("config", {}).get("cased", []))
-    return []
+    (`Standardize.cased`); [] for other standardizations."""
+    return list(vectorizer_standardize(layer).cased)
 
 
 def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: str = "lower_and_strip_punctuation",
