@@ -9,6 +9,10 @@ once with the n-gram ids and once with zeros (what the model did before).
     python bench/text_bench.py sst5 --keep-runs --extra --set train.seed=0   # a run to read
     python bench/text_unknown_words.py bench/runs/text-sst5-... ../shared/data/text/sst5/test.csv
 
+With --zero-unk-vector the row also holds the accuracy with the n-gram ids and [UNK]'s own
+(untrained) word vector set to zeros in every embedding, so that an unknown word is its n-grams
+alone, as in fastText (`accuracy_with_unk_vector_zeroed`).
+
 Appends a JSON line per run to bench/results/text_unknown_words.jsonl.
 """
 from __future__ import annotations
@@ -26,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "text_unknown_words.jsonl"
 
 
-def paired(run_dir: Path, csv: Path) -> dict:
+def paired(run_dir: Path, csv: Path, zero_unk_vector: bool = False) -> dict:
     """Test accuracy of the run's model and of each network member with and without the n-grams
     of the words outside the vocabulary, on the texts and labels of `csv`."""
     import keras
@@ -53,7 +57,15 @@ def paired(run_dir: Path, csv: Path) -> dict:
     members = [layer for layer in model.layers if layer.name.startswith("member_")]
     member_rows = [[accuracy(m.predict([ids, g], batch_size=256, verbose=0)) for g in (zeros, grams)] for m in members]
     unknown_steps = (ids == 1).sum()
-    return {"run_dir": str(run_dir), "split": str(csv), "texts": int(len(y)),
+    extra = {}
+    if zero_unk_vector:  # after the figures above: the embeddings are changed in place
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.Embedding):
+                weights = layer.embeddings.numpy()
+                weights[1] = 0.0
+                layer.embeddings.assign(weights)
+        extra["accuracy_with_unk_vector_zeroed"] = accuracy(core.predict([ids, grams], batch_size=256, verbose=0))
+    return {**extra, "run_dir": str(run_dir), "split": str(csv), "texts": int(len(y)),
             "unknown_token_share": round(float(unknown_steps / (ids > 0).sum()), 4),
             "texts_with_unknown_words": round(float((ids == 1).any(1).mean()), 4),
             "accuracy_without": accuracy(before), "accuracy_with": accuracy(after),
@@ -66,8 +78,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("csv", type=Path, help="the split to score (the run's test split)")
+    parser.add_argument("--zero-unk-vector", action="store_true", help="also score with [UNK]'s word vector zeroed")
     args = parser.parse_args()
-    row = paired(args.run_dir, args.csv)
+    row = paired(args.run_dir, args.csv, args.zero_unk_vector)
     print(json.dumps(row), flush=True)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with open(RESULTS, "a") as f:
