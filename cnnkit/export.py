@@ -11,7 +11,8 @@ What each format takes:
   beside the model and `cnnkit.features.text.tokenize` doing what the model's TextVectorization
   did (string ops have no TFLite builtins nor ONNX ops), and with subwords a second input,
   `unknown_subword_ids` (batch, sequence_length, MAX_WORD_GRAMS) int64: the hashed n-grams of the
-  words outside the vocabulary (tokenizer.json; the run's `unknown_subwords` layer computes them);
+  words outside the vocabulary (tokenizer.json; `cnnkit.features.text.unknown_subword_ids`
+  computes them in plain Python, as the run's `unknown_subwords` layer does);
   speech runs take float waveforms in
   TFLite and ONNX (whose STFT is a convolution: tf2onnx 1.17 turns the FFT into a contrib op
   that onnxruntime rejects).
@@ -157,7 +158,7 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> dict:
     from the Python tokenizer (writing vocabulary.txt and tokenizer.json into `out_dir`) and with
     subwords their unknown words' n-gram ids, or float waveforms."""
     if cfg.task == "text-cls":
-        from cnnkit.features.text import END, START, tokenize, vectorizer_cased_words
+        from cnnkit.features.text import END, START, tokenize, unknown_subword_ids, vectorizer_cased_words
 
         p = cfg.preprocess
         if p.ngrams:
@@ -180,10 +181,9 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> dict:
         ids = tokenize(texts, vocab, p.sequence_length, p.standardize, p.split, p.boundaries, cased)
         if unknown is None:
             return {"token_ids": ids}
-        import tensorflow as tf
-
-        grams = unknown([tf.constant(texts, tf.string), tf.constant(ids)])
-        return {"token_ids": ids, "unknown_subword_ids": np.asarray(grams)}
+        # In plain Python, as a caller without TensorFlow would: the check below then covers it.
+        grams = unknown_subword_ids(texts, vocab, p.sequence_length, unknown.buckets, p.standardize, p.boundaries, cased)
+        return {"token_ids": ids, "unknown_subword_ids": grams}
     return {CORE_INPUT_NAMES[cfg.task][0]: np.asarray(x).astype("float32")}
 
 
@@ -192,9 +192,10 @@ UNKNOWN_SUBWORDS_SPEC = {
     "shape": f"(batch, sequence_length, {MAX_WORD_GRAMS}) int64",
     "what": f"for each token whose id is 1 (out of vocabulary): its character n-grams of sizes {list(SUBWORD_SIZES)} "
             f"(the word cut to {SUBWORD_LONGEST} characters, wrapped in < and >), each "
-            "tf.strings.to_hash_bucket_fast(n-gram, buckets) + 1, 0-padded; zeros at every other step",
-    "python": "cnnkit.features.text.UnknownWordSubwords from the run's model.keras (layer unknown_subwords): "
-              "layer([texts, token_ids])"}
+            "tf.strings.to_hash_bucket_fast(n-gram, buckets) + 1, i.e. FarmHash Fingerprint64 of the n-gram's "
+            "UTF-8 bytes modulo buckets, plus 1; 0-padded; zeros at every other step",
+    "python": "cnnkit.features.text.unknown_subword_ids(texts, vocabulary, sequence_length, buckets, standardize, "
+              "boundaries, cased_words) (plain Python, as tokenize)"}
 
 
 def write_savedmodel(model, cfg, path: Path) -> None:

@@ -574,13 +574,27 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
     Raises:
         CnnkitError: for standardize/split values it does not reproduce.
     """
+    index = {token: i for i, token in enumerate(vocabulary) if i > 0}
+    out = np.zeros((len(texts), sequence_length), dtype="int64")
+    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, split, boundaries, cased)):
+        out[row, : len(tokens)] = [index.get(t, 1) for t in tokens]
+    return out
+
+
+def text_tokens(texts, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
+                split: str = "whitespace", boundaries: bool = False, cased=()) -> list[list[str]]:
+    """The tokens of each of `texts` (N,) as the run's `TextVectorization` cuts them (at most
+    `sequence_length` a text), in plain Python: what `tokenize` and `unknown_subword_ids` look up.
+
+    Raises:
+        CnnkitError: for standardize/split values it does not reproduce.
+    """
     if standardize not in STANDARDIZE or split not in ("whitespace", "character"):
         raise CnnkitError(f"tokenize reproduces standardize in {STANDARDIZE} and split whitespace|character. "
                           f"Received: {standardize!r}, {split!r}")
-    index = {token: i for i, token in enumerate(vocabulary) if i > 0}
     keep = _cased_regex(cased)
-    out = np.zeros((len(texts), sequence_length), dtype="int64")
-    for row, text in enumerate(texts):
+    rows = []
+    for text in texts:
         if standardize == "truecase_and_strip_punctuation" and split == "whitespace":
             text = _truecase(text, keep)
         if standardize.startswith("lower"):
@@ -594,6 +608,35 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
         tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]
         if boundaries:
             tokens = [START, *tokens, END]
-        ids = [index.get(t, 1) for t in tokens[:sequence_length]]
-        out[row, : len(ids)] = ids
+        rows.append(tokens[:sequence_length])
+    return rows
+
+
+def word_subwords(word: str, buckets: int) -> list[int]:
+    """`blocks.ngrams.word_subword_ids` of one word in plain Python: the ids (1..`buckets`) of its
+    character 3-, then 4-, then 5-grams, the word cut to SUBWORD_LONGEST characters and wrapped in
+    < and >, hashed as `tf.strings.to_hash_bucket_fast` does (`features.fingerprint`)."""
+    from cnnkit.blocks.ngrams import SUBWORD_LONGEST, SUBWORD_SIZES
+    from cnnkit.features.fingerprint import hash_bucket
+
+    wrapped = f"<{word[:SUBWORD_LONGEST]}>"
+    return [hash_bucket(wrapped[i:i + n], buckets) + 1 for n in SUBWORD_SIZES for i in range(len(wrapped) - n + 1)]
+
+
+def unknown_subword_ids(texts, vocabulary: list[str], sequence_length: int, buckets: int,
+                        standardize: str = "lower_and_strip_punctuation", boundaries: bool = False,
+                        cased=()) -> np.ndarray:
+    """What a run's `UnknownWordSubwords` layer gives, in plain Python (the second input of a
+    token-id export with subwords, outside TensorFlow): int64 (N, sequence_length,
+    MAX_WORD_GRAMS), for each whitespace token of `texts` outside `vocabulary` its `word_subwords`,
+    0-padded; zeros at every other step. The other arguments are `tokenize`'s."""
+    from cnnkit.blocks.ngrams import MAX_WORD_GRAMS
+
+    known = set(vocabulary[2:])  # id 1 ([UNK]) is what the layer reads n-grams for, a literal "[UNK]" too
+    out = np.zeros((len(texts), sequence_length, MAX_WORD_GRAMS), dtype="int64")
+    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, "whitespace", boundaries, cased)):
+        for step, token in enumerate(tokens):
+            if token not in known:
+                grams = word_subwords(token, buckets)
+                out[row, step, : len(grams)] = grams
     return out

@@ -312,3 +312,30 @@ def test_unknown_word_subwords_take_any_word():
     counts = (grams > 0).sum(-1)
     assert (counts[:4, 0] > 0).all() and counts[2, 0] == MAX_WORD_GRAMS and (counts[4:] == 0).all()
     assert ((counts > 0) == (ids.numpy() == 1)).all() and grams.max() <= 1000
+
+
+@pytest.mark.parametrize("standardize,boundaries", [("lower_and_strip_punctuation", False),
+                                                     ("lower_and_split_punctuation", True),
+                                                     ("truecase_and_strip_punctuation", True), ("none", False)])
+def test_python_unknown_subword_ids_equal_the_layers(standardize, boundaries):
+    """`unknown_subword_ids` (plain Python, for token-id exports served without TensorFlow) gives
+    what the run's UnknownWordSubwords layer gives: real sentences against a small vocabulary (many
+    unknown words), emoji, other scripts, a 100 000-character word, a literal "[UNK]" (kept by
+    standardize=none: id 1, so the layer reads its n-grams), empty texts."""
+    import csv
+    from pathlib import Path
+
+    from cnnkit.features.text import UnknownWordSubwords, tokenize, unknown_subword_ids
+
+    path = next((Path(text_features.__file__).parents[1] / "_data" / "sentences").glob("*.csv"))
+    with open(path, newline="", encoding="utf-8") as f:
+        texts = [r["text"] for r in csv.DictReader(f)][:200]
+    vec = text_features.make_vectorizer(texts[:50], 2000, 20, standardize, boundaries=boundaries)
+    texts += ["😀🎬 film", "日本語の文章です", "a" * 100_000, "The [UNK] token, Zorblax!", "", "   ", "Ünïcode CAPS"]
+    vocab, cased = vec.get_vocabulary(), text_features.vectorizer_cased_words(vec)
+    ids = vec(np.asarray(texts, dtype=object).astype(str)).numpy()
+    np.testing.assert_array_equal(tokenize(texts, vocab, 20, standardize, "whitespace", boundaries, cased), ids)
+    want = UnknownWordSubwords.of(vec, 1000)([np.asarray(texts, dtype=object).astype(str), ids]).numpy()
+    got = unknown_subword_ids(texts, vocab, 20, 1000, standardize, boundaries, cased)
+    assert (ids == 1).sum() > 100 and got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
