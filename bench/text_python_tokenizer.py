@@ -1,9 +1,10 @@
 """The plain-Python inputs of a text-cls token-id export (TFLite, ONNX) against the model's own layers.
 
 A vectorizer like text-cls's (adapted on SET's train split; the automatic standardization and
-sequence length, start and end tokens, SUBWORD_BUCKETS subword buckets), then on SET's test texts: `features.text.tokenize` and
-`features.text.unknown_subword_ids` (no TensorFlow) timed over REPEATS passes, and their arrays
-compared with the `TextVectorization` and `UnknownWordSubwords` layers'. Appends a JSON line to
+sequence length, start and end tokens, SUBWORD_BUCKETS subword buckets), then on SET's test texts:
+`features.plain_tokenizer.tokenize` and `unknown_subword_ids` (the tokenizer.py of exports: no
+TensorFlow) timed over REPEATS passes, and their arrays compared with the `TextVectorization` and
+`UnknownWordSubwords` layers'. Appends a JSON line to
 bench/results/text_python_tokenizer.jsonl.
 
     python bench/text_python_tokenizer.py            # sst5
@@ -37,6 +38,7 @@ def measure(name: str) -> dict:
     they equal the layers' output."""
     import tensorflow as tf
 
+    from cnnkit.features import plain_tokenizer as P
     from cnnkit.features import text as T
     from cnnkit.tasks.text_cls import SUBWORD_BUCKETS
 
@@ -48,9 +50,9 @@ def measure(name: str) -> dict:
     ids_s, grams_s = [], []
     for _ in range(REPEATS):
         start = time.perf_counter()
-        ids = T.tokenize(test, vocab, length, standardize, "whitespace", True, cased)
+        ids = P.tokenize(test, vocab, length, standardize, "whitespace", True, cased)
         mid = time.perf_counter()
-        grams = T.unknown_subword_ids(test, vocab, length, SUBWORD_BUCKETS, standardize, True, cased)
+        grams = P.unknown_subword_ids(test, vocab, length, SUBWORD_BUCKETS, standardize, True, cased)
         ids_s.append(mid - start)
         grams_s.append(time.perf_counter() - mid)
     x = tf.constant(test)

@@ -7,12 +7,13 @@ What each format takes:
   TensorFlow Serving clients send them.
 - tflite, onnx: image runs take float images (batch, h, w, c) at the run's image size (values
   0-255; the antialiased resize has no TFLite kernel, so resizing stays with the caller); text
-  runs take token ids (batch, sequence_length) int64, with `vocabulary.txt` and `tokenizer.json`
-  beside the model and `cnnkit.features.text.tokenize` doing what the model's TextVectorization
-  did (string ops have no TFLite builtins nor ONNX ops), and with subwords a second input,
+  runs take token ids (batch, sequence_length) int64, with `vocabulary.txt`, `tokenizer.json` and
+  `tokenizer.py` beside the model: its `tokenize` does what the model's TextVectorization did
+  (string ops have no TFLite builtins nor ONNX ops), and with subwords a second input,
   `unknown_subword_ids` (batch, sequence_length, MAX_WORD_GRAMS) int64: the hashed n-grams of the
-  words outside the vocabulary (tokenizer.json; `cnnkit.features.text.unknown_subword_ids`
-  computes them in plain Python, as the run's `unknown_subwords` layer does);
+  words outside the vocabulary, which its `unknown_subword_ids` computes as the run's
+  `unknown_subwords` layer does. tokenizer.py is `cnnkit.features.plain_tokenizer` copied (Python
+  and NumPy only: it serves where TensorFlow is not installed);
   speech runs take float waveforms in
   TFLite and ONNX (whose STFT is a convolution: tf2onnx 1.17 turns the FFT into a contrib op
   that onnxruntime rejects).
@@ -158,6 +159,7 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> dict:
     from the Python tokenizer (writing vocabulary.txt and tokenizer.json into `out_dir`) and with
     subwords their unknown words' n-gram ids, or float waveforms."""
     if cfg.task == "text-cls":
+        from cnnkit.features import plain_tokenizer
         from cnnkit.features.text import END, START, tokenize, unknown_subword_ids, vectorizer_cased_words
 
         p = cfg.preprocess
@@ -172,11 +174,14 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> dict:
             spec = {"vocabulary": "vocabulary.txt", "sequence_length": p.sequence_length, "standardize": p.standardize,
                     "split": p.split, "boundaries": p.boundaries, "start_token": START, "end_token": END,
                     "padding_id": 0, "out_of_vocabulary_id": 1, "cased_words": cased,
-                    "python": "cnnkit.features.text.tokenize(texts, vocabulary, sequence_length, standardize, split, "
-                              "boundaries, cased_words)"}
+                    "python": "tokenizer.py beside this file (Python 3 and NumPy, no TensorFlow; also "
+                              "cnnkit.features.text): tokenize(texts, vocabulary, sequence_length, standardize, "
+                              "split, boundaries, cased_words)"}
             if unknown is not None:
                 spec["unknown_subword_ids"] = UNKNOWN_SUBWORDS_SPEC | {"buckets": unknown.buckets}
             runs.write_json(out_dir / "tokenizer.json", spec)
+            # The module the check below runs, copied: a server without TensorFlow imports it.
+            runs.atomic_write(out_dir / "tokenizer.py", Path(plain_tokenizer.__file__).read_text(encoding="utf-8"))
         texts = [str(t) for t in x]
         ids = tokenize(texts, vocab, p.sequence_length, p.standardize, p.split, p.boundaries, cased)
         if unknown is None:
@@ -194,8 +199,8 @@ UNKNOWN_SUBWORDS_SPEC = {
             f"(the word cut to {SUBWORD_LONGEST} characters, wrapped in < and >), each "
             "tf.strings.to_hash_bucket_fast(n-gram, buckets) + 1, i.e. FarmHash Fingerprint64 of the n-gram's "
             "UTF-8 bytes modulo buckets, plus 1; 0-padded; zeros at every other step",
-    "python": "cnnkit.features.text.unknown_subword_ids(texts, vocabulary, sequence_length, buckets, standardize, "
-              "boundaries, cased_words) (plain Python, as tokenize)"}
+    "python": "tokenizer.py beside this file: unknown_subword_ids(texts, vocabulary, sequence_length, buckets, "
+              "standardize, boundaries, cased_words)"}
 
 
 def write_savedmodel(model, cfg, path: Path) -> None:

@@ -74,6 +74,60 @@ def test_token_id_and_fixed_size_exports_agree_end_to_end(runs_by_task, task, fm
         assert vocab == runs_by_task[task].model.get_layer("vectorize").get_vocabulary()
 
 
+SERVE_WITHOUT_TENSORFLOW = """
+import json, sys
+import numpy as np
+for name in ("tensorflow", "keras", "cnnkit"):  # importing any of them fails from here on
+    sys.modules[name] = None
+export_dir, texts = sys.argv[1], json.loads(sys.argv[2])
+sys.path.insert(0, export_dir)
+import tokenizer  # the export's tokenizer.py
+from ai_edge_litert.interpreter import Interpreter
+
+spec = json.load(open(export_dir + "/tokenizer.json"))
+vocab = open(export_dir + "/vocabulary.txt", encoding="utf-8").read().split("\\n")[:-1]
+args = (spec["sequence_length"], spec["standardize"])
+ids = tokenizer.tokenize(texts, vocab, *args, spec["split"], spec["boundaries"], spec["cased_words"])
+feed = {"token_ids": ids}
+if "unknown_subword_ids" in spec:
+    feed["unknown_subword_ids"] = tokenizer.unknown_subword_ids(texts, vocab, spec["sequence_length"],
+        spec["unknown_subword_ids"]["buckets"], spec["standardize"], spec["boundaries"], spec["cased_words"])
+interp = Interpreter(model_path=export_dir + "/model.tflite")
+inputs = interp.get_input_details()
+for inp in inputs:
+    interp.resize_tensor_input(inp["index"], list(feed[next(k for k in feed if k in inp["name"])].shape))
+interp.allocate_tensors()
+for inp in inputs:
+    interp.set_tensor(inp["index"], feed[next(k for k in feed if k in inp["name"])].astype(inp["dtype"]))
+interp.invoke()
+print(json.dumps({"probs": interp.get_tensor(interp.get_output_details()[0]["index"]).tolist(),
+                  "unknown": int((ids == 1).sum()), "modules": sorted(m for m, module in sys.modules.items()
+                                     if module is not None and m.split(".")[0] in ("tensorflow", "keras", "cnnkit"))}))
+"""
+
+
+def test_a_text_export_serves_from_raw_strings_without_tensorflow(runs_by_task, tmp_path):
+    """tokenizer.py beside a text run's TFLite export, with the TFLite runtime and NumPy alone (TensorFlow,
+    Keras and cnnkit made unimportable): from raw strings, words outside the vocabulary among them, to
+    the Keras model's probabilities."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    run = runs_by_task["text-cls"]
+    export(str(run.run_dir), "tflite", out=str(tmp_path / "export"))
+    assert (tmp_path / "export" / "tokenizer.py").is_file()
+    assert "unknown_subword_ids" in json.loads((tmp_path / "export" / "tokenizer.json").read_text())
+    texts = ["a superbly zorblaxian film", "Dull, dull, DULL!", "😀 日本語 " + "x" * 300, "", "the plot"]
+    proc = subprocess.run([sys.executable, "-c", SERVE_WITHOUT_TENSORFLOW, str(tmp_path / "export"), json.dumps(texts)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert served["unknown"] >= 3 and served["modules"] == []
+    np.testing.assert_allclose(served["probs"], run.model.predict(np.array(texts, dtype=object), verbose=0), atol=1e-5)
+
+
 def test_int8_tflite_of_an_image_run_reports_its_accuracy_change(runs_by_task, tmp_path):
     record = export(str(runs_by_task["image-cls"].run_dir), "tflite", "int8", out=str(tmp_path / "export"))
     assert record["path"].endswith("model-int8.tflite")

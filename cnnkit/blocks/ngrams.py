@@ -11,6 +11,10 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+# fastText's subwords (SUBWORD_SIZES-grams of a word's first SUBWORD_LONGEST characters, at most
+# MAX_WORD_GRAMS a word): defined beside the plain-Python tokenizer of exports, which computes them too.
+from cnnkit.features.plain_tokenizer import MAX_WORD_GRAMS, SUBWORD_LONGEST, SUBWORD_SIZES  # noqa: F401
+
 
 def hashed_ngrams(ids, vocabulary_size: int, buckets: int):
     """Unigram ids followed by hashed bigram ids, of int token ids (batch, steps) with 0 = padding.
@@ -208,12 +212,6 @@ class NaiveBayesLR(layers.Layer):
                 "buckets": self.buckets}
 
 
-# fastText's subwords: the character n-grams of these sizes of a word wrapped in < and >, of its
-# first SUBWORD_LONGEST characters.
-SUBWORD_SIZES = (3, 4, 5)
-SUBWORD_LONGEST = 20
-# The most n-grams of one word (SUBWORD_LONGEST characters and the two marks): 20 + 19 + 18.
-MAX_WORD_GRAMS = sum(SUBWORD_LONGEST + 3 - n for n in SUBWORD_SIZES)
 
 
 def word_subword_ids(words, buckets: int, longest: int = SUBWORD_LONGEST):

@@ -13,20 +13,12 @@ import numpy as np
 from keras import layers
 
 from cnnkit.errors import CnnkitError
+from cnnkit.features.plain_tokenizer import (  # noqa: F401  (tokenize, unknown_subword_ids: also public here)
+    BOUNDARY_CHARACTERS, CAPITALISED, END, PUNCTUATION, SENTENCE_END, SENTENCE_END_RE, STANDARDIZE, START,
+    cased_pattern, split_punctuation, text_tokens, tokenize, truecase_text, unknown_subword_ids, word_subwords)
 
-STANDARDIZE = ("lower_and_strip_punctuation", "lower_and_split_punctuation", "truecase_and_strip_punctuation", "lower",
-               "strip_punctuation", "none")
 # Modes Keras' TextVectorization does not have: Standardize does them.
 OWN_MODES = ("lower_and_split_punctuation", "truecase_and_strip_punctuation")
-# Truecasing (standardize=truecase_and_strip_punctuation; `lower_sentence_starts`), as Moses'
-# truecaser: a word ending in . ! or ? (then perhaps closing quotes or brackets) ends a sentence, so
-# the word after it opens one; a word opening a sentence whose only capital is its first letter
-# ("What", "(The", "I") is lowercased there, since that capital marks the sentence's start, unless
-# the training texts write the word so inside their sentences more often than in lower case
-# ("Paris", "I": `cased_words`). Every word inside a sentence keeps its case.
-SENTENCE_END = r""".*[.!?]["')\]]*"""
-CAPITALISED = r"[^A-Za-z]*[A-Z][^A-Z]*"
-_SENTENCE_END, _CAPITALISED = re.compile(SENTENCE_END), re.compile(CAPITALISED)  # for the Python side
 LEADING_WORD = re.compile(r"[^A-Za-z]*([A-Za-z]+)")  # "(Paris," -> "Paris"
 # At most this many cased words (the most often written capitalised): their regex stays within RE2's
 # DFA memory (30 000 five-to-ten-letter words did, 100 000 did not; TREC's questions have 2 612).
@@ -35,16 +27,7 @@ MAX_CASED_WORDS = 10_000
 # sentences begin with a capital, the texts are in Title Case or capitals (headlines, shouting),
 # where a capital does not mark a name: every word is lowercased.
 TITLE_CASE_SHARE = 0.5
-# Keras TextVectorization's punctuation pattern (its "strip_punctuation"), shared by Standardize and tokenize.
-PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
-# The tokens around each text with preprocess.boundaries: ASCII's "start of text" and "end of text"
-# characters. No standardization changes them and neither split cuts them (they are not whitespace),
-# so they are tokens of their own for words and characters alike.
-START, END = "\x02", "\x03"
 READABLE = {START: "[start]", END: "[end]"}  # how reports show them
-# START or END inside a text: replaced (by the separator) before the tokens are added, so that only
-# the added ones mark where a text begins and ends.
-BOUNDARY_CHARACTERS = "[\x02\x03]"
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")
@@ -93,19 +76,13 @@ class Standardize:
         return cls(**config)
 
 
-def cased_pattern(cased) -> str | None:
-    """A regex fully matching a word whose leading letters are one of `cased` (then a non-letter
-    and anything, or nothing: "Paris" and "Paris's" for "Paris"); None for no words."""
-    return f"[^A-Za-z]*(?:{'|'.join(sorted(cased))})(?:[^A-Za-z].*)?" if len(cased) else None
-
-
 def words_inside_sentences(texts):
     """Each whitespace token of `texts` that does not open a sentence (the first of a text, or one
     after a SENTENCE_END token), in order: "Who is it ? Paris" -> "is", "it", "?"."""
     for text in texts:
         words = text.split()
         for before, token in zip(words, words[1:]):
-            if not _SENTENCE_END.fullmatch(before):
+            if not SENTENCE_END_RE.fullmatch(before):
                 yield token
 
 
@@ -512,42 +489,6 @@ def read_word_vectors(path: str | Path, vocabulary: list[str], dim_hint: int | N
     return matrix, len(vectors)
 
 
-# What TextVectorization does, in plain Python, for exports that take token ids (TFLite, ONNX):
-# tf.strings.lower lowercases ASCII only; the punctuation class is Keras' own; the whitespace
-# split is on ASCII whitespace.
-_PUNCTUATION = re.compile(PUNCTUATION)
-_BOUNDARY = re.compile(BOUNDARY_CHARACTERS)
-_WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
-_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
-
-
-def split_punctuation(text: str) -> str:
-    """`text` with a space on each side of every punctuation character (Keras' class), as
-    `Standardize` does for lower_and_split_punctuation word tokens: "bad!" -> "bad ! "."""
-    return _PUNCTUATION.sub(r" \g<0> ", text)
-
-
-def truecase_text(text: str, cased=()) -> str:
-    """`lower_sentence_starts` of one text in plain Python: its whitespace words joined by single
-    spaces, a word opening a sentence lowercased (ASCII) when its only capital is its first letter
-    and it is not one of `cased`."""
-    return _truecase(text, _cased_regex(cased))
-
-
-def _cased_regex(cased) -> re.Pattern | None:
-    """`cased_pattern` compiled (None for no words): once per `tokenize` call, not once a text."""
-    pattern = cased_pattern(cased)
-    return re.compile(pattern) if pattern else None
-
-
-def _truecase(text: str, keep: re.Pattern | None) -> str:
-    """`truecase_text` with the cased words' regex `keep` (`_cased_regex`) already compiled."""
-    words = [w for w in _WHITESPACE.split(text) if w]
-    return " ".join(w.translate(_ASCII_LOWER) if (i == 0 or _SENTENCE_END.fullmatch(words[i - 1]))
-                    and _CAPITALISED.fullmatch(w) and not (keep and keep.fullmatch(w)) else w
-                    for i, w in enumerate(words))
-
-
 def vectorizer_standardize(layer) -> Standardize:
     """The standardization of a `TextVectorization` layer (also one read back from model.keras) as
     a `Standardize`: its own, or for Keras' modes the `Standardize` that does them alike (no start
@@ -562,81 +503,3 @@ def vectorizer_cased_words(layer) -> list[str]:
     """The words a `TextVectorization` layer's truecasing keeps capitalised at sentence starts
     (`Standardize.cased`); [] for other standardizations."""
     return list(vectorizer_standardize(layer).cased)
-
-
-def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-             split: str = "whitespace", boundaries: bool = False, cased=()) -> np.ndarray:
-    """Token ids (N, sequence_length) int64 of `texts`, equal to the run's `TextVectorization`
-    (0 pads, 1 is out of vocabulary; START and END around each text with `boundaries`; `cased`:
-    the words truecasing keeps capitalised, `vectorizer_cased_words`); for serving a token-id
-    export outside TensorFlow.
-
-    Raises:
-        CnnkitError: for standardize/split values it does not reproduce.
-    """
-    index = {token: i for i, token in enumerate(vocabulary) if i > 0}
-    out = np.zeros((len(texts), sequence_length), dtype="int64")
-    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, split, boundaries, cased)):
-        out[row, : len(tokens)] = [index.get(t, 1) for t in tokens]
-    return out
-
-
-def text_tokens(texts, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-                split: str = "whitespace", boundaries: bool = False, cased=()) -> list[list[str]]:
-    """The tokens of each of `texts` (N,) as the run's `TextVectorization` cuts them (at most
-    `sequence_length` a text), in plain Python: what `tokenize` and `unknown_subword_ids` look up.
-
-    Raises:
-        CnnkitError: for standardize/split values it does not reproduce.
-    """
-    if standardize not in STANDARDIZE or split not in ("whitespace", "character"):
-        raise CnnkitError(f"tokenize reproduces standardize in {STANDARDIZE} and split whitespace|character. "
-                          f"Received: {standardize!r}, {split!r}")
-    keep = _cased_regex(cased)
-    rows = []
-    for text in texts:
-        if standardize == "truecase_and_strip_punctuation" and split == "whitespace":
-            text = _truecase(text, keep)
-        if standardize.startswith("lower"):
-            text = text.translate(_ASCII_LOWER)
-        if standardize.endswith("strip_punctuation"):
-            text = _PUNCTUATION.sub("", text)
-        if standardize == "lower_and_split_punctuation" and split == "whitespace":
-            text = split_punctuation(text)
-        if boundaries:
-            text = _BOUNDARY.sub("" if split == "character" else " ", text)
-        tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]
-        if boundaries:
-            tokens = [START, *tokens, END]
-        rows.append(tokens[:sequence_length])
-    return rows
-
-
-def word_subwords(word: str, buckets: int) -> list[int]:
-    """`blocks.ngrams.word_subword_ids` of one word in plain Python: the ids (1..`buckets`) of its
-    character 3-, then 4-, then 5-grams, the word cut to SUBWORD_LONGEST characters and wrapped in
-    < and >, hashed as `tf.strings.to_hash_bucket_fast` does (`features.fingerprint`)."""
-    from cnnkit.blocks.ngrams import SUBWORD_LONGEST, SUBWORD_SIZES
-    from cnnkit.features.fingerprint import hash_bucket
-
-    wrapped = f"<{word[:SUBWORD_LONGEST]}>"
-    return [hash_bucket(wrapped[i:i + n], buckets) + 1 for n in SUBWORD_SIZES for i in range(len(wrapped) - n + 1)]
-
-
-def unknown_subword_ids(texts, vocabulary: list[str], sequence_length: int, buckets: int,
-                        standardize: str = "lower_and_strip_punctuation", boundaries: bool = False,
-                        cased=()) -> np.ndarray:
-    """What a run's `UnknownWordSubwords` layer gives, in plain Python (the second input of a
-    token-id export with subwords, outside TensorFlow): int64 (N, sequence_length,
-    MAX_WORD_GRAMS), for each whitespace token of `texts` outside `vocabulary` its `word_subwords`,
-    0-padded; zeros at every other step. The other arguments are `tokenize`'s."""
-    from cnnkit.blocks.ngrams import MAX_WORD_GRAMS
-
-    known = set(vocabulary[2:])  # id 1 ([UNK]) is what the layer reads n-grams for, a literal "[UNK]" too
-    out = np.zeros((len(texts), sequence_length, MAX_WORD_GRAMS), dtype="int64")
-    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, "whitespace", boundaries, cased)):
-        for step, token in enumerate(tokens):
-            if token not in known:
-                grams = word_subwords(token, buckets)
-                out[row, step, : len(grams)] = grams
-    return out

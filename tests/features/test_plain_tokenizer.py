@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from cnnkit.features.fingerprint import LONGEST, fingerprint64, hash_bucket
+from cnnkit.features.plain_tokenizer import HASHED_BYTES, fingerprint64, hash_bucket
 
 
 def test_fingerprint_is_tensorflows_for_every_length_it_hashes():
@@ -11,7 +11,7 @@ def test_fingerprint_is_tensorflows_for_every_length_it_hashes():
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
-    data = [rng.integers(0, 256, n, dtype="uint8").tobytes() for n in range(LONGEST + 1) for _ in range(30)]
+    data = [rng.integers(0, 256, n, dtype="uint8").tobytes() for n in range(HASHED_BYTES + 1) for _ in range(30)]
     buckets = 2**63 - 1
     want = tf.strings.to_hash_bucket_fast(data, buckets).numpy().tolist()
     assert [fingerprint64(d) % buckets for d in data] == want
