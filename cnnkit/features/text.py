@@ -214,7 +214,9 @@ class UnknownWordSubwords(layers.Layer):
 
     The words are the vectorizer's own tokens: the same standardization (`standardize`, a
     `Standardize`), whitespace split, cut or padded to `sequence_length`. String work, so it runs
-    in the saved model at prediction only; training reads the vocabulary's table.
+    in the saved model at prediction, and in training only where the vocabulary leaves training
+    words out (`preprocess.max_tokens`, `min_count`; computed in tf.data, `TextClassification.dataset`):
+    otherwise every training word is in the vocabulary's table.
     """
 
     def __init__(self, standardize, sequence_length: int, buckets: int, **kwargs):

@@ -187,13 +187,24 @@ class TextClassification(Task):
         return Prepared(splits, ids, list(data.class_names), skipped, data.origin, multi_label=data.multi_label)
 
     def dataset(self, x, y, cfg, training: bool, num_classes: int | None = None):
-        """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data, once."""
+        """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data,
+        once. When the built network reads the n-grams of training words outside the vocabulary
+        (`build`), batches of ((token ids, their n-gram ids (B, sequence_length, MAX_WORD_GRAMS)),
+        labels): the n-grams computed each epoch from the cached texts (57 int64 a token would
+        not fit a large corpus' cache)."""
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=object).astype(str), y))
-        ds = ds.batch(1024).map(lambda t, l: (self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        unknown = getattr(self, "_training_unknown", None)
+        if unknown is None:
+            ds = ds.batch(1024).map(lambda t, l: (self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        else:
+            ds = ds.batch(1024).map(lambda t, l: (t, self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         ds = ds.cache()
         if training:
             ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
-        return ds.batch(cfg.train.batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(cfg.train.batch_size)
+        if unknown is not None:
+            ds = ds.map(lambda t, i, l: ((i, unknown([t, i])), l), num_parallel_calls=tf.data.AUTOTUNE)
+        return ds.prefetch(tf.data.AUTOTUNE)
 
     def inference_dataset(self, x, cfg, batch_size: int | None = None):
         texts = np.asarray(x, dtype=object).astype(str)
@@ -242,19 +253,29 @@ class TextClassification(Task):
             return head(x, extra_logits=ngram(ids)) if ngram is not None else head(x)
 
         ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
-        # Training reads the vocabulary's n-gram table only: every training word is in the vocabulary
-        # but for those cut by max_tokens / min_count, which train [UNK] as the rare words' vector.
-        train_model = keras.Model(ids, network(ids), name=f"{self.name}_train")
         raw = keras.Input((), dtype="string", name="text")
         token_ids = self._vectorizer(raw)
+        self._training_unknown = None
         if subwords is None:
-            return train_model, keras.Model(raw, network(token_ids), name=self.name)
+            return keras.Model(ids, network(ids), name=f"{self.name}_train"), keras.Model(raw, network(token_ids), name=self.name)
         unknown = text_features.UnknownWordSubwords.of(self._vectorizer, p.subwords, name="unknown_subwords")
         infer_model = keras.Model(raw, network(token_ids, unknown([raw, token_ids])), name=self.name)
-        # What an ensemble nests of this network (members_model): token ids and unknown words' n-grams in.
         grams = keras.Input((p.sequence_length, MAX_WORD_GRAMS), dtype="int64", name="unknown_subword_ids")
+        if self._cuts_training_words(prepared):
+            # The vocabulary leaves training words out (max_tokens, min_count): training reads their
+            # n-grams beside [UNK], as prediction does for every word outside the vocabulary
+            # (`dataset` computes them); else they would train [UNK] alone and meet n-grams at prediction.
+            self._training_unknown = unknown
+            return keras.Model([ids, grams], network(ids, grams), name=f"{self.name}_train"), infer_model
+        # Every training word is in the vocabulary: training reads its n-gram table alone.
+        train_model = keras.Model(ids, network(ids), name=f"{self.name}_train")
+        # What an ensemble nests of this network (members_model): token ids and unknown words' n-grams in.
         self._with_unknown_words[train_model] = keras.Model([ids, grams], network(ids, grams))
         return train_model, infer_model
+
+    def _cuts_training_words(self, prepared: Prepared) -> bool:
+        """Whether a word of the training texts reads as [UNK] (id 1) by the adapted vectorizer."""
+        return bool((self._token_ids(prepared.splits["train"][0]) == 1).any())
 
     def members_model(self, networks: list[keras.Model], nb_member: keras.Model | None = None) -> keras.Model:
         """The saved model of an ensemble (`model.members`): strings (B,) -> the mean of the

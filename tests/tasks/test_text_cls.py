@@ -873,3 +873,36 @@ def test_words_outside_the_vocabulary_read_their_subwords(reviews_csv, tmp_path)
     assert text_features.unknown_words_layer(plain.model) is None
     probs = plain.model.predict(texts, verbose=0)
     np.testing.assert_allclose(probs[0], probs[1], atol=1e-6)  # [UNK] alone: the same text
+
+
+def test_training_words_cut_from_the_vocabulary_train_with_their_subwords(reviews_csv, tmp_path):
+    """Where the vocabulary leaves training words out (here max_tokens), the training model reads
+    their n-gram ids beside [UNK], as the saved model does at prediction: the training batches
+    carry them exactly at the [UNK] steps. A full vocabulary keeps the one-input training model."""
+    task = tasks.get("text-cls")
+    cfg = api.resolve_config("text-cls", str(reviews_csv), sets=["preprocess.max_tokens=10"])
+    prepared = api.load_prepared(cfg, task)
+    train_model, _ = task.build(cfg, prepared)
+    assert [t.name for t in train_model.inputs] == ["token_ids", "unknown_subword_ids"]
+    (ids, grams), _ = next(iter(task.dataset(*prepared.splits["train"], cfg, training=True)))
+    ids, grams = ids.numpy(), grams.numpy()
+    assert (ids == 1).sum() > 0 and ((grams > 0).any(-1) == (ids == 1)).all()
+    # the same n-grams as the saved model's layer computes for those texts
+    x, _ = prepared.splits["train"]
+    first = task.dataset(x[:4], prepared.splits["train"][1][:4], cfg, training=False)
+    (ids4, grams4), _ = next(iter(first))
+    unknown = text_features.UnknownWordSubwords.of(task._vectorizer, cfg.preprocess.subwords)
+    import tensorflow as tf
+
+    np.testing.assert_array_equal(grams4.numpy(), unknown([tf.constant(x[:4].astype(str)), ids4]).numpy())
+
+    full = api.resolve_config("text-cls", str(reviews_csv))
+    train_model, _ = task.build(full, api.load_prepared(full, task))
+    assert [t.name for t in train_model.inputs] == ["token_ids"]
+
+    # a run and an ensemble train, save and reload so
+    for sets in (["preprocess.max_tokens=10"], ["preprocess.max_tokens=10", "model.members=2"]):
+        result = api.train("text-cls", str(reviews_csv), out=str(tmp_path / str(len(sets))), sets=sets, **FAST)
+        again = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+        texts = np.array(["the movie was superbly", "the plot was dull"], dtype=object)
+        np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
