@@ -197,7 +197,7 @@ def text_tokens(texts, sequence_length: int, standardize: str = "lower_and_strip
     """
     if standardize not in STANDARDIZE or split not in ("whitespace", "character"):
         raise ValueError(f"tokenize reproduces standardize in {STANDARDIZE} and split whitespace|character. "
-                          f"Received: {standardize!r}, {split!r}")
+                         f"Received: {standardize!r}, {split!r}")
     keep = _cased_regex(cased)
     rows = []
     for text in texts:
