@@ -1,4 +1,5 @@
-"""fingerprint: TensorFlow's string hash (to_hash_bucket_fast) in plain Python, byte for byte."""
+"""plain_tokenizer: TensorFlow's string hash (to_hash_bucket_fast) in plain Python, byte for byte; the module
+imports nothing of TensorFlow, Keras or cnnkit (tests/test_export.py serves an export with it alone)."""
 import numpy as np
 import pytest
 
@@ -29,3 +30,20 @@ def test_hash_bucket_matches_tensorflow_on_character_ngrams():
 def test_longer_input_is_refused():
     with pytest.raises(ValueError, match="at most 32 bytes"):
         fingerprint64(b"x" * 33)
+
+
+def test_the_module_runs_without_tensorflow_keras_or_cnnkit():
+    """Loaded from its file (as an export's tokenizer.py) with those three made unimportable."""
+    import subprocess
+    import sys
+
+    from cnnkit.features import plain_tokenizer
+
+    code = ("import sys, importlib.util\n"
+            "for name in ('tensorflow', 'keras', 'cnnkit'):\n    sys.modules[name] = None\n"
+            f"spec = importlib.util.spec_from_file_location('tokenizer', {plain_tokenizer.__file__!r})\n"
+            "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+            "print(m.tokenize(['a b zz'], ['', '[UNK]', 'a', 'b'], 4).tolist(), m.word_subwords('ab', 7))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == f"[[2, 3, 1, 0]] {plain_tokenizer.word_subwords('ab', 7)}"
