@@ -289,16 +289,26 @@ class SubwordEmbedding(layers.Layer):
         import tensorflow as tf
 
         g = tf.gather(self.grams, tf.cast(inputs, "int64"))  # (batch, steps, G)
-        if unknown is not None:  # [UNK]'s row of the table is empty, `unknown` is where the id is not [UNK]
-            g = tf.concat([g, tf.cast(unknown, "int64")], axis=-1)
-        flat = tf.reshape(g, [-1, tf.shape(g)[-1]])
-        where = tf.where(flat > 0)  # (n-grams present, 2): [token position, column]
+        out = tf.reshape(self._mean_vectors(tf.reshape(g, [-1, tf.shape(g)[-1]])),
+                         tf.concat([tf.shape(g)[:2], [self.output_dim]], 0))
+        if unknown is None:
+            return out
+        # The words outside the vocabulary, a few of the steps: their n-grams' mean replaces the
+        # zeros of [UNK]'s empty table row there (the whole (batch, steps, U) block cost as much
+        # again as the table's).
+        unknown = tf.cast(unknown, "int64")
+        steps = tf.where(tf.reduce_any(unknown > 0, axis=-1))  # (K, 2): [row, step]
+        return tf.tensor_scatter_nd_update(out, steps, self._mean_vectors(tf.gather_nd(unknown, steps)))
+
+    def _mean_vectors(self, flat):
+        """int64 n-gram ids (rows, columns), 0-padded -> the mean of each row's vectors (rows, output_dim); 0 for none."""
+        import tensorflow as tf
+
+        where = tf.where(flat > 0)  # (n-grams present, 2): [row, column]
         vecs = tf.gather(self.vectors, tf.gather_nd(flat, where))
-        rows = tf.shape(flat)[0]
-        sums = tf.math.unsorted_segment_sum(vecs, where[:, 0], num_segments=rows)
+        sums = tf.math.unsorted_segment_sum(vecs, where[:, 0], num_segments=tf.shape(flat)[0])
         counts = tf.reduce_sum(tf.cast(flat > 0, vecs.dtype), axis=1, keepdims=True)
-        out = sums / tf.maximum(counts, 1.0)
-        return tf.reshape(out, tf.concat([tf.shape(g)[:2], [self.output_dim]], 0))
+        return sums / tf.maximum(counts, 1.0)
 
     def compute_output_shape(self, inputs_shape, unknown_shape=None):
         return (*inputs_shape, self.output_dim)

@@ -190,20 +190,27 @@ class TextClassification(Task):
         """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data,
         once. When the built network reads the n-grams of training words outside the vocabulary
         (`build`), batches of ((token ids, their n-gram ids (B, sequence_length, MAX_WORD_GRAMS)),
-        labels): the n-grams computed each epoch from the cached texts (57 int64 a token would
-        not fit a large corpus' cache)."""
+        labels), the n-gram ids computed once too."""
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=object).astype(str), y))
         unknown = getattr(self, "_training_unknown", None)
         if unknown is None:
             ds = ds.batch(1024).map(lambda t, l: (self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         else:
-            ds = ds.batch(1024).map(lambda t, l: (t, self._vectorizer(t), l), num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+            def with_grams(t, l):
+                ids = self._vectorizer(t)
+                return ids, unknown([t, ids]), l
+
+            # Cached sparse: only the steps of words outside the vocabulary hold n-grams (57 int64 a
+            # step dense would not fit a large corpus' cache, and hashing them every epoch doubled
+            # an MR epoch's time).
+            ds = ds.batch(1024).map(with_grams, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+            ds = ds.map(lambda i, g, l: (i, tf.sparse.from_dense(g), l))
         ds = ds.cache()
         if training:
             ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
         ds = ds.batch(cfg.train.batch_size)
         if unknown is not None:
-            ds = ds.map(lambda t, i, l: ((i, unknown([t, i])), l), num_parallel_calls=tf.data.AUTOTUNE)
+            ds = ds.map(lambda i, g, l: ((i, tf.sparse.to_dense(g)), l))
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def inference_dataset(self, x, cfg, batch_size: int | None = None):
