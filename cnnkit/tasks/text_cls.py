@@ -200,9 +200,8 @@ class TextClassification(Task):
                 ids = self._vectorizer(t)
                 return ids, unknown([t, ids]), l
 
-            # Cached sparse: only the steps of words outside the vocabulary hold n-grams (57 int64 a
-            # step dense would not fit a large corpus' cache, and hashing them every epoch doubled
-            # an MR epoch's time).
+            # Computed once and cached sparse: only the steps of words outside the vocabulary hold
+            # n-grams (57 int64 a step, dense, would not fit a large corpus' cache).
             ds = ds.batch(1024).map(with_grams, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
             ds = ds.map(lambda i, g, l: (i, tf.sparse.from_dense(g), l))
         ds = ds.cache()
@@ -287,7 +286,8 @@ class TextClassification(Task):
     def members_model(self, networks: list[keras.Model], nb_member: keras.Model | None = None) -> keras.Model:
         """The saved model of an ensemble (`model.members`): strings (B,) -> the mean of the
         members' probabilities (B, classes). `networks`: the members' training models, token ids
-        (B, sequence_length) -> probabilities, nested as member_01, member_02, ...; `nb_member`
+        (B, sequence_length) (and, where the vocabulary cuts training words, the unknown words'
+        n-gram ids) -> probabilities, nested as member_01, member_02, ...; `nb_member`
         (`nb_member`), nested as nb_member, one more member of the mean. The text is vectorized
         once for all of them (their vocabularies are the same: adapted on the same training texts)."""
         raw = keras.Input((), dtype="string", name="text")
