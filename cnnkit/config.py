@@ -88,7 +88,7 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled for adamw, L2-style for sgd (Keras `weight_decay`)
     momentum: float = 0.9  # sgd only
     # adam/adamw: a sparse gradient (embedding rows) updates only its rows and their moments
-    # ("lazy" Adam, cnnkit.optimizers); Keras' update rewrites the whole table every step.
+    # ("lazy" Adam, cnnkit.optimizers); off, the whole table and its moments are updated every step.
     sparse_updates: bool = False
     bias_lr_scale: float = 1.0  # sgd only: learning rate of biases and batch-norm shifts, times lr (airbench: 64)
     schedule: str = "cosine"  # constant | cosine | onecycle | step

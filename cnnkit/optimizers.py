@@ -11,17 +11,23 @@ factor once per step and update each variable with one `ResourceApplyAdam` op: t
 arithmetic (results equal to Keras' to float rounding, tests/test_optimizers.py), fewer ops,
 and a shorter first step (the graph is traced faster).
 
-They fall back to Keras' own update where the fused kernel does not apply: sparse gradients
-(embedding rows, `tf.IndexedSlices`), AMSGrad, variables that are not float32, and training
-under a distribution strategy (whose per-replica variables Keras' update handles).
+Sparse gradients (embedding rows, `tf.IndexedSlices`: a row once for each of its
+occurrences in the batch) are summed into the dense gradient and take the same fused op: Adam
+of the gradient, as tf.keras 2 (which summed a repeated row's slices first) and PyTorch compute
+it. Keras 3's own update differs there: it squares a repeated row's slices apart (its second
+moment gets g1^2 + g2^2, not (g1 + g2)^2), and it rewrites the table and both its moments in a
+dozen full-table ops (BENCHMARKS.md, text-cls, thirty-second session).
+
+They fall back to Keras' own update where the fused kernel does not apply: AMSGrad, variables
+that are not float32, and training under a distribution strategy (whose per-replica variables
+Keras' update handles).
 
 With `sparse_updates=True` a sparse gradient instead updates only the rows it holds, and
 only their moments (the "lazy" Adam of `tfa.optimizers.LazyAdam` and `torch.optim.SparseAdam`).
-Keras' update of a `tf.IndexedSlices` gradient is dense: `gradient - m` makes the gradient a
-full table, and the table and both its moments are rewritten every step, so a step's cost
-grows with the vocabulary (or the hash buckets) rather than with the batch. Rows absent from
-a batch then keep their moments instead of decaying them and do not move: not Keras' Adam, so
-it is an option, off by default (under AMSGrad or a distribution strategy Keras' update runs
+The dense update rewrites the table and both its moments every step, so a step's cost grows
+with the vocabulary (or the hash buckets) rather than with the batch. Rows absent from a batch
+then keep their moments instead of decaying them and do not move: not Adam, so it is an
+option, off by default (under AMSGrad or a distribution strategy Keras' update runs
 regardless). Measured in BENCHMARKS.md (text-cls, eleventh session): 50 000 subword buckets
 trained SST-5 in 127 s instead of 182 s; the word embedding alone was no faster.
 """
@@ -55,8 +61,9 @@ class _LearningRateOnce:
 
 
 class _FusedAdamUpdate(_LearningRateOnce):
-    """The Adam update of every dense float32 gradient as one `ResourceApplyAdam` op; with
-    `sparse_updates`, the rows of a sparse gradient updated alone (see the module docstring)."""
+    """The Adam update of every float32 gradient as one `ResourceApplyAdam` op (a sparse one
+    summed to dense first); with `sparse_updates`, the rows of a sparse gradient updated alone
+    (see the module docstring)."""
 
     def __init__(self, *args, sparse_updates=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -84,6 +91,11 @@ class _FusedAdamUpdate(_LearningRateOnce):
                 alpha = lr * tf.sqrt(1.0 - beta_2_power) / (1.0 - beta_1_power)
                 self._sparse_rows_update(gradient, variable, m, v, alpha, beta_1, beta_2, epsilon)
                 continue
+            if isinstance(gradient, tf.IndexedSlices) and variable.dtype == "float32":
+                # Embedding rows: Adam of the summed (dense) gradient in one fused op, as tf.keras 2
+                # (which summed repeated rows first) and PyTorch compute it. Keras 3's own update
+                # squares a row's repeated slices apart and rewrites the table in a dozen ops.
+                gradient = tf.convert_to_tensor(gradient)
             if not self._fusable(gradient, variable):
                 self.update_step(gradient, variable, learning_rate)
                 continue
@@ -115,12 +127,14 @@ def _handle(variable):
 
 @keras.saving.register_keras_serializable(package="cnnkit")
 class FusedAdam(_FusedAdamUpdate, keras.optimizers.Adam):
-    """`keras.optimizers.Adam` (same arguments, config and results) on the fused kernel."""
+    """`keras.optimizers.Adam` (same arguments and config) on the fused kernel: Keras' results for
+    dense gradients, Adam of the summed gradient for sparse ones (see the module docstring)."""
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")
 class FusedAdamW(_FusedAdamUpdate, keras.optimizers.AdamW):
-    """`keras.optimizers.AdamW` (same arguments, config and results) on the fused kernel."""
+    """`keras.optimizers.AdamW` (same arguments and config) on the fused kernel: Keras' results for
+    dense gradients, Adam of the summed gradient for sparse ones (see the module docstring)."""
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")

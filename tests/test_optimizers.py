@@ -67,14 +67,17 @@ def test_one_fused_op_per_variable_and_fewer_ops():
     assert len(ours) < len(theirs) / 2, (len(ours), len(theirs))
 
 
-def test_sparse_gradients_use_keras_update():
-    """Embedding rows arrive as tf.IndexedSlices: Keras' sparse update, same result."""
+def test_sparse_gradients_are_adam_of_the_summed_gradient_in_one_fused_op():
+    """Embedding rows arrive as tf.IndexedSlices, a row once per occurrence: the update is Keras'
+    Adam given the dense gradient (a repeated row's slices summed, as tf.keras 2 and PyTorch
+    compute it), one ResourceApplyAdam for the table too. Keras' own update given the slices
+    squares a repeated row's parts apart: row 1 (three times in the batch) then differs."""
     def model():
         keras.utils.set_random_seed(0)
         return keras.Sequential([keras.Input((5,), dtype="int32"), keras.layers.Embedding(20, 4),
                                  keras.layers.GlobalAveragePooling1D(), keras.layers.Dense(2)])
 
-    def train(m, opt):
+    def train(m, opt, dense, steps=3):
         ids = tf.constant([[1, 2, 3, 4, 5], [5, 6, 7, 1, 1]])
 
         @tf.function
@@ -83,15 +86,27 @@ def test_sparse_gradients_use_keras_update():
                 loss = tf.reduce_sum(m(ids) ** 2)
             grads = tape.gradient(loss, m.trainable_variables)
             assert isinstance(grads[0], tf.IndexedSlices)
-            opt.apply(grads, m.trainable_variables)
+            opt.apply([tf.convert_to_tensor(g) for g in grads] if dense else grads, m.trainable_variables)
 
-        for _ in range(3):
+        for _ in range(steps):
             step()
         return [w.numpy() for w in m.weights]
 
-    ours, theirs = train(model(), optimizers.FusedAdamW(0.1, weight_decay=0.01)), train(model(), keras.optimizers.AdamW(0.1, weight_decay=0.01))
-    for a, b in zip(ours, theirs):
+    ours = train(model(), optimizers.FusedAdamW(0.1, weight_decay=0.01), dense=False)
+    dense = train(model(), keras.optimizers.AdamW(0.1, weight_decay=0.01), dense=True)
+    for a, b in zip(ours, dense):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    # One step: row 1 (three times in the batch) differs from Keras' slice-wise update, row 2 (once) does not.
+    ours = train(model(), optimizers.FusedAdamW(0.1, weight_decay=0.01), dense=False, steps=1)
+    keras_slices = train(model(), keras.optimizers.AdamW(0.1, weight_decay=0.01), dense=False, steps=1)
+    assert not np.allclose(ours[0][1], keras_slices[0][1], rtol=1e-3)
+    np.testing.assert_allclose(ours[0][2], keras_slices[0][2], rtol=1e-5, atol=1e-6)
+    table = keras.Variable(np.zeros((6, 3), "float32"))
+    opt = optimizers.FusedAdam(0.1)
+    opt.build([table])
+    slices = tf.IndexedSlices(tf.ones((2, 3)), tf.constant([1, 1], tf.int64), tf.constant([6, 3], tf.int64))
+    ops = [op.type for op in tf.function(lambda: opt.apply([slices], [table])).get_concrete_function().graph.get_operations()]
+    assert ops.count("ResourceApplyAdam") == 1, ops
 
 
 def _sparse_step(opt, table, indices, values):
