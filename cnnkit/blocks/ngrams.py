@@ -293,12 +293,23 @@ class SubwordEmbedding(layers.Layer):
                          tf.concat([tf.shape(g)[:2], [self.output_dim]], 0))
         if unknown is None:
             return out
-        # The words outside the vocabulary, a few of the steps: their n-grams' mean replaces the
+        # The words outside the vocabulary, a few of the steps: their n-grams' mean is added to the
         # zeros of [UNK]'s empty table row there (the whole (batch, steps, U) block cost as much
         # again as the table's).
         unknown = tf.cast(unknown, "int64")
         steps = tf.where(tf.reduce_any(unknown > 0, axis=-1))  # (K, 2): [row, step]
-        return tf.tensor_scatter_nd_update(out, steps, self._mean_vectors(tf.gather_nd(unknown, steps)))
+        grams = tf.gather_nd(unknown, steps)  # (K, U), 0-padded
+        present = tf.cast(grams > 0, self.vectors.dtype)
+        sums = tf.reduce_sum(tf.gather(self.vectors, grams) * present[..., None], axis=1)
+        means = sums / tf.maximum(tf.reduce_sum(present, axis=1, keepdims=True), 1.0)  # (K, output_dim)
+        # One more update, of zeros at a step past the end, cut off after: a batch without unknown
+        # words (K = 0) then still scatters a row, which onnxruntime needs (an ONNX export failed
+        # on such a batch).
+        length = tf.shape(out)[1]
+        steps = tf.concat([steps, tf.stack([tf.zeros([1], steps.dtype), tf.cast([length], steps.dtype)], 1)], 0)
+        means = tf.concat([tf.cast(means, out.dtype), tf.zeros([1, self.output_dim], out.dtype)], 0)
+        padded = tf.concat([out, tf.zeros_like(out[:, :1])], 1)  # (batch, steps + 1, output_dim)
+        return tf.tensor_scatter_nd_update(padded, steps, means)[:, :length]
 
     def _mean_vectors(self, flat):
         """int64 n-gram ids (rows, columns), 0-padded -> the mean of each row's vectors (rows, output_dim); 0 for none."""
