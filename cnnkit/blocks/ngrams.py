@@ -293,14 +293,15 @@ class SubwordEmbedding(layers.Layer):
                          tf.concat([tf.shape(g)[:2], [self.output_dim]], 0))
         if unknown is None:
             return out
-        # The words outside the vocabulary, a few of the steps: their n-grams' mean is added to the
+        # The words outside the vocabulary, a few of the steps: their n-grams' mean replaces the
         # zeros of [UNK]'s empty table row there (the whole (batch, steps, U) block cost as much
         # again as the table's).
         unknown = tf.cast(unknown, "int64")
         steps = tf.where(tf.reduce_any(unknown > 0, axis=-1))  # (K, 2): [row, step]
         grams = tf.gather_nd(unknown, steps)  # (K, U), 0-padded
-        present = tf.cast(grams > 0, self.vectors.dtype)
-        sums = tf.reduce_sum(tf.gather(self.vectors, grams) * present[..., None], axis=1)
+        vecs = tf.gather(self.vectors, grams)  # (K, U, output_dim); row 0 (padding) masked out
+        present = tf.cast(grams > 0, vecs.dtype)
+        sums = tf.reduce_sum(vecs * present[..., None], axis=1)
         means = sums / tf.maximum(tf.reduce_sum(present, axis=1, keepdims=True), 1.0)  # (K, output_dim)
         # One more update, of zeros at a step past the end, cut off after: a batch without unknown
         # words (K = 0) then still scatters a row, which onnxruntime needs (an ONNX export failed
