@@ -299,6 +299,8 @@ class SubwordEmbedding(layers.Layer):
         unknown = tf.cast(unknown, "int64")
         steps = tf.where(tf.reduce_any(unknown > 0, axis=-1))  # (K, 2): [row, step]
         grams = tf.gather_nd(unknown, steps)  # (K, U), 0-padded
+        # A masked mean, not `_mean_vectors`: its segment sum over no n-grams at all fails in
+        # onnxruntime (tried); K rows of U n-grams are few.
         vecs = tf.gather(self.vectors, grams)  # (K, U, output_dim); row 0 (padding) masked out
         present = tf.cast(grams > 0, vecs.dtype)
         sums = tf.reduce_sum(vecs * present[..., None], axis=1)
