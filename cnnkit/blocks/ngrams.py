@@ -299,12 +299,7 @@ class SubwordEmbedding(layers.Layer):
         unknown = tf.cast(unknown, "int64")
         steps = tf.where(tf.reduce_any(unknown > 0, axis=-1))  # (K, 2): [row, step]
         grams = tf.gather_nd(unknown, steps)  # (K, U), 0-padded
-        # A masked mean, not `_mean_vectors`: its segment sum over no n-grams at all fails in
-        # onnxruntime (tried); K rows of U n-grams are few.
-        vecs = tf.gather(self.vectors, grams)  # (K, U, output_dim); row 0 (padding) masked out
-        present = tf.cast(grams > 0, vecs.dtype)
-        sums = tf.reduce_sum(vecs * present[..., None], axis=1)
-        means = sums / tf.maximum(tf.reduce_sum(present, axis=1, keepdims=True), 1.0)  # (K, output_dim)
+        means = self._mean_vectors(grams)  # (K, output_dim)
         # One more update, of zeros at a step past the end, cut off after: a batch without unknown
         # words (K = 0) then still scatters a row, which onnxruntime needs (an ONNX export failed
         # on such a batch).
@@ -319,8 +314,12 @@ class SubwordEmbedding(layers.Layer):
         import tensorflow as tf
 
         where = tf.where(flat > 0)  # (n-grams present, 2): [row, column]
-        vecs = tf.gather(self.vectors, tf.gather_nd(flat, where))
-        sums = tf.math.unsorted_segment_sum(vecs, where[:, 0], num_segments=tf.shape(flat)[0])
+        rows = tf.shape(flat, out_type="int64")[0]
+        # One more n-gram (id 0) in one more segment, cut off after: a segment sum over no n-grams
+        # at all (a batch of words without any) fails in onnxruntime.
+        vecs = tf.gather(self.vectors, tf.concat([tf.gather_nd(flat, where), tf.zeros([1], flat.dtype)], 0))
+        segments = tf.concat([where[:, 0], tf.reshape(rows, [1])], 0)
+        sums = tf.math.unsorted_segment_sum(vecs, segments, num_segments=rows + 1)[:rows]
         counts = tf.reduce_sum(tf.cast(flat > 0, vecs.dtype), axis=1, keepdims=True)
         return sums / tf.maximum(counts, 1.0)
 

@@ -198,3 +198,28 @@ def test_subword_embedding_gives_unknown_words_their_ngram_vectors():
     plain = layer(ids).numpy()
     np.testing.assert_allclose(plain[0, 1], 0.0)
     np.testing.assert_allclose(np.delete(out, 1, axis=1), np.delete(plain, 1, axis=1), rtol=1e-6)
+
+
+def test_subword_embedding_runs_in_onnxruntime_on_batches_without_ngrams(tmp_path):
+    """A batch whose words have no n-grams in the table (every word outside the vocabulary, no
+    start/end tokens) and none outside it: onnxruntime ran neither (a segment sum or a scatter of
+    no rows). Now both give Keras' outputs: zeros for the first, the unknown words' means too."""
+    pytest.importorskip("tf2onnx")
+    ort = pytest.importorskip("onnxruntime")
+    vocab = ["", "[UNK]", "film", "good"]
+    layer = SubwordEmbedding.from_vocabulary(vocab, 50, 4, name="subwords")
+    ids = keras.Input((3,), dtype="int64", name="ids")
+    grams = keras.Input((3, 57), dtype="int64", name="grams")
+    model = keras.Model([ids, grams], layer(ids, unknown=grams))
+    unknown = np.zeros((1, 3, 57), "int64")
+    unknown[0, 0, :3] = [4, 9, 17]
+    cases = [(np.array([[1, 1, 0]]), np.zeros_like(unknown)), (np.array([[1, 1, 0]]), unknown),
+             (np.array([[2, 3, 0]]), np.zeros_like(unknown))]
+    model(list(cases[0]))  # Keras exports a model that has been called
+    model.export(str(tmp_path / "m.onnx"), format="onnx", verbose=False)
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    for i, g in cases:
+        feed = dict(zip(names, [i, g]))
+        np.testing.assert_allclose(session.run(None, feed)[0], model([i, g]).numpy(), atol=1e-6)
+    assert np.abs(model(list(cases[1])).numpy()[0, 0]).sum() > 0  # the unknown word's mean
