@@ -299,15 +299,7 @@ class SubwordEmbedding(layers.Layer):
         unknown = tf.cast(unknown, "int64")
         steps = tf.where(tf.reduce_any(unknown > 0, axis=-1))  # (K, 2): [row, step]
         grams = tf.gather_nd(unknown, steps)  # (K, U), 0-padded
-        means = self._mean_vectors(grams)  # (K, output_dim)
-        # One more update, of zeros at a step past the end, cut off after: a batch without unknown
-        # words (K = 0) then still scatters a row, which onnxruntime needs (an ONNX export failed
-        # on such a batch).
-        length = tf.shape(out)[1]
-        steps = tf.concat([steps, tf.stack([tf.zeros([1], steps.dtype), tf.cast([length], steps.dtype)], 1)], 0)
-        means = tf.concat([tf.cast(means, out.dtype), tf.zeros([1, self.output_dim], out.dtype)], 0)
-        padded = tf.concat([out, tf.zeros_like(out[:, :1])], 1)  # (batch, steps + 1, output_dim)
-        return tf.tensor_scatter_nd_update(padded, steps, means)[:, :length]
+        return tf.tensor_scatter_nd_update(out, steps, tf.cast(self._mean_vectors(grams), out.dtype))
 
     def _mean_vectors(self, flat):
         """int64 n-gram ids (rows, columns), 0-padded -> the mean of each row's vectors (rows, output_dim); 0 for none."""
