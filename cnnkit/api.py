@@ -520,7 +520,9 @@ def fit_network(cfg, task_obj, prepared, run_dir: Path, timer, strategy, deadlin
     log(f"Training {cfg.model.backbone} ({train_model.count_params():,} parameters) for {cfg.train.epochs} "
         f"epoch{'' if cfg.train.epochs == 1 else 's'} into {run_dir}")
     batches = lambda n: int(np.ceil(n / cfg.train.batch_size))  # noqa: E731
-    fit_args = dict(steps_per_epoch=batches(len(y_train)),
+    # A dataset that knows its batches a pass gives them (text-cls' length buckets end each with a short one).
+    known = int(train_ds.cardinality())
+    fit_args = dict(steps_per_epoch=known if known > 0 else batches(len(y_train)),
                     validation_steps=batches(len(prepared.splits["val"][1])) if val_ds is not None else None,
                     deadline=deadline,
                     reserve_steps=reserve_scale * evaluation_steps(task_obj, infer_model, prepared, cfg),

@@ -37,6 +37,9 @@ SUBWORD_BUCKETS = 10_000
 # (TREC, SST, MR), where the branch gained on two sets and lost on two; texts of 41-210 words gained
 # 2-8 points (BENCHMARKS.md, text-cls, twenty-fourth session).
 LONG_TEXT_WORDS = 40
+# Length quantiles of an unset preprocess.length_buckets (with a padding-invariant backbone), at
+# most one per 10 training batches (each quantile ends an epoch with one short batch).
+LENGTH_BUCKETS = 8
 
 
 @dataclasses.dataclass
@@ -77,6 +80,14 @@ class TextPreprocessConfig:
     # cnnkit.blocks.SubwordEmbedding); 0: off; unset: SUBWORD_BUCKETS for word tokens on a random
     # embedding, off otherwise (default_subwords). BENCHMARKS.md (text-cls, tenth and eleventh sessions).
     subwords: Optional[int] = None
+    # Training batches of texts of like lengths: tf.data groups the training texts into this many
+    # quantiles of their token counts, batches within each, and cuts each batch to its longest text
+    # plus the widest filter (`length_batches`), so the convolutions run over less padding. Only for
+    # backbones whose features do not depend on how far a text is padded (`padding_margin`: Kim's
+    # CNN, "same" convolutions of the embedded tokens and max over time): the network computes the
+    # same function, from batches of other texts. Unset: LENGTH_BUCKETS for such a backbone, 0
+    # (batches of random texts, each padded to sequence_length) otherwise.
+    length_buckets: Optional[int] = None
 
 
 def read_text_file(path: str, encoding: str = "utf-8") -> str:
@@ -112,6 +123,57 @@ def ngram_buckets(p: TextPreprocessConfig) -> int:
     if p.ngram_buckets < 0:
         raise CnnkitError(f"preprocess.ngram_buckets must be >= 0 (0: unigrams only). Received: {p.ngram_buckets}")
     return p.ngram_buckets
+
+
+def padding_margin(backbone: keras.Model) -> Optional[int]:
+    """Steps of padding after a text from which on `backbone`'s features (B, F) no longer depend on
+    how much more padding follows, or None when they always may.
+
+    A number only for Kim's kind of CNN: Conv1D layers ("same" padding, stride and dilation 1) that
+    each read the backbone's input, max over time (GlobalMaxPooling1D), concatenation and dropout.
+    Their margin is the widest kernel: a text padded with at least that many steps has every window
+    of a longer padding (all-padding windows and the end's, which take zeros past the last step)
+    among its own, so the maxima are the same. Averages, strides, normalization or stacked
+    convolutions see how far the padding goes: None.
+    """
+    if len(backbone.inputs) != 1 or len(backbone.output.shape) != 2:
+        return None
+    widths = []
+    for layer in backbone.layers:
+        if isinstance(layer, layers.InputLayer):
+            continue
+        if isinstance(layer, layers.Conv1D):
+            if (layer.padding != "same" or tuple(layer.strides) != (1,) or tuple(layer.dilation_rate) != (1,)
+                    or layer.input is not backbone.inputs[0]):
+                return None
+            widths.append(layer.kernel_size[0])
+        elif not isinstance(layer, (layers.GlobalMaxPooling1D, layers.Concatenate, layers.Dropout)):
+            return None
+    return max(widths) if widths else None
+
+
+def length_batches(ds: tf.data.Dataset, lengths: np.ndarray, batch_size: int, buckets: int) -> tf.data.Dataset:
+    """`ds`'s elements (token ids (S,), ..., label), in the order `ds` gives them (shuffled), in
+    batches of `batch_size` texts of like lengths: `buckets` quantiles of `lengths` (N,), the token
+    counts of its N elements, each batched apart (tf.data group_by_window). The dataset knows its
+    number of batches (each quantile's last batch is short), for Keras' progress bar and schedules."""
+    bounds = np.unique(np.quantile(lengths, np.arange(1, buckets) / buckets).astype("int64"))
+    batches = int(np.ceil(np.bincount(np.searchsorted(bounds, lengths), minlength=len(bounds) + 1) / batch_size).sum())
+    bounds_t = tf.constant(bounds, tf.int64)
+
+    def bucket(ids, *rest):
+        n = tf.reshape(tf.math.count_nonzero(ids), [1])
+        return tf.searchsorted(bounds_t, n, out_type=tf.int64)[0]
+
+    ds = ds.group_by_window(bucket, lambda _, window: window.batch(batch_size), window_size=batch_size)
+    return ds.apply(tf.data.experimental.assert_cardinality(batches))
+
+
+def padded_steps(ids: tf.Tensor, margin: int) -> tf.Tensor:
+    """The steps a batch of token ids (B, S) keeps: its longest text (count of non-zero ids: the
+    vectorizer pads at the end) plus `margin` (`padding_margin`), at most S. A scalar int64."""
+    longest = tf.reduce_max(tf.math.count_nonzero(ids, axis=1))
+    return tf.minimum(tf.shape(ids, out_type=tf.int64)[1], longest + margin)
 
 
 @TASKS.register("text-cls")
@@ -190,7 +252,9 @@ class TextClassification(Task):
         """Batches of (int token ids (B, sequence_length), labels): the vectorizer runs in tf.data,
         once. When the built network reads the n-grams of training words outside the vocabulary
         (`build`), batches of ((token ids, their n-gram ids (B, sequence_length, MAX_WORD_GRAMS)),
-        labels), the n-gram ids computed once too."""
+        labels), the n-gram ids computed once too. When `build` made a network whose features do not
+        depend on the padding (`padding_margin`), training batches hold texts of like lengths
+        (`preprocess.length_buckets`, `length_batches`) and keep only the steps they need (`padded_steps`)."""
         ds = tf.data.Dataset.from_tensor_slices((np.asarray(x, dtype=object).astype(str), y))
         unknown = getattr(self, "_training_unknown", None)
         if unknown is None:
@@ -205,11 +269,22 @@ class TextClassification(Task):
             ds = ds.batch(1024).map(with_grams, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
             ds = ds.map(lambda i, g, l: (i, tf.sparse.from_dense(g), l))
         ds = ds.cache()
+        margin = getattr(self, "_padding_margin", None) if training else None
+        lengths = None
+        if margin is not None:  # one pass that also fills the cache
+            lengths = ds.map(lambda i, *_: tf.math.count_nonzero(i)).batch(len(y)).get_single_element().numpy()
         if training:
             ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
-        ds = ds.batch(cfg.train.batch_size)
+        buckets = min(cfg.preprocess.length_buckets or 0, len(y) // (10 * cfg.train.batch_size))
+        ds = (length_batches(ds, lengths, cfg.train.batch_size, buckets) if margin is not None and buckets > 1
+              else ds.batch(cfg.train.batch_size))
         if unknown is not None:
             ds = ds.map(lambda i, g, l: ((i, tf.sparse.to_dense(g)), l))
+        if margin is not None:  # each batch cut to its longest text and the margin (the model takes any steps)
+            def cut(inputs, l):
+                steps = padded_steps(inputs[0] if isinstance(inputs, tuple) else inputs, margin)
+                return tf.nest.map_structure(lambda t: t[:, :steps], inputs), l
+            ds = ds.map(cut)
         return ds.prefetch(tf.data.AUTOTUNE)
 
     def inference_dataset(self, x, cfg, batch_size: int | None = None):
@@ -241,14 +316,21 @@ class TextClassification(Task):
         embed = self._embedding_layers(p, vocab, self._word_vectors(p, vocab, cfg.train.seed))
         subwords = self._subword_layer(p, vocab, embed[-1]) if p.subwords else None
         width = sum(e.output_dim for e in embed)
-        backbone = self.make_backbone(m.backbone, (p.sequence_length, width), len(prepared.class_names), **m.backbone_args)
+        steps = None if self._length_buckets(p, m) else p.sequence_length  # None: batches of any length
+        backbone = self.make_backbone(m.backbone, (steps, width), len(prepared.class_names), **m.backbone_args)
+        self._padding_margin = None if steps else padding_margin(backbone)
+        if not steps and self._padding_margin is None:
+            raise CnnkitError(f"preprocess.length_buckets={p.length_buckets} cuts the padding of training batches: "
+                              f"it needs a backbone whose features do not depend on the padding (kim_cnn), not "
+                              f"{m.backbone} with its backbone_args. Set preprocess.length_buckets=0.")
         head = self.head(cfg, prepared, backbone)
         ngram = self._ngram_branch(p, prepared, len(vocab)) if head is not None and p.ngram_branch else None
 
         def network(ids, unknown=None):
-            """token ids (B, sequence_length) -> probabilities (B, classes), or the backbone's
-            features when a custom model has its own classifier. `unknown`: the n-gram ids of the
-            words outside the vocabulary (B, sequence_length, MAX_WORD_GRAMS), `UnknownWordSubwords`."""
+            """token ids (B, steps) -> probabilities (B, classes), or the backbone's features when a
+            custom model has its own classifier; steps: sequence_length, or any with length_buckets.
+            `unknown`: the n-gram ids of the words outside the vocabulary (B, steps, MAX_WORD_GRAMS),
+            `UnknownWordSubwords`."""
             vectors = [e(ids) for e in embed]
             if subwords is not None:  # added to the trained (last) channel
                 vectors[-1] = layers.Add(name="words_and_subwords")([vectors[-1], subwords(ids, unknown=unknown)])
@@ -258,7 +340,7 @@ class TextClassification(Task):
                 return x
             return head(x, extra_logits=ngram(ids)) if ngram is not None else head(x)
 
-        ids = keras.Input((p.sequence_length,), dtype="int64", name="token_ids")
+        ids = keras.Input((steps,), dtype="int64", name="token_ids")
         raw = keras.Input((), dtype="string", name="text")
         token_ids = self._vectorizer(raw)
         self._training_unknown = None
@@ -266,7 +348,7 @@ class TextClassification(Task):
             return keras.Model(ids, network(ids), name=f"{self.name}_train"), keras.Model(raw, network(token_ids), name=self.name)
         unknown = text_features.UnknownWordSubwords.of(self._vectorizer, p.subwords, name="unknown_subwords")
         infer_model = keras.Model(raw, network(token_ids, unknown([raw, token_ids])), name=self.name)
-        grams = keras.Input((p.sequence_length, MAX_WORD_GRAMS), dtype="int64", name="unknown_subword_ids")
+        grams = keras.Input((steps, MAX_WORD_GRAMS), dtype="int64", name="unknown_subword_ids")
         if self._cuts_training_words(prepared):
             # The vocabulary leaves training words out (max_tokens, min_count): training reads their
             # n-grams beside [UNK], as prediction does for every word outside the vocabulary
@@ -278,6 +360,22 @@ class TextClassification(Task):
         # What an ensemble nests of this network (members_model): token ids and unknown words' n-grams in.
         self._with_unknown_words[train_model] = keras.Model([ids, grams], network(ids, grams))
         return train_model, infer_model
+
+    def _length_buckets(self, p, m) -> int:
+        """`preprocess.length_buckets`, resolved when unset: LENGTH_BUCKETS for the registered
+        kim_cnn, 0 for other backbones and models from Python.
+
+        Raises:
+            CnnkitError: when it is negative, or set with a model from Python.
+        """
+        if p.length_buckets is None:
+            p.length_buckets = LENGTH_BUCKETS if m.backbone == "kim_cnn" and self.custom_model is None else 0
+        if p.length_buckets < 0:
+            raise CnnkitError(f"preprocess.length_buckets must be >= 0 (0: off). Received: {p.length_buckets}")
+        if p.length_buckets and self.custom_model is not None:
+            raise CnnkitError("preprocess.length_buckets cuts the padding of training batches, which a model from "
+                              "Python may not allow: set preprocess.length_buckets=0 with it.")
+        return p.length_buckets
 
     def _cuts_training_words(self, prepared: Prepared) -> bool:
         """Whether a word of the training texts reads as [UNK] (id 1) by the adapted vectorizer."""

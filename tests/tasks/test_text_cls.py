@@ -906,3 +906,110 @@ def test_training_words_cut_from_the_vocabulary_train_with_their_subwords(review
         again = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
         texts = np.array(["the movie was superbly", "the plot was dull"], dtype=object)
         np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
+
+
+@pytest.fixture
+def uneven_csv(tmp_path):
+    """160 labelled texts of 1 to 24 words."""
+    rng = np.random.default_rng(1)
+    good, bad = ["great", "superb", "lovely", "fun"], ["awful", "boring", "dull", "bad"]
+    filler = ["the", "movie", "was", "plot", "and", "acting", "quite", "really", "long", "film"]
+    rows = ["text,label"]
+    for i in range(160):
+        label = "pos" if i % 2 else "neg"
+        words = list(rng.choice(filler, int(rng.integers(0, 24)))) + [rng.choice(good if label == "pos" else bad)]
+        rng.shuffle(words)
+        rows.append(f"{' '.join(words)},{label}")
+    path = tmp_path / "uneven.csv"
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_padding_margin_is_the_widest_filter_of_kims_cnn_and_none_where_padding_counts():
+    from cnnkit import backbones
+    from cnnkit.tasks.text_cls import padding_margin
+
+    assert padding_margin(backbones.get("kim_cnn", (None, 8))) == 5
+    assert padding_margin(backbones.get("kim_cnn", (None, 8), widths=(2, 7), filters=4)) == 7
+    assert padding_margin(backbones.get("resnet1d", (16, 8))) is None  # strides, batch norm, feature maps out
+
+    def one(*middle):
+        x = inputs = keras.Input((None, 8))
+        for layer in middle:
+            x = layer(x)
+        return keras.Model(inputs, x)
+
+    L = keras.layers
+    assert padding_margin(one(L.Conv1D(4, 3, padding="same"), L.GlobalMaxPooling1D())) == 3
+    assert padding_margin(one(L.Conv1D(4, 3, padding="same"), L.GlobalAveragePooling1D())) is None  # an average
+    assert padding_margin(one(L.Conv1D(4, 3), L.GlobalMaxPooling1D())) is None  # valid padding
+    assert padding_margin(one(L.Conv1D(4, 3, padding="causal"), L.GlobalMaxPooling1D())) is None
+    assert padding_margin(one(L.Conv1D(4, 3, padding="same", dilation_rate=2), L.GlobalMaxPooling1D())) is None
+    stacked = one(L.Conv1D(4, 3, padding="same"), L.Conv1D(4, 3, padding="same"), L.GlobalMaxPooling1D())
+    assert padding_margin(stacked) is None  # the second convolution reads the first's edge
+
+
+def test_kims_cnn_gives_the_same_probabilities_on_ids_cut_to_the_longest_text_and_the_margin(uneven_csv):
+    """The premise of length_buckets: a batch of token ids cut to its longest text plus the widest
+    filter gives what the ids padded to sequence_length give; a step less does not."""
+    from cnnkit.tasks.text_cls import padded_steps
+
+    task = tasks.get("text-cls")
+    cfg = api.resolve_config("text-cls", str(uneven_csv), sets=["preprocess.sequence_length=40"])
+    prepared = api.load_prepared(cfg, task)
+    train_model, _ = task.build(cfg, prepared)
+    assert cfg.preprocess.length_buckets == 8 and task._padding_margin == 5
+    assert train_model.inputs[0].shape == (None, None)
+    # a trained-like padding vector and biases, so that all-padding windows are not all zeros
+    rng = np.random.default_rng(0)
+    for w in train_model.weights:  # the head's kernel small: probabilities far from 0 and 1
+        scale = 0.002 if tuple(w.shape) == (300, 2) else 0.5
+        w.assign(rng.normal(0, scale, w.shape).astype("float32"))
+    ids = task._token_ids(prepared.splits["train"][0])
+    short = ids[np.count_nonzero(ids, axis=1) <= 6][:8]  # 4 words at most between the boundaries
+    assert len(short) == 8
+    full = train_model(short, training=False).numpy()
+    steps = int(padded_steps(short, 5))
+    assert steps <= 11 < ids.shape[1]
+    np.testing.assert_allclose(train_model(short[:, :steps], training=False).numpy(), full, atol=1e-5)
+    assert not np.allclose(train_model(short[:, :steps - 1], training=False).numpy(), full, atol=1e-5)
+
+
+def test_length_buckets_batch_texts_of_like_lengths_and_train(uneven_csv, tmp_path):
+    """Training batches of a Kim's CNN hold texts of one length quantile, every text once an epoch,
+    cut to their longest text plus the margin; the saved model takes strings. Other backbones keep
+    batches of random texts padded to sequence_length; length_buckets with them is refused."""
+    task = tasks.get("text-cls")
+    sets = ["preprocess.sequence_length=40", "train.batch_size=4"]
+    cfg = api.resolve_config("text-cls", str(uneven_csv), sets=sets)
+    prepared = api.load_prepared(cfg, task)
+    task.build(cfg, prepared)
+    x, y = prepared.splits["train"]
+    lengths = np.count_nonzero(task._token_ids(x), axis=1)
+    bounds = np.unique(np.quantile(lengths, np.arange(1, 3) / 3).astype(int))  # 3: one quantile a 10 batches
+    ds = task.dataset(x, y, cfg, training=True)
+    epochs = [[(ids.numpy(), labels.numpy()) for ids, labels in ds] for _ in range(2)]
+    assert len(epochs[0]) == int(ds.cardinality())
+    for batches in epochs:
+        assert sum(len(labels) for _, labels in batches) == len(y)
+        for ids, _ in batches:
+            n = np.count_nonzero(ids, axis=1)
+            assert len(set(np.searchsorted(bounds, n))) == 1  # one quantile
+            assert ids.shape[1] == min(40, n.max() + 5)
+    assert any(ids.shape[1] < 20 for ids, _ in epochs[0])
+    assert [len(labels) for _, labels in epochs[0]] != [len(labels) for _, labels in epochs[1]] or \
+        not all(np.array_equal(a[0], b[0]) for a, b in zip(*epochs))  # reshuffled each epoch
+    result = api.train("text-cls", str(uneven_csv), out=str(tmp_path / "run"), sets=sets, **FAST)
+    again = keras.models.load_model(result.run_dir / "model.keras", safe_mode=True)
+    texts = np.array(["the movie was superb fun", "dull"], dtype=object)
+    np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
+
+    resnet = api.resolve_config("text-cls", str(uneven_csv), sets=sets + ["model.backbone=resnet1d"])
+    train_model, _ = task.build(resnet, api.load_prepared(resnet, task))
+    assert resnet.preprocess.length_buckets == 0 and train_model.inputs[0].shape == (None, 40)
+    ids, _ = next(iter(task.dataset(x, y, resnet, training=True)))
+    assert ids.shape == (4, 40)
+    refused = api.resolve_config("text-cls", str(uneven_csv), sets=sets + ["model.backbone=resnet1d",
+                                                                            "preprocess.length_buckets=4"])
+    with pytest.raises(CnnkitError, match="length_buckets=4 cuts the padding.*kim_cnn"):
+        task.build(refused, api.load_prepared(refused, task))
