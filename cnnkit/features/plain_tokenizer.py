@@ -1,6 +1,6 @@
 """The tokenization of a text run's token-id exports (TFLite, ONNX) in plain Python.
 
-Standalone on purpose: it imports only `re` and NumPy, so that `cnnkit export` can copy it beside
+Standalone on purpose: it imports only the standard library and NumPy, so that `cnnkit export` can copy it beside
 the exported model as `tokenizer.py`, where a server with a TFLite or ONNX runtime and without
 TensorFlow computes the model's inputs from raw strings:
 
@@ -13,6 +13,7 @@ and the tests hold both sides equal.
 """
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -218,12 +219,15 @@ def text_tokens(texts, sequence_length: int, standardize: str = "lower_and_strip
     return rows
 
 
-def word_subwords(word: str, buckets: int) -> list[int]:
+@functools.lru_cache(maxsize=1 << 16)
+def word_subwords(word: str, buckets: int) -> tuple[int, ...]:
     """`blocks.ngrams.word_subword_ids` of one word in plain Python: the ids (1..`buckets`) of its
     character 3-, then 4-, then 5-grams, the word cut to SUBWORD_LONGEST characters and wrapped in
-    < and >, hashed as `tf.strings.to_hash_bucket_fast` does (`hash_bucket`)."""
+    < and >, hashed as `tf.strings.to_hash_bucket_fast` does (`hash_bucket`). Cached (the last
+    65 536 words): texts repeat their words outside the vocabulary (names, coined words), and each
+    costs about 57 hashes in Python."""
     wrapped = f"<{word[:SUBWORD_LONGEST]}>"
-    return [hash_bucket(wrapped[i:i + n], buckets) + 1 for n in SUBWORD_SIZES for i in range(len(wrapped) - n + 1)]
+    return tuple(hash_bucket(wrapped[i:i + n], buckets) + 1 for n in SUBWORD_SIZES for i in range(len(wrapped) - n + 1))
 
 
 def unknown_subword_ids(texts, vocabulary: list[str], sequence_length: int, buckets: int,
