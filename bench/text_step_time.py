@@ -29,7 +29,7 @@ SETS = {"mr": ROOT.parent / "shared" / "data" / "text" / "mr" / "all.csv",
         "sst5": ROOT.parent / "shared" / "data" / "text" / "sst5",
         "trec": ROOT.parent / "shared" / "data" / "text" / "trec"}
 SETS_OF = {"subwords0": ["preprocess.subwords=0"], "lazy": ["train.sparse_updates=true"],
-           "unbucketed": ["preprocess.length_buckets=0"]}
+           "length_buckets": ["preprocess.length_buckets=8"]}
 
 
 def build(name: str, variant: str, batches: int):

@@ -37,9 +37,6 @@ SUBWORD_BUCKETS = 10_000
 # (TREC, SST, MR), where the branch gained on two sets and lost on two; texts of 41-210 words gained
 # 2-8 points (BENCHMARKS.md, text-cls, twenty-fourth session).
 LONG_TEXT_WORDS = 40
-# Length quantiles of an unset preprocess.length_buckets (with a padding-invariant backbone), at
-# most one per 10 training batches (each quantile ends an epoch with one short batch).
-LENGTH_BUCKETS = 8
 
 
 @dataclasses.dataclass
@@ -81,13 +78,15 @@ class TextPreprocessConfig:
     # embedding, off otherwise (default_subwords). BENCHMARKS.md (text-cls, tenth and eleventh sessions).
     subwords: Optional[int] = None
     # Training batches of texts of like lengths: tf.data groups the training texts into this many
-    # quantiles of their token counts, batches within each, and cuts each batch to its longest text
-    # plus the widest filter (`length_batches`), so the convolutions run over less padding. Only for
-    # backbones whose features do not depend on how far a text is padded (`padding_margin`: Kim's
-    # CNN, "same" convolutions of the embedded tokens and max over time): the network computes the
-    # same function, from batches of other texts. Unset: LENGTH_BUCKETS for such a backbone, 0
-    # (batches of random texts, each padded to sequence_length) otherwise.
-    length_buckets: Optional[int] = None
+    # quantiles of their token counts (at most one per 10 batches), batches within each, and cuts
+    # each batch to its longest text plus the widest filter (`length_batches`, `padded_steps`), so
+    # the convolutions run over less padding. Only for backbones whose features do not depend on how
+    # far a text is padded (`padding_margin`: Kim's CNN, "same" convolutions of the embedded tokens
+    # and max over time): the network computes the same function, from batches of other texts. 0
+    # (the default): batches of random texts, each padded to sequence_length. 8 trained MR's recipe
+    # 16-25 % faster at the same accuracy but cost SST-5 0.31 points (4 seeds of 5 worse; the
+    # networks alone 0.54): batches of one length are not a random sample (BENCHMARKS.md, text-cls).
+    length_buckets: int = 0
 
 
 def read_text_file(path: str, encoding: str = "utf-8") -> str:
@@ -275,7 +274,7 @@ class TextClassification(Task):
             lengths = ds.map(lambda i, *_: tf.math.count_nonzero(i)).batch(len(y)).get_single_element().numpy()
         if training:
             ds = ds.shuffle(len(y), seed=cfg.train.seed, reshuffle_each_iteration=True)
-        buckets = min(cfg.preprocess.length_buckets or 0, len(y) // (10 * cfg.train.batch_size))
+        buckets = min(cfg.preprocess.length_buckets, len(y) // (10 * cfg.train.batch_size))
         ds = (length_batches(ds, lengths, cfg.train.batch_size, buckets) if margin is not None and buckets > 1
               else ds.batch(cfg.train.batch_size))
         if unknown is not None:
@@ -316,7 +315,7 @@ class TextClassification(Task):
         embed = self._embedding_layers(p, vocab, self._word_vectors(p, vocab, cfg.train.seed))
         subwords = self._subword_layer(p, vocab, embed[-1]) if p.subwords else None
         width = sum(e.output_dim for e in embed)
-        steps = None if self._length_buckets(p, m) else p.sequence_length  # None: batches of any length
+        steps = None if self._length_buckets(p) else p.sequence_length  # None: batches of any length
         backbone = self.make_backbone(m.backbone, (steps, width), len(prepared.class_names), **m.backbone_args)
         self._padding_margin = None if steps else padding_margin(backbone)
         if not steps and self._padding_margin is None:
@@ -361,15 +360,12 @@ class TextClassification(Task):
         self._with_unknown_words[train_model] = keras.Model([ids, grams], network(ids, grams))
         return train_model, infer_model
 
-    def _length_buckets(self, p, m) -> int:
-        """`preprocess.length_buckets`, resolved when unset: LENGTH_BUCKETS for the registered
-        kim_cnn, 0 for other backbones and models from Python.
+    def _length_buckets(self, p) -> int:
+        """`preprocess.length_buckets`, checked.
 
         Raises:
             CnnkitError: when it is negative, or set with a model from Python.
         """
-        if p.length_buckets is None:
-            p.length_buckets = LENGTH_BUCKETS if m.backbone == "kim_cnn" and self.custom_model is None else 0
         if p.length_buckets < 0:
             raise CnnkitError(f"preprocess.length_buckets must be >= 0 (0: off). Received: {p.length_buckets}")
         if p.length_buckets and self.custom_model is not None:

@@ -955,10 +955,11 @@ def test_kims_cnn_gives_the_same_probabilities_on_ids_cut_to_the_longest_text_an
     from cnnkit.tasks.text_cls import padded_steps
 
     task = tasks.get("text-cls")
-    cfg = api.resolve_config("text-cls", str(uneven_csv), sets=["preprocess.sequence_length=40"])
+    cfg = api.resolve_config("text-cls", str(uneven_csv), sets=["preprocess.sequence_length=40",
+                                                                 "preprocess.length_buckets=8"])
     prepared = api.load_prepared(cfg, task)
     train_model, _ = task.build(cfg, prepared)
-    assert cfg.preprocess.length_buckets == 8 and task._padding_margin == 5
+    assert task._padding_margin == 5
     assert train_model.inputs[0].shape == (None, None)
     # a trained-like padding vector and biases, so that all-padding windows are not all zeros
     rng = np.random.default_rng(0)
@@ -976,11 +977,12 @@ def test_kims_cnn_gives_the_same_probabilities_on_ids_cut_to_the_longest_text_an
 
 
 def test_length_buckets_batch_texts_of_like_lengths_and_train(uneven_csv, tmp_path):
-    """Training batches of a Kim's CNN hold texts of one length quantile, every text once an epoch,
-    cut to their longest text plus the margin; the saved model takes strings. Other backbones keep
-    batches of random texts padded to sequence_length; length_buckets with them is refused."""
+    """With length_buckets, training batches of a Kim's CNN hold texts of one length quantile, every
+    text once an epoch, cut to their longest text plus the margin; the saved model takes strings.
+    By default batches of random texts are padded to sequence_length; length_buckets with a
+    backbone that sees the padding (resnet1d) is refused."""
     task = tasks.get("text-cls")
-    sets = ["preprocess.sequence_length=40", "train.batch_size=4"]
+    sets = ["preprocess.sequence_length=40", "train.batch_size=4", "preprocess.length_buckets=8"]
     cfg = api.resolve_config("text-cls", str(uneven_csv), sets=sets)
     prepared = api.load_prepared(cfg, task)
     task.build(cfg, prepared)
@@ -1004,12 +1006,12 @@ def test_length_buckets_batch_texts_of_like_lengths_and_train(uneven_csv, tmp_pa
     texts = np.array(["the movie was superb fun", "dull"], dtype=object)
     np.testing.assert_allclose(again.predict(texts, verbose=0), result.model.predict(texts, verbose=0), atol=1e-6)
 
-    resnet = api.resolve_config("text-cls", str(uneven_csv), sets=sets + ["model.backbone=resnet1d"])
-    train_model, _ = task.build(resnet, api.load_prepared(resnet, task))
-    assert resnet.preprocess.length_buckets == 0 and train_model.inputs[0].shape == (None, 40)
-    ids, _ = next(iter(task.dataset(x, y, resnet, training=True)))
+    default = api.resolve_config("text-cls", str(uneven_csv), sets=sets[:2])  # off by default
+    train_model, _ = task.build(default, api.load_prepared(default, task))
+    assert default.preprocess.length_buckets == 0 and train_model.inputs[0].shape == (None, 40)
+    ids, _ = next(iter(task.dataset(x, y, default, training=True)))
     assert ids.shape == (4, 40)
-    refused = api.resolve_config("text-cls", str(uneven_csv), sets=sets + ["model.backbone=resnet1d",
-                                                                            "preprocess.length_buckets=4"])
+    refused = api.resolve_config("text-cls", str(uneven_csv), sets=sets[:2] + ["model.backbone=resnet1d",
+                                                                                "preprocess.length_buckets=4"])
     with pytest.raises(CnnkitError, match="length_buckets=4 cuts the padding.*kim_cnn"):
         task.build(refused, api.load_prepared(refused, task))
