@@ -85,7 +85,7 @@ class TextPreprocessConfig:
     # and max over time): the network computes the same function, from batches of other texts. 0
     # (the default): batches of random texts, each padded to sequence_length. 8 trained MR's recipe
     # 16-25 % faster at the same accuracy but cost SST-5 0.31 points (4 seeds of 5 worse; the
-    # networks alone 0.54): batches of one length are not a random sample (BENCHMARKS.md, text-cls).
+    # networks alone 0.54; BENCHMARKS.md, text-cls).
     length_buckets: int = 0
 
 
