@@ -198,6 +198,19 @@ def test_shipped_recipes_resolve():
         assert api.resolve_config(name).task in tasks.names()
 
 
+def test_text_recipes_share_one_set_of_settings():
+    """The sentence benchmarks' recipes differ only in MR's cross-validation: one set of settings
+    for every sentence data set (issue 4), an ensemble whose members stop after one epoch without a
+    lower validation loss, where one network of the task keeps the task's patience."""
+    configs = {name: api.resolve_config(name).to_dict() for name in ("mr", "sst2", "sst5", "trec")}
+    assert configs["mr"]["data"].pop("cv") == 10
+    for name in ("sst2", "sst5", "trec"):
+        assert configs[name]["data"].pop("cv") in (None, 0, 1)
+    assert all(c == configs["sst5"] for c in configs.values())
+    assert configs["sst5"]["model"]["members"] == 5 and configs["sst5"]["train"]["early_stopping"] == 1
+    assert api.resolve_config("text-cls").train.early_stopping == 2
+
+
 @pytest.mark.parametrize("flags", [dict(precision="mixed_bfloat16"), dict(strategy="mirrored"),
                                    dict(jit_compile=True)])
 def test_precision_strategy_and_xla_flags_train(flags, tmp_path):
