@@ -317,8 +317,8 @@ class TextClassification(Task):
         width = sum(e.output_dim for e in embed)
         steps = None if self._length_buckets(p) else p.sequence_length  # None: batches of any length
         backbone = self.make_backbone(m.backbone, (steps, width), len(prepared.class_names), **m.backbone_args)
-        self._padding_margin = None if steps else padding_margin(backbone)
-        if not steps and self._padding_margin is None:
+        self._padding_margin = None if steps is not None else padding_margin(backbone)
+        if steps is None and self._padding_margin is None:
             raise CnnkitError(f"preprocess.length_buckets={p.length_buckets} cuts the padding of training batches: "
                               f"it needs a backbone whose features do not depend on the padding (kim_cnn), not "
                               f"{m.backbone} with its backbone_args. Set preprocess.length_buckets=0.")
