@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from machine import describe  # bench/machine.py
+from text_patience import stopped  # bench/text_patience.py: (kept epoch, epochs run) under a patience
 
 ROOT = Path(__file__).resolve().parents[1]
 CTX: dict = {"member": -1, "probs": []}  # what the patched functions below share
@@ -88,19 +89,6 @@ def variants(epochs: list[tuple[float, np.ndarray]]) -> dict[str, np.ndarray]:
             "prev_best_next": mean([b - 1, b, b + 1]), "upto_best": mean(range(b + 1)), "all": mean(range(len(p)))}
 
 
-def kept_epoch(losses: np.ndarray, patience: int) -> tuple[int, int]:
-    """(the epoch early stopping with `patience` keeps, the epochs it runs), both from 0, for a
-    member's validation losses per epoch (NaN past its end): the least loss up to where it stops."""
-    losses = losses[~np.isnan(losses)]
-    best = 0
-    for e in range(1, len(losses)):
-        if e - best > patience:
-            return best, e
-        if losses[e] < losses[best]:
-            best = e
-    return best, len(losses)
-
-
 def score(run_dirs: list[str]) -> None:
     """Prints, for each run and on their mean, the accuracy of the first k members' ensemble."""
     table = {}
@@ -108,7 +96,7 @@ def score(run_dirs: list[str]) -> None:
         z = np.load(Path(run) / "epoch_probs.npz")
         y, nb, losses = z["y"], z["nb"], z["losses"]
         for patience in (1, 2):
-            picks = [kept_epoch(row, patience) for row in losses]
+            picks = [stopped(list(row[~np.isnan(row)]), patience) for row in losses]  # NaN: past its end
             probs = [z[f"m{i}_e{e}"] for i, (e, _) in enumerate(picks)]
             for k in range(1, len(probs) + 1):
                 nets = np.mean(probs[:k], axis=0)
@@ -155,9 +143,10 @@ def main() -> int:
         row[f"member_mean_{name}"] = float(np.mean([acc(v[name]) for v in per_member]))
         if nb is not None:  # the saved model's average: each network and the naive-Bayes member one share
             row[f"with_nb_{name}"] = acc((nets * len(per_member) + nb) / (len(per_member) + 1))
+    longest = max(len(m) for m in CTX["probs"])  # members' epochs, padded with NaN to the longest
     np.savez_compressed(Path(args.out) / "epoch_probs.npz", y=y, nb=nb if nb is not None else np.zeros(0),
                         **{f"m{i}_e{e}": p for i, m in enumerate(CTX["probs"]) for e, (_, p) in enumerate(m)},
-                        losses=np.array([[loss for loss, _ in m] + [np.nan] * (30 - len(m)) for m in CTX["probs"]]))
+                        losses=np.array([[loss for loss, _ in m] + [np.nan] * (longest - len(m)) for m in CTX["probs"]]))
     out = ROOT / "bench" / "results" / "text_epoch_ensemble.jsonl"
     with out.open("a") as f:
         f.write(json.dumps(row) + "\n")
