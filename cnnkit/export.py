@@ -160,34 +160,36 @@ def core_inputs(x, cfg, model, out_dir: Path | None = None) -> dict:
     subwords their unknown words' n-gram ids, or float waveforms."""
     if cfg.task == "text-cls":
         from cnnkit.features import plain_tokenizer
-        from cnnkit.features.text import END, START, tokenize, unknown_subword_ids, vectorizer_cased_words
+        from cnnkit.features.text import END, START, tokenize, unknown_subword_ids, vectorizer_standardize
 
         p = cfg.preprocess
         if p.ngrams:
             raise CnnkitError("A token-id export reproduces word or character tokens; this run also uses n-grams "
                               "(preprocess.ngrams). Export it as savedmodel or keras.")
         vocab = model.get_layer("vectorize").get_vocabulary()
-        cased = vectorizer_cased_words(model.get_layer("vectorize"))  # truecasing's words, else []
+        standardize = vectorizer_standardize(model.get_layer("vectorize"))
+        cased, unicode = list(standardize.cased), standardize.unicode  # truecasing's words, else []
         unknown = unknown_words_layer(model)
         if out_dir is not None:
             runs.atomic_write(out_dir / "vocabulary.txt", "\n".join(vocab) + "\n")
             spec = {"vocabulary": "vocabulary.txt", "sequence_length": p.sequence_length, "standardize": p.standardize,
                     "split": p.split, "boundaries": p.boundaries, "start_token": START, "end_token": END,
-                    "padding_id": 0, "out_of_vocabulary_id": 1, "cased_words": cased,
+                    "padding_id": 0, "out_of_vocabulary_id": 1, "cased_words": cased, "unicode": unicode,
                     "python": "tokenizer.py beside this file (Python 3 and NumPy, no TensorFlow; also "
                               "cnnkit.features.text): tokenize(texts, vocabulary, sequence_length, standardize, "
-                              "split, boundaries, cased_words)"}
+                              "split, boundaries, cased_words, unicode)"}
             if unknown is not None:
                 spec["unknown_subword_ids"] = UNKNOWN_SUBWORDS_SPEC | {"buckets": unknown.buckets}
             runs.write_json(out_dir / "tokenizer.json", spec)
             # The module the check below runs, copied: a server without TensorFlow imports it.
             runs.atomic_write(out_dir / "tokenizer.py", Path(plain_tokenizer.__file__).read_text(encoding="utf-8"))
         texts = [str(t) for t in x]
-        ids = tokenize(texts, vocab, p.sequence_length, p.standardize, p.split, p.boundaries, cased)
+        ids = tokenize(texts, vocab, p.sequence_length, p.standardize, p.split, p.boundaries, cased, unicode)
         if unknown is None:
             return {"token_ids": ids}
         # In plain Python, as a caller without TensorFlow would: the check below then covers it.
-        grams = unknown_subword_ids(texts, vocab, p.sequence_length, unknown.buckets, p.standardize, p.boundaries, cased)
+        grams = unknown_subword_ids(texts, vocab, p.sequence_length, unknown.buckets, p.standardize, p.boundaries, cased,
+                                    unicode)
         return {"token_ids": ids, "unknown_subword_ids": grams}
     return {CORE_INPUT_NAMES[cfg.task][0]: np.asarray(x).astype("float32")}
 
@@ -200,7 +202,7 @@ UNKNOWN_SUBWORDS_SPEC = {
             "tf.strings.to_hash_bucket_fast(n-gram, buckets) + 1, i.e. FarmHash Fingerprint64 of the n-gram's "
             "UTF-8 bytes modulo buckets, plus 1; 0-padded; zeros at every other step",
     "python": "tokenizer.py beside this file: unknown_subword_ids(texts, vocabulary, sequence_length, buckets, "
-              "standardize, boundaries, cased_words)"}
+              "standardize, boundaries, cased_words, unicode)"}
 
 
 def write_savedmodel(model, cfg, path: Path) -> None:

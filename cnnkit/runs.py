@@ -128,6 +128,7 @@ SETTINGS_OF_OLDER_RUNS = {
     ("text-cls", "train", "precise_bn"): 0,  # now 50: batch norm's statistics re-estimated each epoch
     ("text-cls", "model", "nb_member"): False,  # now true: the naive-Bayes member beside the network(s)
     ("text-cls", "preprocess", "standardize"): "lower_and_strip_punctuation",  # now auto: cased texts keep capitals
+    ("text-cls", "preprocess", "unicode"): False,  # now true: Unicode punctuation, spaces and case read as ASCII's
 }
 
 

@@ -98,11 +98,12 @@ from ai_edge_litert.interpreter import Interpreter
 spec = json.load(open(export_dir + "/tokenizer.json"))
 vocab = open(export_dir + "/vocabulary.txt", encoding="utf-8").read().split("\\n")[:-1]
 args = (spec["sequence_length"], spec["standardize"])
-ids = tokenizer.tokenize(texts, vocab, *args, spec["split"], spec["boundaries"], spec["cased_words"])
+ids = tokenizer.tokenize(texts, vocab, *args, spec["split"], spec["boundaries"], spec["cased_words"], spec["unicode"])
 feed = {"token_ids": ids}
 if "unknown_subword_ids" in spec:
     feed["unknown_subword_ids"] = tokenizer.unknown_subword_ids(texts, vocab, spec["sequence_length"],
-        spec["unknown_subword_ids"]["buckets"], spec["standardize"], spec["boundaries"], spec["cased_words"])
+        spec["unknown_subword_ids"]["buckets"], spec["standardize"], spec["boundaries"], spec["cased_words"],
+        spec["unicode"])
 interp = Interpreter(model_path=export_dir + "/model.tflite")
 inputs = interp.get_input_details()
 for inp in inputs:
@@ -130,7 +131,9 @@ def test_a_text_export_serves_from_raw_strings_without_tensorflow(runs_by_task, 
     export(str(run.run_dir), "tflite", out=str(tmp_path / "export"))
     assert (tmp_path / "export" / "tokenizer.py").is_file()
     assert "unknown_subword_ids" in json.loads((tmp_path / "export" / "tokenizer.json").read_text())
-    texts = ["a superbly zorblaxian film", "Dull, dull, DULL!", "😀 日本語 " + "x" * 300, "", "the plot"]
+    texts = ["a superbly zorblaxian film", "Dull, dull, DULL!", "😀 日本語 " + "x" * 300, "", "the plot",
+             "“Dull…”\u00a0isn’t — ÉPIC\x85film"]
+    assert json.loads((tmp_path / "export" / "tokenizer.json").read_text())["unicode"] is True
     proc = subprocess.run([sys.executable, "-c", SERVE_WITHOUT_TENSORFLOW, str(tmp_path / "export"), json.dumps(texts)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

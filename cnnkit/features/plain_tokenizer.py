@@ -31,6 +31,18 @@ CAPITALISED = r"[^A-Za-z]*[A-Z][^A-Z]*"
 SENTENCE_END_RE, CAPITALISED_RE = re.compile(SENTENCE_END), re.compile(CAPITALISED)
 # Keras TextVectorization's punctuation pattern (its "strip_punctuation"), shared by Standardize and tokenize.
 PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'
+# Standardization that reads Unicode (`Standardize(unicode=True)`, the default for new runs since
+# 2026-12-08; runs saved before read ASCII only): every Unicode punctuation character (general
+# category P*: curly quotes, dashes, the ellipsis, inverted marks, CJK marks) is punctuation besides
+# Keras' ASCII class, so "don’t" (a phone keyboard's apostrophe) reads as "don't" does; Unicode
+# spaces and control characters (general categories Z* and Cc but START and END: a no-break space, the C1 controls
+# of text decoded from Windows-1252 as Latin-1, such as "\x85" for an ellipsis) separate words as a
+# space does; lower case is Unicode's ("ÉCOLE" -> "école"). RE2 patterns (TensorFlow's regexes); the
+# plain-Python side reads the same categories from `unicodedata` (`_unicode_tables`): they agree but
+# for characters assigned after Unicode 14.
+UNICODE_PUNCTUATION = PUNCTUATION[:-1] + r"\p{P}]"
+# The control characters (Cc) but START and END: `boundaries` replaces those as before.
+UNICODE_SPACES = r"[\p{Z}\x00\x01\x04-\x1f\x7f-\x9f]"
 # The tokens around each text with preprocess.boundaries: ASCII's "start of text" and "end of text"
 # characters. No standardization changes them and neither split cuts them (they are not whitespace),
 # so they are tokens of their own for words and characters alike.
@@ -136,18 +148,42 @@ def hash_bucket(text: str, buckets: int) -> int:
 
 
 # What TextVectorization does, in plain Python:
-# tf.strings.lower lowercases ASCII only; the punctuation class is Keras' own; the whitespace
-# split is on ASCII whitespace.
+# tf.strings.lower lowercases ASCII only (Unicode with encoding="utf-8", as `unicode` standardization
+# does); the punctuation class is Keras' own (or UNICODE_PUNCTUATION); the whitespace split is on
+# ASCII whitespace (Unicode spaces are made ASCII ones first with `unicode`).
 _PUNCTUATION = re.compile(PUNCTUATION)
 _BOUNDARY = re.compile(BOUNDARY_CHARACTERS)
 _WHITESPACE = re.compile(r"[ \t\n\r\f\v]+")
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
-def split_punctuation(text: str) -> str:
-    """`text` with a space on each side of every punctuation character (Keras' class), as
-    `Standardize` does for lower_and_split_punctuation word tokens: "bad!" -> "bad ! "."""
-    return _PUNCTUATION.sub(r" \g<0> ", text)
+@functools.lru_cache(maxsize=1)
+def _unicode_tables() -> tuple[re.Pattern, dict]:
+    """(a regex of one character of `UNICODE_PUNCTUATION`, a `str.translate` table mapping every
+    character of `UNICODE_SPACES` to a space), from `unicodedata`: built once (about half a second:
+    every code point's category is read)."""
+    import unicodedata
+
+    punct, spaces = [], {}
+    for code in range(0x110000):
+        category = unicodedata.category(chr(code))
+        if category.startswith("P"):
+            punct.append(code)
+        elif category.startswith("Z") or (category == "Cc" and chr(code) not in (START, END)):
+            spaces[code] = " "
+    ranges, start = [], punct[0]
+    for before, code in zip(punct, punct[1:] + [None]):
+        if code != before + 1:
+            ranges.append(re.escape(chr(start)) + ("-" + re.escape(chr(before)) if before > start else ""))
+            start = code
+    return re.compile(PUNCTUATION[:-1] + "".join(ranges) + "]"), spaces
+
+
+def split_punctuation(text: str, unicode: bool = False) -> str:
+    """`text` with a space on each side of every punctuation character (Keras' class; with
+    `unicode`, `UNICODE_PUNCTUATION`'s), as `Standardize` does for lower_and_split_punctuation
+    word tokens: "bad!" -> "bad ! "."""
+    return (_unicode_tables()[0] if unicode else _PUNCTUATION).sub(r" \g<0> ", text)
 
 
 def truecase_text(text: str, cased=()) -> str:
@@ -172,10 +208,11 @@ def _truecase(text: str, keep: re.Pattern | None) -> str:
 
 
 def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-             split: str = "whitespace", boundaries: bool = False, cased=()) -> np.ndarray:
+             split: str = "whitespace", boundaries: bool = False, cased=(), unicode: bool = False) -> np.ndarray:
     """Token ids (N, sequence_length) int64 of `texts`, equal to the run's `TextVectorization`
     (0 pads, 1 is out of vocabulary; START and END around each text with `boundaries`; `cased`:
-    the words truecasing keeps capitalised, `vectorizer_cased_words`); for serving a token-id
+    the words truecasing keeps capitalised, `vectorizer_cased_words`; `unicode`: the run's
+    standardization reads Unicode, tokenizer.json's "unicode"); for serving a token-id
     export outside TensorFlow.
 
     Raises:
@@ -183,13 +220,13 @@ def tokenize(texts, vocabulary: list[str], sequence_length: int, standardize: st
     """
     index = {token: i for i, token in enumerate(vocabulary) if i > 0}
     out = np.zeros((len(texts), sequence_length), dtype="int64")
-    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, split, boundaries, cased)):
+    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, split, boundaries, cased, unicode)):
         out[row, : len(tokens)] = [index.get(t, 1) for t in tokens]
     return out
 
 
 def text_tokens(texts, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
-                split: str = "whitespace", boundaries: bool = False, cased=()) -> list[list[str]]:
+                split: str = "whitespace", boundaries: bool = False, cased=(), unicode: bool = False) -> list[list[str]]:
     """The tokens of each of `texts` (N,) as the run's `TextVectorization` cuts them (at most
     `sequence_length` a text), in plain Python: what `tokenize` and `unknown_subword_ids` look up.
 
@@ -200,16 +237,20 @@ def text_tokens(texts, sequence_length: int, standardize: str = "lower_and_strip
         raise ValueError(f"tokenize reproduces standardize in {STANDARDIZE} and split whitespace|character. "
                          f"Received: {standardize!r}, {split!r}")
     keep = _cased_regex(cased)
+    unicode = unicode and standardize != "none"
+    punctuation, spaces = _unicode_tables() if unicode else (_PUNCTUATION, None)
     rows = []
     for text in texts:
+        if unicode:
+            text = text.translate(spaces)
         if standardize == "truecase_and_strip_punctuation" and split == "whitespace":
             text = _truecase(text, keep)
         if standardize.startswith("lower"):
-            text = text.translate(_ASCII_LOWER)
+            text = text.lower() if unicode else text.translate(_ASCII_LOWER)
         if standardize.endswith("strip_punctuation"):
-            text = _PUNCTUATION.sub("", text)
+            text = punctuation.sub("", text)
         if standardize == "lower_and_split_punctuation" and split == "whitespace":
-            text = split_punctuation(text)
+            text = split_punctuation(text, unicode)
         if boundaries:
             text = _BOUNDARY.sub("" if split == "character" else " ", text)
         tokens = list(text) if split == "character" else [t for t in _WHITESPACE.split(text) if t]
@@ -232,14 +273,15 @@ def word_subwords(word: str, buckets: int) -> tuple[int, ...]:
 
 def unknown_subword_ids(texts, vocabulary: list[str], sequence_length: int, buckets: int,
                         standardize: str = "lower_and_strip_punctuation", boundaries: bool = False,
-                        cased=()) -> np.ndarray:
+                        cased=(), unicode: bool = False) -> np.ndarray:
     """What a run's `UnknownWordSubwords` layer gives, in plain Python (the second input of a
     token-id export with subwords, outside TensorFlow): int64 (N, sequence_length,
     MAX_WORD_GRAMS), for each whitespace token of `texts` outside `vocabulary` its `word_subwords`,
     0-padded; zeros at every other step. The other arguments are `tokenize`'s."""
     known = set(vocabulary[2:])  # id 1 ([UNK]) is what the layer reads n-grams for, a literal "[UNK]" too
     out = np.zeros((len(texts), sequence_length, MAX_WORD_GRAMS), dtype="int64")
-    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, "whitespace", boundaries, cased)):
+    for row, tokens in enumerate(text_tokens(texts, sequence_length, standardize, "whitespace", boundaries, cased,
+                                             unicode)):
         for step, token in enumerate(tokens):
             if token not in known:
                 grams = word_subwords(token, buckets)

@@ -15,7 +15,7 @@ from keras import layers
 from cnnkit.errors import CnnkitError
 from cnnkit.features.plain_tokenizer import (  # noqa: F401  (tokenize, unknown_subword_ids: also public here)
     BOUNDARY_CHARACTERS, CAPITALISED, END, PUNCTUATION, SENTENCE_END, SENTENCE_END_RE, STANDARDIZE, START,
-    cased_pattern, split_punctuation, text_tokens, tokenize, truecase_text, unknown_subword_ids, word_subwords)
+    UNICODE_PUNCTUATION, UNICODE_SPACES, cased_pattern, split_punctuation, text_tokens, tokenize, truecase_text, unknown_subword_ids, word_subwords)
 
 # Modes Keras' TextVectorization does not have: Standardize does them.
 OWN_MODES = ("lower_and_split_punctuation", "truecase_and_strip_punctuation")
@@ -40,40 +40,50 @@ class Standardize:
     around each text (joined by `separator`: " " for word tokens, "" for characters). The two
     characters found inside a text are replaced by `separator` first.
 
+    With `unicode` (new runs; `from_config` of a run saved before reads False) every Unicode
+    punctuation character counts as punctuation, Unicode spaces and control characters as spaces
+    (before anything else), and lower case is Unicode's (`plain_tokenizer.UNICODE_PUNCTUATION`):
+    "Don’t…" reads as "Don't..." does. Without it, as Keras: ASCII only. Mode "none" changes nothing.
+
     Marks where a text begins and ends, which the zero padding of a "same" convolution does not:
     a filter can then respond to "how" as the first word of a question. Takes and returns a
     string tensor of any shape.
     """
 
     def __init__(self, mode: str = "lower_and_strip_punctuation", separator: str = " ", boundaries: bool = True,
-                 cased: list[str] | tuple = ()):
+                 cased: list[str] | tuple = (), unicode: bool = True):
         if mode not in STANDARDIZE:
             raise CnnkitError(f"preprocess.standardize must be one of {', '.join(STANDARDIZE)}. Received: {mode!r}")
         self.mode, self.separator, self.boundaries = mode, separator, boundaries
         self.cased = sorted(cased)  # truecasing: the words a sentence's start keeps capitalised (`cased_words`)
+        self.unicode = bool(unicode) and mode != "none"
 
     def __call__(self, inputs):
         import tensorflow as tf
 
+        punctuation = UNICODE_PUNCTUATION if self.unicode else PUNCTUATION
+        if self.unicode:  # first: truecasing and the split read ASCII spaces
+            inputs = tf.strings.regex_replace(inputs, UNICODE_SPACES, " ")
         if self.mode == "truecase_and_strip_punctuation":  # before stripping: it reads the periods
             inputs = lower_sentence_starts(inputs, self.cased)
         if self.mode.startswith("lower"):
-            inputs = tf.strings.lower(inputs)
+            inputs = tf.strings.lower(inputs, encoding="utf-8" if self.unicode else "")
         if self.mode.endswith("strip_punctuation"):
-            inputs = tf.strings.regex_replace(inputs, PUNCTUATION, "")
+            inputs = tf.strings.regex_replace(inputs, punctuation, "")
         if self.mode == "lower_and_split_punctuation" and self.separator:  # characters: already tokens
-            inputs = tf.strings.regex_replace(inputs, f"({PUNCTUATION})", r" \1 ")
+            inputs = tf.strings.regex_replace(inputs, f"({punctuation})", r" \1 ")
         if not self.boundaries:
             return inputs
         inputs = tf.strings.regex_replace(inputs, BOUNDARY_CHARACTERS, self.separator)
         return tf.strings.join([START + self.separator, inputs, self.separator + END])
 
     def get_config(self) -> dict:
-        return {"mode": self.mode, "separator": self.separator, "boundaries": self.boundaries, "cased": self.cased}
+        return {"mode": self.mode, "separator": self.separator, "boundaries": self.boundaries, "cased": self.cased,
+                "unicode": self.unicode}
 
     @classmethod
     def from_config(cls, config: dict) -> "Standardize":
-        return cls(**config)
+        return cls(**{"unicode": False, **config})  # saved before 2026-12-08: ASCII, as it was trained
 
 
 def words_inside_sentences(texts):
@@ -164,10 +174,11 @@ def auto_standardize(texts: list[str], split: str, sample: int = 5000) -> tuple[
 
 def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, standardize: str = "lower_and_strip_punctuation",
                     split: str = "whitespace", ngrams: int | None = None, min_count: int = 1,
-                    boundaries: bool = False) -> layers.TextVectorization:
+                    boundaries: bool = False, unicode: bool = True) -> layers.TextVectorization:
     """A `TextVectorization` adapted on `texts` (the training split only).
 
-    With `boundaries`, each text is read between a START and an END token (`Standardize`).
+    With `boundaries`, each text is read between a START and an END token (`Standardize`); with
+    `unicode`, Unicode punctuation, spaces and case are standardized as ASCII's (`Standardize`).
 
     Tokens seen fewer than `min_count` times in `texts` are left out of the vocabulary, so that
     they map to [UNK] and its vector trains (otherwise [UNK] only ever appears at prediction).
@@ -183,10 +194,10 @@ def make_vectorizer(texts: list[str], max_tokens: int, sequence_length: int, sta
                           "it needs preprocess.split=whitespace. Use strip_punctuation to keep every capital.")
     if min_count < 1:
         raise CnnkitError(f"preprocess.min_count must be 1 or more (1 keeps every token). Received: {min_count!r}")
-    if boundaries or standardize in OWN_MODES:
+    if boundaries or standardize in OWN_MODES or (unicode and standardize != "none"):
         cased = cased_words(texts) if standardize == "truecase_and_strip_punctuation" else ()
         mode = Standardize(standardize, separator="" if split == "character" else " ", boundaries=boundaries,
-                           cased=cased)
+                           cased=cased, unicode=unicode)
     else:
         mode = None if standardize == "none" else standardize
     options = dict(standardize=mode, split=split, ngrams=ngrams)
@@ -498,7 +509,9 @@ def vectorizer_standardize(layer) -> Standardize:
     standardize = layer.get_config().get("standardize")
     if isinstance(standardize, dict):  # serialized
         standardize = keras.saving.deserialize_keras_object(standardize)
-    return standardize if isinstance(standardize, Standardize) else Standardize(standardize or "none", boundaries=False)
+    if isinstance(standardize, Standardize):
+        return standardize
+    return Standardize(standardize or "none", boundaries=False, unicode=False)  # Keras' own modes read ASCII
 
 
 def vectorizer_cased_words(layer) -> list[str]:

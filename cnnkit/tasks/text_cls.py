@@ -55,6 +55,11 @@ class TextPreprocessConfig:
     # SST-2 / SST-5 given capitals at sentence starts it read them as lowercased, where keeping every
     # capital cost 0.44 / 1.39 (BENCHMARKS.md, text-cls, "Capitals inside sentences kept").
     standardize: str = "auto"
+    # The standardization reads Unicode (features.text.Standardize): every punctuation character
+    # (curly quotes, dashes, the ellipsis) is stripped or split as ASCII's is, Unicode spaces and
+    # control characters separate words, lower case is Unicode's; so "don’t" from a phone keyboard
+    # reads as "don't". false: ASCII only, as Keras' modes (and runs saved before 2026-12-08).
+    unicode: bool = True
     # auto | whitespace (words) | character. auto: character for texts written without spaces
     # between words (Chinese, Japanese, Thai: text_features.auto_split), else whitespace.
     split: str = "auto"
@@ -525,7 +530,8 @@ class TextClassification(Task):
         texts = prepared.splits["train"][0] if prepared.adapt_on is None else prepared.adapt_on
         self._vectorizer = text_features.make_vectorizer(list(texts), p.max_tokens,
                                                          p.sequence_length, p.standardize, p.split, p.ngrams,
-                                                         min_count=p.min_count, boundaries=p.boundaries)
+                                                         min_count=p.min_count, boundaries=p.boundaries,
+                                                         unicode=p.unicode)
         if self.source_model is not None:  # --from: the source's tokens keep their ids (and embeddings)
             base = self.source_model.get_layer("vectorize").get_vocabulary()
             self._vectorizer.set_vocabulary(text_features.extend_vocabulary(base, self._vectorizer.get_vocabulary(),

@@ -47,3 +47,28 @@ def test_the_module_runs_without_tensorflow_keras_or_cnnkit():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == f"[[2, 3, 1, 0]] {plain_tokenizer.word_subwords('ab', 7)}"
+
+
+def test_unicode_tables_are_tensorflows_classes():
+    """The plain-Python punctuation and space classes of Unicode standardization
+    (`_unicode_tables`, from `unicodedata`) match the RE2 patterns the model's layer uses on every
+    code point of the Basic Multilingual Plane and of the emoji blocks that Python's Unicode database
+    assigns (RE2 may know newer characters), and Python's lower case matches
+    tf.strings.lower(encoding="utf-8") there."""
+    import unicodedata
+
+    import tensorflow as tf
+
+    from cnnkit.features.plain_tokenizer import UNICODE_PUNCTUATION, UNICODE_SPACES, _unicode_tables
+
+    chars = [chr(c) for c in [*range(1, 0x10000), *range(0x1F000, 0x1FB00)]
+             if not 0xD800 <= c < 0xE000 and unicodedata.category(chr(c)) not in ("Cn", "Co")]
+    punctuation, spaces = _unicode_tables()
+    x = tf.constant(chars)
+    assert tf.strings.regex_full_match(x, UNICODE_PUNCTUATION).numpy().tolist() == [
+        bool(punctuation.fullmatch(ch)) for ch in chars]
+    assert tf.strings.regex_full_match(x, UNICODE_SPACES).numpy().tolist() == [ch.translate(spaces) == " " for ch in chars]
+    assert ord("\x02") not in spaces and ord("’") not in spaces and punctuation.fullmatch("’")
+    lowered = [s.decode() for s in tf.strings.lower(x, encoding="utf-8").numpy()]
+    differ = [ch for ch, low in zip(chars, lowered) if low != ch.lower()]
+    assert len(differ) < 60, differ[:20]  # letters of Unicode 14 TensorFlow's ICU does not case (41 found)

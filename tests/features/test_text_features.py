@@ -15,9 +15,12 @@ from cnnkit.features import text as text_features
     ("lower_and_split_punctuation", "whitespace", False), ("lower_and_split_punctuation", "whitespace", True),
     ("lower_and_split_punctuation", "character", True),
     ("truecase_and_strip_punctuation", "whitespace", False), ("truecase_and_strip_punctuation", "whitespace", True)])
-def test_python_tokenize_equals_text_vectorization(standardize, split, boundaries):
+@pytest.mark.parametrize("unicode", [True, False])
+def test_python_tokenize_equals_text_vectorization(standardize, split, boundaries, unicode):
     """The tokenizer shipped beside token-id exports gives the ids the model's layer gives, on
-    real sentences and on punctuation, non-ASCII letters, tabs and non-breaking spaces."""
+    real sentences and on punctuation, non-ASCII letters, tabs and non-breaking spaces, curly
+    quotes, dashes, C1 control characters and Unicode case, with Unicode standardization and
+    without (runs saved before it)."""
     import csv
     from pathlib import Path
 
@@ -29,13 +32,15 @@ def test_python_tokenize_equals_text_vectorization(standardize, split, boundarie
     texts += ["Ünïcode CAPS, don't; e-mail: a@b.c\tTAB\u00a0nbsp  double", "", "   ", "?!", "x" * 50,
               "a\x02b \x03 c\x03",  # the boundary characters inside a text
               "What is Paris ?  Who was Galileo ?", 'The U.S. Department said. It rained!"  The end. (A gem.) I',
-              "Éclair is USA's. McDonald ate", "Paris is big. We saw Paris, then Paris's Louvre."]
-    vec = make_vectorizer(texts[:300] + texts[-3:], 2000, 24, standardize, split, boundaries=boundaries)
+              "Éclair is USA's. McDonald ate", "Paris is big. We saw Paris, then Paris's Louvre.",
+              "Don’t STOP…believing — “ÉCOLE” ¿Qué? film\x85and 'em\u2009now ΣΑΣ İstanbul 「引用」。",
+              "It’s great. Don't. ‘Quoted’ «guillemets» end–to–end\u3000wide\u2028line"]
+    vec = make_vectorizer(texts[:300] + texts[-5:], 2000, 24, standardize, split, boundaries=boundaries, unicode=unicode)
     expected = vec(np.asarray(texts, dtype=object).astype(str)).numpy()
     cased = text_features.vectorizer_cased_words(vec)  # truecasing's words (a name opening a text), else []
     assert bool(cased) == (standardize == "truecase_and_strip_punctuation")
-    np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split, boundaries, cased),
-                                  expected)
+    np.testing.assert_array_equal(tokenize(texts, vec.get_vocabulary(), 24, standardize, split, boundaries, cased,
+                                           unicode), expected)
 
 
 def test_cased_words_keep_the_most_often_capitalised(monkeypatch):
@@ -134,6 +139,37 @@ def test_split_punctuation_makes_each_punctuation_character_a_token(boundaries):
     plain = make_vectorizer(["ab, c"], 100, 8, "lower", "character", boundaries=boundaries)
     assert chars.get_vocabulary() == plain.get_vocabulary()
     np.testing.assert_array_equal(chars(np.asarray(["AB, C"])).numpy(), plain(np.asarray(["AB, C"])).numpy())
+
+
+@pytest.mark.parametrize("boundaries", [False, True])
+def test_unicode_punctuation_spaces_and_case_read_as_asciis(boundaries, tmp_path):
+    """Standardization reads Unicode (the default): a phone keyboard's "Don’t… " gives the ids of
+    "don't..."; a no-break space and Windows-1252 dashes decoded as C1 controls separate words;
+    "ÉCOLE" is "école". `unicode=False` (runs saved before) keeps them glued, as Keras does; a
+    saved `Standardize` config without the key reads back as ASCII, as such a run was trained."""
+    import keras
+
+    from cnnkit.features.text import END, START, Standardize, make_vectorizer
+
+    train = ["don't stop believing", "the école film and more"]
+    vec = make_vectorizer(train, 100, 12, boundaries=boundaries)
+    vocab = vec.get_vocabulary()
+    words = lambda text: [vocab[i] for i in vec(np.asarray([text])).numpy()[0] if i not in (0,) and  # noqa: E731
+                          vocab[i] not in (START, END)]
+    assert words("Don’t STOP… believing") == words("don't stop... believing") == ["dont", "stop", "believing"]
+    assert words("The ÉCOLE film\x96and\u00a0more") == ["the", "école", "film", "and", "more"]
+    old = make_vectorizer(train, 100, 12, boundaries=boundaries, unicode=False)
+    old_vocab = old.get_vocabulary()
+    assert [old_vocab[i] for i in old(np.asarray(["Don’t"])).numpy()[0] if i] == ([START, "[UNK]", END] if boundaries
+                                                                                 else ["[UNK]"])
+    config = Standardize("lower_and_strip_punctuation").get_config()
+    assert config["unicode"] is True
+    del config["unicode"]
+    assert Standardize.from_config(config).unicode is False
+    raw = keras.Input((), dtype="string")
+    keras.Model(raw, old(raw)).save(tmp_path / "old.keras")
+    again = keras.saving.load_model(tmp_path / "old.keras", safe_mode=True)
+    np.testing.assert_array_equal(again(np.asarray(["Don’t…"])).numpy(), old(np.asarray(["Don’t…"])).numpy())
 
 
 def test_a_model_with_boundaries_reloads_in_safe_mode(tmp_path):
@@ -331,11 +367,12 @@ def test_python_unknown_subword_ids_equal_the_layers(standardize, boundaries):
     with open(path, newline="", encoding="utf-8") as f:
         texts = [r["text"] for r in csv.DictReader(f)][:200]
     vec = text_features.make_vectorizer(texts[:50], 2000, 20, standardize, boundaries=boundaries)
-    texts += ["😀🎬 film", "日本語の文章です", "a" * 100_000, "The [UNK] token, Zorblax!", "", "   ", "Ünïcode CAPS"]
+    texts += ["😀🎬 film", "日本語の文章です", "a" * 100_000, "The [UNK] token, Zorblax!", "", "   ", "Ünïcode CAPS",
+              "Zorblax’s “ÉCLAIR”…\x85glued\u00a0words"]
     vocab, cased = vec.get_vocabulary(), text_features.vectorizer_cased_words(vec)
     ids = vec(np.asarray(texts, dtype=object).astype(str)).numpy()
-    np.testing.assert_array_equal(tokenize(texts, vocab, 20, standardize, "whitespace", boundaries, cased), ids)
+    np.testing.assert_array_equal(tokenize(texts, vocab, 20, standardize, "whitespace", boundaries, cased, True), ids)
     want = UnknownWordSubwords.of(vec, 1000)([np.asarray(texts, dtype=object).astype(str), ids]).numpy()
-    got = unknown_subword_ids(texts, vocab, 20, 1000, standardize, boundaries, cased)
+    got = unknown_subword_ids(texts, vocab, 20, 1000, standardize, boundaries, cased, True)
     assert (ids == 1).sum() > 100 and got.dtype == want.dtype
     np.testing.assert_array_equal(got, want)

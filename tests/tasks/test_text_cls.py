@@ -210,6 +210,8 @@ def test_a_run_without_the_boundaries_setting_reads_as_trained_without(tmp_path)
     assert api.resolve_config("text-cls", None, None, None).train.precise_bn == 50
     assert api.config_from_run(runs.read_run(tmp_path)[1]).preprocess.standardize == "lower_and_strip_punctuation"
     assert api.resolve_config("text-cls", None, None, None).preprocess.standardize == "auto"
+    assert api.config_from_run(runs.read_run(tmp_path)[1]).preprocess.unicode is False  # and Unicode reading
+    assert api.resolve_config("text-cls", None, None, None).preprocess.unicode is True
 
 
 def test_precise_bn_reestimates_batch_norm_each_epoch_of_a_network_that_has_it(reviews_csv, tmp_path, monkeypatch):
