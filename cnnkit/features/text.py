@@ -15,7 +15,8 @@ from keras import layers
 from cnnkit.errors import CnnkitError
 from cnnkit.features.plain_tokenizer import (  # noqa: F401  (tokenize, unknown_subword_ids: also public here)
     BOUNDARY_CHARACTERS, CAPITALISED, END, PUNCTUATION, SENTENCE_END, SENTENCE_END_RE, STANDARDIZE, START,
-    UNICODE_PUNCTUATION, UNICODE_SPACES, cased_pattern, split_punctuation, text_tokens, tokenize, truecase_text, unknown_subword_ids, word_subwords)
+    UNICODE_PUNCTUATION, UNICODE_SPACES, cased_pattern, split_punctuation, text_tokens, tokenize, truecase_text,
+    unknown_subword_ids, word_subwords)
 
 # Modes Keras' TextVectorization does not have: Standardize does them.
 OWN_MODES = ("lower_and_split_punctuation", "truecase_and_strip_punctuation")
