@@ -18,13 +18,20 @@ from text_nbsvm_tokens import TEXT, read  # bench/text_nbsvm_tokens.py
 
 def accuracy(tx, ty, ex, ey, mode: str, buckets: int) -> float:
     """The member fitted on (tx, ty), scored on (ex, ey); sequence length and boundaries as text-cls sets them."""
-    from cnnkit.blocks import NaiveBayesLR
     from cnnkit.features import text as text_features
 
     standardize = "lower_and_split_punctuation" if mode == "split" else "lower_and_strip_punctuation"
     lengths = text_features.token_lengths(list(tx), "whitespace", standardize)
     length = text_features.auto_sequence_length(lengths, boundaries=True)
     vec = text_features.make_vectorizer(list(tx), 30000, length, standardize, "whitespace", boundaries=True)
+    return member_accuracy(vec, tx, ty, ex, ey, buckets)
+
+
+def member_accuracy(vec, tx, ty, ex, ey, buckets: int) -> float:
+    """Test accuracy (%) of the member on the ids of the adapted vectorizer `vec`, fitted on
+    (tx, ty), scored on (ex, ey)."""
+    from cnnkit.blocks import NaiveBayesLR
+
     classes = np.unique(ty)
     member = NaiveBayesLR(len(vec.get_vocabulary()), len(classes), buckets=buckets)
     member.fit(vec(np.asarray(tx, object)).numpy(), np.searchsorted(classes, ty))
